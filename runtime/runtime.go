@@ -1,0 +1,214 @@
+// Package runtime defines how kfp-box runs one task: the Runtime interface, the TaskSpec a
+// backend receives, and a tiny registry of backends. It knows nothing about KFP, runs or the
+// metadata store; the engine translates a KFP task into a TaskSpec.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w and a quoted id.
+var (
+	// ErrNotFound means no task with that id exists in the backend.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists means a task with that id already exists.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInvalid means the TaskSpec cannot be run as given.
+	ErrInvalid = errors.New("invalid task spec")
+	// ErrImageNotFound means the task's image is not present and cannot be pulled.
+	ErrImageNotFound = errors.New("image not present")
+	// ErrUnavailable means the backend cannot run tasks on this machine.
+	ErrUnavailable = errors.New("runtime unavailable")
+)
+
+// Mount is a bind mount of a host path into the task.
+type Mount struct {
+	// Source is an absolute host path (file or directory).
+	Source string `json:"source"`
+	// Target is the absolute path inside the task.
+	Target string `json:"target"`
+	// ReadOnly mounts the source read-only.
+	ReadOnly bool `json:"read_only,omitempty"`
+}
+
+// Resources are the limits and requests of one task. Zero means unset.
+type Resources struct {
+	// CPULimit is in cores (for example 0.5).
+	CPULimit float64 `json:"cpu_limit,omitempty"`
+	// CPURequest is in cores; used as the CPU shares weight.
+	CPURequest float64 `json:"cpu_request,omitempty"`
+	// MemoryLimit is in bytes.
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+	// MemoryRequest is in bytes.
+	MemoryRequest int64 `json:"memory_request,omitempty"`
+	// ShmSize is the size of /dev/shm in bytes (0 = backend default).
+	ShmSize int64 `json:"shm_size,omitempty"`
+}
+
+// Device is a host device node handed to the task (for example /dev/nvidia0).
+type Device struct {
+	// Path is the device node on the host.
+	Path string `json:"path"`
+	// ContainerPath is the path inside the task; empty means the same as Path.
+	ContainerPath string `json:"container_path,omitempty"`
+	// Permissions is the cgroup access string, "rwm" when empty.
+	Permissions string `json:"permissions,omitempty"`
+}
+
+// GPUs describes the GPUs a task holds and how to inject them. It is filled by the gpu
+// package; backends apply what they can (the host backend applies only Env).
+type GPUs struct {
+	// UUIDs of the allocated GPUs.
+	UUIDs []string `json:"uuids,omitempty"`
+	// CDIDevices are fully qualified CDI names (nvidia.com/gpu=UUID), used when a CDI spec exists.
+	CDIDevices []string `json:"cdi_devices,omitempty"`
+	// Devices are device nodes to create in the task when CDI is not used.
+	Devices []Device `json:"devices,omitempty"`
+	// Mounts are driver libraries and binaries, bind-mounted read-only.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Env is added to the task's environment (NVIDIA_VISIBLE_DEVICES, CUDA_VISIBLE_DEVICES).
+	Env map[string]string `json:"env,omitempty"`
+}
+
+// PullPolicy follows Kubernetes: Always, IfNotPresent (default) or Never.
+type PullPolicy string
+
+// Pull policies.
+const (
+	PullIfNotPresent PullPolicy = "IfNotPresent"
+	PullAlways       PullPolicy = "Always"
+	PullNever        PullPolicy = "Never"
+)
+
+// TaskSpec is everything a backend needs to run one task.
+type TaskSpec struct {
+	// ID is unique per attempt, chosen by the caller, safe as a container id
+	// ([a-zA-Z0-9][a-zA-Z0-9_.-]*), at most 76 characters.
+	ID string `json:"id"`
+	// Image is the OCI image reference. The host backend ignores it.
+	Image string `json:"image,omitempty"`
+	// PullPolicy for Image.
+	PullPolicy PullPolicy `json:"pull_policy,omitempty"`
+	// Args is the full argv (command followed by args).
+	Args []string `json:"args"`
+	// Env is KEY=VALUE pairs in order.
+	Env []string `json:"env,omitempty"`
+	// WorkDir is the working directory inside the task ("" = image default or /).
+	WorkDir string `json:"work_dir,omitempty"`
+	// Mounts are bind mounts.
+	Mounts []Mount `json:"mounts,omitempty"`
+	// Resources are CPU and memory limits.
+	Resources Resources `json:"resources,omitempty"`
+	// GPUs to inject, if any.
+	GPUs *GPUs `json:"gpus,omitempty"`
+	// User and Group to run as (nil = image default / current user).
+	User  *int64 `json:"user,omitempty"`
+	Group *int64 `json:"group,omitempty"`
+	// LogPath is the host file that receives stdout and stderr, one timestamped line each
+	// ("2006-01-02T15:04:05.000000000Z07:00 stdout|stderr text").
+	LogPath string `json:"log_path"`
+	// Labels are stored with the task and returned by List (run id, task key...).
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// ExitStatus is how a task ended.
+type ExitStatus struct {
+	// Code is the process exit code; 137 for SIGKILL, 143 for SIGTERM.
+	Code int `json:"code"`
+	// OOMKilled is true when the kernel killed the task for memory.
+	OOMKilled bool `json:"oom_killed,omitempty"`
+	// StartedAt and ExitedAt are wall-clock times as seen by the backend.
+	StartedAt time.Time `json:"started_at"`
+	ExitedAt  time.Time `json:"exited_at"`
+	// Message adds detail for non-zero exits (for example "image not present").
+	Message string `json:"message,omitempty"`
+}
+
+// Runtime starts tasks and finds them again after a restart of kfp-box.
+type Runtime interface {
+	// Name is the backend's registered id ("host", "containerd").
+	Name() string
+	// Start creates and starts the task. It returns once the process runs.
+	Start(ctx context.Context, spec TaskSpec) (Task, error)
+	// Lookup finds a task started earlier, possibly by a previous kfp-box process.
+	Lookup(ctx context.Context, id string) (Task, error)
+	// List returns every task the backend knows, running or exited but not deleted.
+	List(ctx context.Context) ([]Task, error)
+	// Close releases the backend's resources; running tasks keep running.
+	Close() error
+}
+
+// Task is one started task.
+type Task interface {
+	// ID is the TaskSpec.ID.
+	ID() string
+	// Labels are the TaskSpec.Labels.
+	Labels() map[string]string
+	// Wait blocks until the task exits or ctx ends.
+	Wait(ctx context.Context) (ExitStatus, error)
+	// Kill sends SIGTERM, then SIGKILL after grace. It returns once the signal is sent.
+	Kill(ctx context.Context, grace time.Duration) error
+	// Delete removes the task's resources; the task must have exited.
+	Delete(ctx context.Context) error
+}
+
+// Options are passed to a backend's factory.
+type Options struct {
+	// DataDir is kfp-box's data directory; backends keep their state under it.
+	DataDir string
+	// Logger is scoped to the backend.
+	Logger *slog.Logger
+	// Config holds backend-specific settings (for containerd: "address").
+	Config map[string]string
+}
+
+// Factory creates a backend.
+type Factory func(ctx context.Context, opts Options) (Runtime, error)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]Factory{}
+)
+
+// Register makes a backend available under id. It panics on a duplicate id; call it from init.
+func Register(id string, f Factory) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[id]; dup {
+		panic(fmt.Sprintf("runtime %q registered twice", id))
+	}
+	registry[id] = f
+}
+
+// Open creates the backend registered under id.
+func Open(ctx context.Context, id string, opts Options) (Runtime, error) {
+	regMu.Lock()
+	f, ok := registry[id]
+	regMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("runtime %q: %w (registered: %v)", id, ErrNotFound, Registered())
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return f(ctx, opts)
+}
+
+// Registered lists the registered backend ids, sorted.
+func Registered() []string {
+	regMu.Lock()
+	defer regMu.Unlock()
+	ids := make([]string, 0, len(registry))
+	for id := range registry {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
