@@ -1,0 +1,104 @@
+package spec
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fixturesDir finds the shared KFP IR fixtures.
+func fixturesDir(t testing.TB) string {
+	t.Helper()
+	if d := os.Getenv("KFPBOX_FIXTURES"); d != "" {
+		return d
+	}
+	d, err := filepath.Abs("../../../shared/fixtures/kfp-ir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d); err != nil {
+		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
+	}
+	return d
+}
+
+func fixtureFiles(t testing.TB, sub string) []string {
+	t.Helper()
+	var files []string
+	root := filepath.Join(fixturesDir(t), sub)
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !strings.HasSuffix(p, ".md") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatalf("no fixtures under %s", root)
+	}
+	return files
+}
+
+func TestValidFixturesParseAndValidate(t *testing.T) {
+	for _, f := range fixtureFiles(t, "valid") {
+		rel, _ := filepath.Rel(fixturesDir(t), f)
+		t.Run(rel, func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ParsePackage(filepath.Base(f), data)
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+			if err := Validate(p); err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			if p.Name() == "" {
+				t.Fatal("empty pipeline name")
+			}
+		})
+	}
+}
+
+func TestInvalidFixturesRejected(t *testing.T) {
+	want := map[string]string{
+		"empty_file.yaml":   "empty",
+		"empty_zip.zip":     "zip",
+		"invalid-zip.zip":   "components_1",
+		"invalid_yaml.yaml": "components_1",
+		"no_name.yaml":      "pipelineInfo.name",
+		"wrong_format.png":  ".png",
+	}
+	for _, f := range fixtureFiles(t, "invalid") {
+		base := filepath.Base(f)
+		t.Run(base, func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ParsePackage(base, data)
+			if err == nil {
+				err = Validate(p)
+			}
+			if err == nil {
+				t.Fatal("accepted an invalid pipeline")
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			if w, ok := want[base]; !ok {
+				t.Fatalf("no expectation for %s (error: %v)", base, err)
+			} else if !strings.Contains(err.Error(), w) {
+				t.Fatalf("error %q does not name the problem (%q)", err, w)
+			}
+		})
+	}
+}

@@ -1,0 +1,21 @@
+// Package meta holds kfp-box's typed metadata repositories over storage/kv: pipelines,
+// pipeline versions, experiments, runs, recurring runs, executions (one per task attempt, DAG
+// and loop iteration), artifacts and cache entries. It knows nothing about HTTP.
+//
+// Key layout in the flat kv keyspace (values are JSON):
+//
+//	/meta/version                          schema version (decimal)
+//	/pipelines/<pipeline id>               Pipeline
+//	/versions/<pipeline id>/<version id>   PipelineVersion (with its spec)
+//	/experiments/<experiment id>           Experiment
+//	/runs/<run id>                         Run (without its spec)
+//	/runspecs/<run id>                     the IR a run executes, frozen at creation
+//	/recurringruns/<id>                    RecurringRun
+//	/executions/<run id>/<execution id>    Execution
+//	/artifacts/<artifact id>               Artifact
+//	/cache/<scope>/<fingerprint>/<exec id> CacheEntry
+//	/names/<kind>/<scope>/<name>           uniqueness index: id of the owner of a name
+//
+// Listing (filter, sort, page) runs on in-memory rows of the listable kinds, loaded at Open
+// and kept current on every write, so a filtered page of 10,000 runs needs no decoding.
+package meta
