@@ -1,0 +1,86 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kfp-box/kfp-box/storage/meta"
+)
+
+// Engine is what the API needs from the run engine. Runs are stored by the API first; the
+// engine is only told their ids.
+type Engine interface {
+	// Submit hands a stored PENDING run to the engine.
+	Submit(ctx context.Context, runID string) error
+	// Terminate stops a run: CANCELING, then FAILED once its tasks stopped (as KFP does).
+	Terminate(ctx context.Context, runID string) error
+	// Retry re-executes the failed parts of a FAILED run.
+	Retry(ctx context.Context, runID string) error
+}
+
+// Deps are the parts of the box the API uses. Nil optional fields disable their routes.
+type Deps struct {
+	Logger *slog.Logger
+	Meta   *meta.Store
+	Engine Engine
+	// UI serves the web app for every path the API does not own (optional).
+	UI http.Handler
+	// Version is reported by healthz.
+	Version string
+	// MaxBodyBytes bounds request bodies (default 32 MiB).
+	MaxBodyBytes int64
+}
+
+// Server is the HTTP API.
+type Server struct {
+	d Deps
+	g *gin.Engine
+}
+
+// New builds the API server and its routes.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxBodyBytes <= 0 {
+		d.MaxBodyBytes = 32 << 20
+	}
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.Use(gin.Recovery(), limitBody(d.MaxBodyBytes))
+	s := &Server{d: d, g: g}
+	s.routes()
+	if d.UI != nil {
+		g.NoRoute(gin.WrapH(d.UI))
+	}
+	return s
+}
+
+// Handler returns the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.g }
+
+func (s *Server) routes() {
+	v2 := s.g.Group("/apis/v2beta1")
+	v2.GET("/healthz", s.healthz)
+}
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{
+		"commit_sha":     s.d.Version,
+		"tag_name":       s.d.Version,
+		"multi_user":     false,
+		"pipeline_store": "bolt",
+	})
+}
+
+func limitBody(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.Body != nil {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		}
+		c.Next()
+	}
+}
