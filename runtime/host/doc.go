@@ -1,0 +1,31 @@
+// Package host is the "host" runtime backend: it runs a task's argv directly on this
+// machine, without images, each task under a small shim process in a private mount
+// namespace.
+//
+// # Shim
+//
+// Start re-executes kfp-box's own binary (or Config["shim"]) as a shim, detached in its own
+// session. The shim reads the task's spec.json, sets up its private mount namespace (bind
+// mounts, creating missing targets such as /minio/<bucket>/... on tmpfs copies so nothing
+// appears on the host), applies cgroup limits, starts the task in its own process group,
+// writes stdout and stderr to TaskSpec.LogPath as timestamped lines and, when the task
+// exits, records exit.json. Shims outlive kfp-box, so a restarted kfp-box re-adopts running
+// tasks with Lookup and reads the exit of tasks that ended while it was down.
+//
+// A binary that links this package must call ShimMain first thing in main (and tests in
+// TestMain): it returns false in a normal process and never returns in a shim.
+//
+// # State
+//
+// Everything lives in files, one directory per task:
+//
+//	$DATA/host/tasks/<id>/spec.json   the TaskSpec (written by Start)
+//	                      state.json  shim and task pids with start times (written by the shim)
+//	                      kill.json   the grace period of the latest Kill
+//	                      exit.json   the ExitStatus (written atomically by the shim)
+//	                      shim.log    the shim's own diagnostics
+//	                      mnt/        mount points of the shim's tmpfs copies (empty on the host)
+//
+// The package owns only $DATA/host and the cgroups kfp-box/<id>; it knows nothing about
+// KFP, runs or the metadata store.
+package host

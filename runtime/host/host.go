@@ -1,0 +1,311 @@
+package host
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/kfp-box/kfp-box/runtime"
+)
+
+// ID is the backend's registered id.
+const ID = "host"
+
+// Config keys read from runtime.Options.Config.
+const (
+	// ConfigShim overrides the shim executable (default: this process's own binary). The
+	// binary must call ShimMain at the start of main.
+	ConfigShim = "shim"
+)
+
+func init() { runtime.Register(ID, New) }
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// Runtime is the host backend. Its state is files under $DATA/host/tasks, so several
+// Runtime values (one per kfp-box process over time) see the same tasks.
+type Runtime struct {
+	log  *slog.Logger
+	dir  string // $DATA/host/tasks
+	shim string
+	// ns is true when the shims get a private mount namespace (root with CAP_SYS_ADMIN).
+	ns bool
+
+	mu     sync.Mutex
+	tasks  map[string]*task // task values handed out, shared by Start and Lookup
+	closed bool
+}
+
+// New opens the host backend on opts.DataDir. It is the runtime.Factory registered as "host".
+func New(ctx context.Context, opts runtime.Options) (runtime.Runtime, error) {
+	return Open(ctx, opts)
+}
+
+// Open is New with the concrete type.
+func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("host runtime: no data dir: %w", runtime.ErrInvalid)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	shim := opts.Config[ConfigShim]
+	if shim == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("host runtime: own executable: %w", err)
+		}
+		shim = exe
+	}
+	dir := filepath.Join(opts.DataDir, "host", "tasks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("host runtime: %w", err)
+	}
+	r := &Runtime{log: log, dir: dir, shim: shim, tasks: map[string]*task{}}
+	if err := Available(); err != nil {
+		log.Warn("host runtime without private mount namespaces: tasks with mounts are refused", "reason", err)
+	} else {
+		r.ns = true
+	}
+	log.Debug("host runtime open", "dir", dir, "shim", shim, "mount_namespaces", r.ns)
+	return r, nil
+}
+
+// Available reports whether tasks can get a private mount namespace, which bind mounts
+// need: it requires root with CAP_SYS_ADMIN. Without it the backend still runs tasks that
+// have no mounts.
+func Available() error {
+	if euid := os.Geteuid(); euid != 0 {
+		return fmt.Errorf("host runtime: mount namespaces need root, running as uid %d: %w", euid, runtime.ErrUnavailable)
+	}
+	capEff, err := effectiveCaps()
+	if err != nil {
+		return fmt.Errorf("host runtime: %w", err)
+	}
+	const capSysAdmin = 21
+	if capEff&(1<<capSysAdmin) == 0 {
+		return fmt.Errorf("host runtime: mount namespaces need CAP_SYS_ADMIN: %w", runtime.ErrUnavailable)
+	}
+	return nil
+}
+
+func effectiveCaps() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("no CapEff in /proc/self/status")
+}
+
+// Name returns "host".
+func (r *Runtime) Name() string { return ID }
+
+var idRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+
+func validID(id string) bool { return len(id) <= 76 && idRE.MatchString(id) }
+
+// validate checks what the host backend can run.
+func (r *Runtime) validate(spec *runtime.TaskSpec) error {
+	switch {
+	case !validID(spec.ID):
+		return fmt.Errorf("task %q: bad id: %w", spec.ID, runtime.ErrInvalid)
+	case len(spec.Args) == 0:
+		return fmt.Errorf("task %q: no command (the host runtime has no image entrypoint): %w", spec.ID, runtime.ErrInvalid)
+	case !filepath.IsAbs(spec.LogPath):
+		return fmt.Errorf("task %q: log path %q is not absolute: %w", spec.ID, spec.LogPath, runtime.ErrInvalid)
+	case spec.WorkDir != "" && !filepath.IsAbs(spec.WorkDir):
+		return fmt.Errorf("task %q: work dir %q is not absolute: %w", spec.ID, spec.WorkDir, runtime.ErrInvalid)
+	}
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Target) || filepath.Clean(m.Target) == "/" {
+			return fmt.Errorf("task %q: mount %s:%s: paths must be absolute and the target not /: %w", spec.ID, m.Source, m.Target, runtime.ErrInvalid)
+		}
+	}
+	if !r.ns && (len(spec.Mounts) > 0 || spec.WorkDir != "") {
+		return fmt.Errorf("task %q: mounts and work dirs need a private mount namespace, which needs root: %w", spec.ID, runtime.ErrInvalid)
+	}
+	return nil
+}
+
+// Start writes the task's state directory, launches its shim and returns once the task's
+// process runs.
+func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Task, error) {
+	if err := r.validate(&spec); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("task %q: host runtime closed: %w", spec.ID, runtime.ErrUnavailable)
+	}
+	if spec.Image != "" {
+		r.log.Debug("host runtime ignores the image", "task", spec.ID, "image", spec.Image)
+	}
+	dir := filepath.Join(r.dir, spec.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("task %q: %w", spec.ID, runtime.ErrAlreadyExists)
+		}
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	t, err := r.launch(ctx, dir, spec)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	r.mu.Lock()
+	r.tasks[spec.ID] = t
+	r.mu.Unlock()
+	return t, nil
+}
+
+// launch starts the shim and waits for its "ok".
+func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec) (*task, error) {
+	if err := writeJSON(dir, specFile, spec); err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	defer logf.Close()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	defer pr.Close()
+	env := []string{ShimEnv + "=" + dir}
+	attr := &syscall.SysProcAttr{Setsid: true}
+	if r.ns {
+		env = append(env, shimNSEnv+"=1")
+		// Go also makes "/" recursively private in the new namespace.
+		attr.Unshareflags = syscall.CLONE_NEWNS
+	}
+	cmd := &exec.Cmd{
+		Path:        r.shim,
+		Args:        []string{"kfp-box-shim", spec.ID},
+		Env:         env,
+		Stdout:      logf,
+		Stderr:      logf,
+		ExtraFiles:  []*os.File{pw}, // readyFD
+		SysProcAttr: attr,
+	}
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		return nil, fmt.Errorf("task %q: start shim %s: %w", spec.ID, r.shim, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait() // reap the shim while this process lives
+		close(done)
+	}()
+
+	stop := context.AfterFunc(ctx, func() { _ = pr.SetReadDeadline(deadlinePast) })
+	msg, rerr := io.ReadAll(pr)
+	stop()
+	switch {
+	case string(msg) == "ok":
+		return &task{r: r, id: spec.ID, dir: dir, labels: spec.Labels, done: done}, nil
+	case rerr != nil && ctx.Err() != nil:
+		// Given up: have the shim kill the task at once, then let it record the exit.
+		_ = writeJSON(dir, killFile, killRequest{})
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		return nil, fmt.Errorf("task %q: start: %w", spec.ID, ctx.Err())
+	default:
+		<-done
+		text := string(msg)
+		if rest, ok := strings.CutPrefix(text, "invalid: "); ok {
+			return nil, fmt.Errorf("task %q: %s: %w", spec.ID, rest, runtime.ErrInvalid)
+		}
+		if text == "" {
+			text = "shim exited without reporting (see " + filepath.Join(dir, shimLog) + ")"
+		}
+		return nil, fmt.Errorf("task %q: %s", spec.ID, strings.TrimPrefix(text, "error: "))
+	}
+}
+
+// Lookup finds a task by id, whether this Runtime started it or an earlier kfp-box did.
+func (r *Runtime) Lookup(_ context.Context, id string) (runtime.Task, error) {
+	return r.lookup(id)
+}
+
+func (r *Runtime) lookup(id string) (*task, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("task %q: %w", id, runtime.ErrNotFound)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.tasks[id]; ok {
+		return t, nil
+	}
+	dir := filepath.Join(r.dir, id)
+	var spec runtime.TaskSpec
+	if err := readJSON(dir, specFile, &spec); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("task %q: %w", id, runtime.ErrNotFound)
+		}
+		return nil, fmt.Errorf("task %q: %w", id, err)
+	}
+	t := &task{r: r, id: id, dir: dir, labels: spec.Labels}
+	r.tasks[id] = t
+	return t, nil
+}
+
+// List returns every task with a state directory, running or exited.
+func (r *Runtime) List(_ context.Context) ([]runtime.Task, error) {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return nil, fmt.Errorf("host runtime: list: %w", err)
+	}
+	tasks := make([]runtime.Task, 0, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		t, err := r.lookup(e.Name())
+		if err != nil {
+			if !errors.Is(err, runtime.ErrNotFound) {
+				r.log.Warn("host runtime: skip unreadable task", "task", e.Name(), "err", err)
+			}
+			continue
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
+}
+
+// Close stops Start from launching tasks. Running tasks, and their shims, keep running.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Runtime) forget(id string) {
+	r.mu.Lock()
+	delete(r.tasks, id)
+	r.mu.Unlock()
+}

@@ -1,0 +1,356 @@
+package host
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kfp-box/kfp-box/runtime"
+)
+
+// Environment of a shim process. ShimEnv holds the task's state directory.
+const (
+	// ShimEnv marks a process as a host-runtime shim; its value is the task's state dir.
+	ShimEnv = "KFPBOX_HOST_SHIM"
+	// shimNSEnv is "1" when the shim was started in a private mount namespace.
+	shimNSEnv = "KFPBOX_HOST_SHIM_NS"
+	// readyFD is the descriptor on which the shim reports "ok" or "error: ..." to Start.
+	readyFD = 3
+)
+
+// defaultPath is the PATH a task gets when its spec sets none, as in a container.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// ShimMain runs the shim when this process was started as one and then exits; otherwise it
+// returns false at once. Call it first thing in main (cmd/kfp-box) and in TestMain of any
+// test binary that starts host tasks, because the host runtime re-executes its own binary
+// as the shim.
+func ShimMain() (handled bool) {
+	dir := os.Getenv(ShimEnv)
+	if dir == "" {
+		return false
+	}
+	os.Exit(runShim(dir))
+	return true
+}
+
+// runShim is the whole life of a shim: set up, start the task, report readiness, copy its
+// output into the log, record its exit.
+func runShim(dir string) int {
+	syscall.CloseOnExec(readyFD) // the task must not hold the ready pipe open
+	ready := os.NewFile(readyFD, "ready")
+	report := func(kind string, err error) int {
+		fmt.Fprintf(os.Stderr, "shim %s: %v\n", dir, err)
+		fmt.Fprintf(ready, "%s: %v", kind, err)
+		ready.Close()
+		return 1
+	}
+	fail := func(err error) int { return report("error", err) }
+	// Signals: SIGTERM is Kill's request; the rest must not end the shim.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM)
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
+
+	var spec runtime.TaskSpec
+	if err := readJSON(dir, specFile, &spec); err != nil {
+		return fail(err)
+	}
+	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fail(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+		return fail(fmt.Errorf("log dir: %w", err))
+	}
+	logf, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return fail(fmt.Errorf("log: %w", err))
+	}
+	defer logf.Close()
+
+	root := ""
+	if os.Getenv(shimNSEnv) == "1" {
+		m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
+		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
+			return fail(err)
+		}
+		root = m.root
+	}
+	env := taskEnv(spec)
+	path, err := lookPath(root, spec.Args[0], envValue(env, "PATH"))
+	if err != nil {
+		return report("invalid", err) // Start wraps it with runtime.ErrInvalid
+	}
+
+	var cg *taskCgroup
+	if layout, ok := detectCgroups("/sys/fs/cgroup"); ok {
+		cg = planCgroup(layout, spec.ID, spec.Resources)
+	}
+	if cg != nil {
+		if err := cg.create(); err != nil {
+			_ = removeCgroupDirs(cg.Dirs)
+			return fail(err)
+		}
+	}
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	workDir := spec.WorkDir
+	if workDir == "" {
+		workDir = "/"
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   spec.Args,
+		Env:    env,
+		Dir:    workDir,
+		Stdout: outW,
+		Stderr: errW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:    true,
+			Chroot:     root,
+			Credential: credential(spec.User, spec.Group),
+		},
+	}
+	leave := func() {}
+	if cg != nil && cg.Layout.V2 {
+		cgfd, err := unix.Open(cg.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fail(err)
+		}
+		defer unix.Close(cgfd)
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
+	} else if cg != nil {
+		if leave, err = cg.enterV1(); err != nil {
+			_ = removeCgroupDirs(cg.Dirs)
+			return fail(err)
+		}
+	}
+	startedAt := time.Now()
+	err = cmd.Start()
+	leave()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		if cg != nil {
+			_ = removeCgroupDirs(cg.Dirs)
+		}
+		return fail(fmt.Errorf("start %q: %w", spec.Args[0], err))
+	}
+	pid := cmd.Process.Pid
+	st := shimState{ShimPID: os.Getpid(), PID: pid, StartedAt: startedAt}
+	st.ShimStartTime, _ = procStartTime(st.ShimPID)
+	st.PIDStartTime, _ = procStartTime(pid)
+	if cg != nil {
+		st.Cgroups = cg.Dirs
+	}
+	if err := writeJSONAt(dirfd, stateFile, st); err != nil {
+		signalGroup(pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return fail(err)
+	}
+	io.WriteString(ready, "ok")
+	ready.Close()
+
+	lw := newLogWriter(logf)
+	var copiers sync.WaitGroup
+	for _, s := range []struct {
+		r    *os.File
+		name string
+	}{{outR, "stdout"}, {errR, "stderr"}} {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			if err := lw.copyStream(s.r, s.name); err != nil {
+				fmt.Fprintf(os.Stderr, "shim %s: copy %s: %v\n", dir, s.name, err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go killLoop(sigs, dirfd, pid, done)
+
+	waitErr := cmd.Wait()
+	exitedAt := time.Now()
+	close(done)
+	// The task is over: like a container, nothing it started outlives it.
+	signalGroup(pid, syscall.SIGKILL)
+	if cg != nil {
+		cg.killAll()
+	}
+	copied := make(chan struct{})
+	go func() { copiers.Wait(); close(copied) }()
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+		// A descendant that left the process group still holds the pipes.
+		outR.Close()
+		errR.Close()
+		<-copied
+	}
+
+	status := runtime.ExitStatus{Code: -1, StartedAt: startedAt, ExitedAt: exitedAt}
+	if cmd.ProcessState != nil {
+		status.Code = exitCode(cmd.ProcessState)
+	} else {
+		status.Message = fmt.Sprintf("wait: %v", waitErr)
+	}
+	if cg != nil {
+		status.OOMKilled = cg.oomKilled()
+		if err := removeCgroupDirs(cg.Dirs); err != nil {
+			fmt.Fprintf(os.Stderr, "shim %s: remove cgroups: %v\n", dir, err)
+		}
+	}
+	if status.OOMKilled {
+		status.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", spec.Resources.MemoryLimit)
+	}
+	if err := writeJSONAt(dirfd, exitFile, status); err != nil {
+		fmt.Fprintf(os.Stderr, "shim %s: record exit: %v\n", dir, err)
+		return 1
+	}
+	return 0
+}
+
+// killLoop turns each SIGTERM the shim receives into SIGTERM for the task's process
+// group and, after the grace period Kill wrote into kill.json, SIGKILL.
+func killLoop(sigs <-chan os.Signal, dirfd, pid int, done <-chan struct{}) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		case <-sigs:
+		}
+		grace := readGrace(dirfd)
+		signalGroup(pid, syscall.SIGTERM)
+		switch {
+		case grace <= 0:
+			signalGroup(pid, syscall.SIGKILL)
+		case timer == nil:
+			timer = time.AfterFunc(grace, func() { signalGroup(pid, syscall.SIGKILL) })
+		}
+	}
+}
+
+// readGrace reads kill.json; without one the grace period is zero.
+func readGrace(dirfd int) time.Duration {
+	fd, err := unix.Openat(dirfd, killFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
+	f := os.NewFile(uintptr(fd), killFile)
+	defer f.Close()
+	var req killRequest
+	data, err := io.ReadAll(f)
+	if err == nil {
+		err = json.Unmarshal(data, &req)
+	}
+	if err != nil {
+		return 0
+	}
+	return req.Grace
+}
+
+// signalGroup signals the task's process group, or the task alone if it left its group.
+func signalGroup(pid int, sig syscall.Signal) {
+	if err := syscall.Kill(-pid, sig); errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// exitCode follows container conventions: 128+n for a process killed by signal n.
+func exitCode(ps *os.ProcessState) int {
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// taskEnv is the task's environment: defaults a container would have, the spec's Env, then
+// the GPUs' Env. Later entries win (os/exec keeps the last of duplicate keys).
+func taskEnv(spec runtime.TaskSpec) []string {
+	home := "/root"
+	if spec.User != nil && *spec.User != 0 {
+		home = "/"
+	}
+	env := []string{"PATH=" + defaultPath, "HOME=" + home}
+	env = append(env, spec.Env...)
+	if spec.GPUs != nil {
+		keys := make([]string, 0, len(spec.GPUs.Env))
+		for k := range spec.GPUs.Env {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, k+"="+spec.GPUs.Env[k])
+		}
+	}
+	return env
+}
+
+// envValue returns the last value of key in env.
+func envValue(env []string, key string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
+}
+
+// lookPath resolves name like a shell would in the task's PATH, looking at the files under
+// root (the task's future "/"). It returns the path as the task will see it.
+func lookPath(root, name, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(root + p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
+}
+
+// credential returns the user and group to run as, nil to stay root. Supplementary groups
+// are cleared.
+func credential(user, group *int64) *syscall.Credential {
+	if user == nil && group == nil {
+		return nil
+	}
+	c := &syscall.Credential{Groups: []uint32{}}
+	if user != nil {
+		c.Uid = uint32(*user)
+	}
+	if group != nil {
+		c.Gid = uint32(*group)
+	}
+	return c
+}
