@@ -1,0 +1,83 @@
+import { render } from 'preact';
+import { useEffect } from 'preact/hooks';
+import './styles.css';
+import { Page } from './components';
+import { ExperimentList } from './pages/experiments';
+import { Compare } from './pages/compare';
+import { NewRun } from './pages/newrun';
+import { PipelineDetails, PipelineList } from './pages/pipelines';
+import { RecurringList } from './pages/recurring';
+import { RunDetails } from './pages/rundetails';
+import { RunList } from './pages/runs';
+import { SystemPage } from './pages/system';
+import { installLinkHandler, match, navigate, useLocation } from './router';
+
+const NAV: [string, string][] = [
+  ['/runs', 'Runs'],
+  ['/pipelines', 'Pipelines'],
+  ['/experiments', 'Experiments'],
+  ['/recurring', 'Recurring runs'],
+  ['/system', 'System'],
+];
+
+function route(path: string) {
+  let m: Record<string, string> | null;
+  if (path === '/' || path === '') return null;
+  if (path === '/runs') return <RunList />;
+  if (path === '/runs/new') return <NewRun />;
+  if ((m = match('/runs/:id', path))) return <RunDetails id={m.id} />;
+  if (path === '/pipelines') return <PipelineList />;
+  if ((m = match('/pipelines/:id', path))) return <PipelineDetails id={m.id} />;
+  if ((m = match('/pipelines/:id/versions/:vid', path))) return <PipelineDetails id={m.id} versionId={m.vid} />;
+  if (path === '/experiments') return <ExperimentList />;
+  if (path === '/compare') return <Compare />;
+  if (path === '/recurring') return <RecurringList />;
+  if (path === '/system') return <SystemPage />;
+  return (
+    <Page title="Not found">
+      <p>
+        No page at <code>{path}</code>. <a href="/runs">Go to runs</a>.
+      </p>
+    </Page>
+  );
+}
+
+function App() {
+  const { path, query } = useLocation();
+  useEffect(() => {
+    if (path === '/' || path === '') navigate('/runs', true);
+  }, [path]);
+  useEffect(() => {
+    const title = NAV.find(([p]) => path.startsWith(p))?.[1];
+    document.title = title ? `${title} · kfp-box` : 'kfp-box';
+  }, [path]);
+  // Pages keyed by path and query start fresh on navigation.
+  const key = path + '?' + query.toString();
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <nav class="sidebar" aria-label="Main">
+        <a class="brand" href="/runs">
+          kfp-box
+        </a>
+        <ul>
+          {NAV.map(([p, label]) => (
+            <li key={p}>
+              <a href={p} aria-current={path === p || path.startsWith(p + '/') ? 'page' : undefined}>
+                {label}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main id="main" key={key}>
+        {route(path)}
+      </main>
+    </>
+  );
+}
+
+installLinkHandler();
+render(<App />, document.getElementById('app')!);
