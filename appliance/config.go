@@ -1,0 +1,260 @@
+package appliance
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+// Config is the box's configuration. Each field has a flag (the json tag with '_' → '-'), an
+// environment variable (KFPBOX_ + the json tag upper-cased) and a key in the YAML file (the json
+// tag). Precedence: defaults < file < environment < flags, merged by Load.
+type Config struct {
+	// DataDir holds meta.db, objects/, logs/ and containerd/.
+	DataDir string `json:"data_dir"`
+	// Listen is the HTTP address of the API and the UI.
+	Listen string `json:"listen"`
+	// S3Listen is the address of the embedded S3 server ("" or "off" disables it).
+	S3Listen string `json:"s3_listen"`
+	// Runtime picks the task runtime: auto, containerd or host.
+	Runtime string `json:"runtime"`
+	// ContainerdAddress is an existing containerd socket; empty means the default socket, or a
+	// child containerd under DataDir when there is none.
+	ContainerdAddress string `json:"containerd_address"`
+	// ObjectStore is "embedded" or "s3://BUCKET?endpoint=URL".
+	ObjectStore string `json:"object_store"`
+	// DatastoreEndpoint selects the metadata backend ("" = bbolt file in DataDir).
+	DatastoreEndpoint string `json:"datastore_endpoint"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `json:"log_format"`
+	// CacheEnabled is the server-wide switch for execution caching.
+	CacheEnabled bool `json:"cache_enabled"`
+	// MaxParallelTasks bounds the tasks running at once (0 = number of CPUs × 4).
+	MaxParallelTasks int `json:"max_parallel_tasks"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// UIDevURL proxies the web UI to a Vite dev server (development only).
+	UIDevURL string `json:"ui_dev_url"`
+}
+
+// Defaults returns the embedded defaults.
+func Defaults() Config {
+	return Config{
+		DataDir:          DefaultDataDir(),
+		Listen:           "127.0.0.1:8888",
+		S3Listen:         "127.0.0.1:9000",
+		Runtime:          "auto",
+		ObjectStore:      "embedded",
+		LogLevel:         "info",
+		LogFormat:        "text",
+		CacheEnabled:     true,
+		MaxParallelTasks: 0,
+		ShutdownTimeout:  30 * time.Second,
+	}
+}
+
+// DefaultDataDir is /var/lib/kfp-box for root, else ~/.local/share/kfp-box.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/kfp-box"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "kfp-box")
+	}
+	return "kfp-box-data"
+}
+
+// field describes one configuration field.
+type field struct {
+	key   string // json/yaml key
+	flag  string
+	env   string
+	index int
+	help  string
+}
+
+var helps = map[string]string{
+	"data_dir":           "data directory (meta.db, objects/, logs/, containerd/)",
+	"listen":             "address of the API and web UI",
+	"s3_listen":          "address of the embedded S3 server (\"off\" disables it)",
+	"runtime":            "task runtime: auto, containerd or host",
+	"containerd_address": "containerd socket (default: the system socket, else a child containerd)",
+	"object_store":       "\"embedded\" or 's3://BUCKET?endpoint=URL'",
+	"datastore_endpoint": "metadata datastore (empty: bbolt file in the data directory)",
+	"log_level":          "log level: debug, info, warn or error",
+	"log_format":         "log format: text or json",
+	"cache_enabled":      "server-wide switch for execution caching",
+	"max_parallel_tasks": "tasks running at once (0: 4 per CPU)",
+	"shutdown_timeout":   "how long a graceful stop may take",
+	"ui_dev_url":         "proxy the web UI to this Vite dev server (development)",
+}
+
+func fields() []field {
+	t := reflect.TypeOf(Config{})
+	out := make([]field, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		key := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		out = append(out, field{
+			key:   key,
+			flag:  strings.ReplaceAll(key, "_", "-"),
+			env:   "KFPBOX_" + strings.ToUpper(key),
+			index: i,
+			help:  helps[key],
+		})
+	}
+	return out
+}
+
+// AddFlags registers one flag per field on fs, with the defaults as flag defaults.
+func AddFlags(fs *pflag.FlagSet) {
+	d := reflect.ValueOf(Defaults())
+	for _, f := range fields() {
+		v := d.Field(f.index)
+		help := f.help + " (env " + f.env + ")"
+		switch v.Kind() {
+		case reflect.Bool:
+			fs.Bool(f.flag, v.Bool(), help)
+		case reflect.Int:
+			fs.Int(f.flag, int(v.Int()), help)
+		case reflect.Int64:
+			fs.Duration(f.flag, time.Duration(v.Int()), help)
+		default:
+			fs.String(f.flag, v.String(), help)
+		}
+	}
+	fs.String("config", "", "YAML configuration file (env KFPBOX_CONFIG)")
+}
+
+// Load merges defaults < file < environment < changed flags. file may be empty; getenv is
+// os.Getenv in production and a map in tests; fs may be nil.
+func Load(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, error) {
+	cfg := Defaults()
+	if file == "" && getenv != nil {
+		file = getenv("KFPBOX_CONFIG")
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		if err := applyFile(&cfg, data); err != nil {
+			return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
+		}
+	}
+	v := reflect.ValueOf(&cfg).Elem()
+	for _, f := range fields() {
+		if getenv == nil {
+			break
+		}
+		if s := getenv(f.env); s != "" {
+			if err := setString(v.Field(f.index), s); err != nil {
+				return cfg, fmt.Errorf("%w: %s=%q: %v", ErrConfig, f.env, s, err)
+			}
+		}
+	}
+	if fs != nil {
+		for _, f := range fields() {
+			fl := fs.Lookup(f.flag)
+			if fl == nil || !fl.Changed {
+				continue
+			}
+			if err := setString(v.Field(f.index), fl.Value.String()); err != nil {
+				return cfg, fmt.Errorf("%w: --%s=%q: %v", ErrConfig, f.flag, fl.Value.String(), err)
+			}
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// applyFile reads YAML keys; unknown keys are errors so typos do not pass silently.
+func applyFile(cfg *Config, data []byte) error {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return err
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(js, &raw); err != nil {
+		return err
+	}
+	known := map[string]field{}
+	for _, f := range fields() {
+		known[f.key] = f
+	}
+	v := reflect.ValueOf(cfg).Elem()
+	for k, val := range raw {
+		f, ok := known[k]
+		if !ok {
+			return fmt.Errorf("unknown key %q", k)
+		}
+		if err := setString(v.Field(f.index), fmt.Sprint(val)); err != nil {
+			return fmt.Errorf("%s: %v", k, err)
+		}
+	}
+	return nil
+}
+
+func setString(v reflect.Value, s string) error {
+	switch v.Kind() {
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(n))
+	case reflect.Int64:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+	default:
+		v.SetString(s)
+	}
+	return nil
+}
+
+// Validate checks values that have a fixed set of choices.
+func (c Config) Validate() error {
+	switch c.Runtime {
+	case "auto", "containerd", "host":
+	default:
+		return fmt.Errorf("%w: runtime %q: want auto, containerd or host", ErrConfig, c.Runtime)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("%w: log_level %q: want debug, info, warn or error", ErrConfig, c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fmt.Errorf("%w: log_format %q: want text or json", ErrConfig, c.LogFormat)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: data_dir is empty", ErrConfig)
+	}
+	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
+		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
+	}
+	if c.MaxParallelTasks < 0 {
+		return fmt.Errorf("%w: max_parallel_tasks must not be negative", ErrConfig)
+	}
+	return nil
+}

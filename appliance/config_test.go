@@ -1,0 +1,61 @@
+package appliance
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLoadPrecedence(t *testing.T) {
+	env := map[string]string{"KFPBOX_LISTEN": "127.0.0.1:7777", "KFPBOX_MAX_PARALLEL_TASKS": "5"}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--max-parallel-tasks=9"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load("testdata/full.yaml", func(k string) string { return env[k] }, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"file beats default", cfg.DataDir, "/srv/kfp"},
+		{"env beats file", cfg.Listen, "127.0.0.1:7777"},
+		{"flag beats env", cfg.MaxParallelTasks, 9},
+		{"file bool", cfg.CacheEnabled, false},
+		{"file duration", cfg.ShutdownTimeout, 5 * time.Second},
+		{"default kept", cfg.S3Listen, "127.0.0.1:9000"},
+		{"file runtime", cfg.Runtime, "host"},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		file string
+		env  map[string]string
+	}{
+		{"unknown key", "testdata/typo.yaml", nil},
+		{"missing file", "testdata/nope.yaml", nil},
+		{"bad runtime", "", map[string]string{"KFPBOX_RUNTIME": "docker"}},
+		{"bad int", "", map[string]string{"KFPBOX_MAX_PARALLEL_TASKS": "many"}},
+		{"bad store", "", map[string]string{"KFPBOX_OBJECT_STORE": "gs://x"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(c.file, func(k string) string { return c.env[k] }, nil)
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("got %v, want ErrConfig", err)
+			}
+		})
+	}
+}
