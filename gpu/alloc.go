@@ -101,18 +101,8 @@ func (m *Manager) Allocate(ctx context.Context, req Request) (*Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	w := &waiter{
-		owner:  req.Owner,
-		count:  req.Count,
-		match:  ParseAccelerator(req.Accelerator),
-		done:   make(chan struct{}),
-		notify: make(chan struct{}, 1),
-	}
 	m.mu.Lock()
-	m.seq++
-	w.seq = m.seq
-	m.queue = append(m.queue, w)
-	m.schedule()
+	w := m.enqueue(req)
 	reason := w.reason
 	m.mu.Unlock()
 
@@ -153,6 +143,22 @@ func (m *Manager) Allocate(ctx context.Context, req Request) (*Lease, error) {
 			return nil, fmt.Errorf("owner %q waiting for %d gpu: %w", req.Owner, req.Count, ctx.Err())
 		}
 	}
+}
+
+// enqueue appends a waiter for req and schedules. Called with m.mu held.
+func (m *Manager) enqueue(req Request) *waiter {
+	m.seq++
+	w := &waiter{
+		seq:    m.seq,
+		owner:  req.Owner,
+		count:  req.Count,
+		match:  ParseAccelerator(req.Accelerator),
+		done:   make(chan struct{}),
+		notify: make(chan struct{}, 1),
+	}
+	m.queue = append(m.queue, w)
+	m.schedule()
+	return w
 }
 
 func (m *Manager) finish(w *waiter) (*Lease, error) {
@@ -251,6 +257,9 @@ func (m *Manager) schedule() {
 			for _, d := range free[:w.count] {
 				m.holder[d.UUID] = w.owner
 				w.grant = append(w.grant, d.UUID)
+			}
+			if m.onGrant != nil {
+				m.onGrant(w.seq, w.grant)
 			}
 			close(w.done)
 		default:

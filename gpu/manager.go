@@ -48,13 +48,14 @@ type Manager struct {
 	interval time.Duration
 
 	mu          sync.Mutex
-	devs        []*Device          // by index
-	byUUID      map[string]*Device // the same devices
-	holder      map[string]string  // UUID -> owner
-	queue       []*waiter          // arrival order
-	seq         uint64             // arrival counter
-	unavailable string             // why there are no GPUs; "" when NVML works
-	nvmlUp      bool               // Init succeeded and Shutdown not yet called
+	devs        []*Device                        // by index
+	byUUID      map[string]*Device               // the same devices
+	holder      map[string]string                // UUID -> owner
+	queue       []*waiter                        // arrival order
+	seq         uint64                           // arrival counter
+	unavailable string                           // why there are no GPUs; "" when NVML works
+	nvmlUp      bool                             // Init succeeded and Shutdown not yet called
+	onGrant     func(seq uint64, uuids []string) // test hook, called with mu held
 
 	runMu  sync.Mutex
 	cancel context.CancelFunc
