@@ -14,7 +14,7 @@ import (
 
 // newDGX returns go-nvml's DGX A100 mock (8 GPUs) with the sampling calls the mock leaves out
 // filled in: every GPU reports 0% utilization until a test changes it.
-func newDGX(t testing.TB) *dgxa100.Server {
+func newDGX(t interface{ Helper() }) *dgxa100.Server {
 	t.Helper()
 	s := dgxa100.New()
 	for i := range s.Devices {
