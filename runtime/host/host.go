@@ -42,9 +42,11 @@ type Runtime struct {
 	// ns is true when the shims get a private mount namespace (root with CAP_SYS_ADMIN).
 	ns bool
 
-	mu     sync.Mutex
-	tasks  map[string]*task // task values handed out, shared by Start and Lookup
-	closed bool
+	mu        sync.Mutex
+	tasks     map[string]*task // task values handed out, shared by Start and Lookup
+	spare     *shimProc        // a started shim waiting for a task
+	spareWait chan struct{}    // closed when the spare being made is ready (nil: none)
+	closed    bool
 }
 
 // New opens the host backend on opts.DataDir. It is the runtime.Factory registered as "host".
@@ -80,6 +82,7 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 		r.ns = true
 	}
 	log.Debug("host runtime open", "dir", dir, "shim", shim, "mount_namespaces", r.ns)
+	r.refill()
 	return r, nil
 }
 
@@ -179,22 +182,28 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	return t, nil
 }
 
-// launch starts the shim and waits for its "ok".
-func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec) (*task, error) {
-	if err := writeJSON(dir, specFile, spec); err != nil {
-		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
-	}
-	logf, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+// shimProc is a started shim, with the parent's ends of its pipes.
+type shimProc struct {
+	cmd    *exec.Cmd
+	ctrl   *os.File // write the task dir here
+	status *os.File // read "ok\n" or an error, then EOF when the shim exits
+	reaped chan struct{}
+}
+
+// spawnShim execs a shim that waits for its task. It is detached: its own session, stdio
+// on /dev/null (it moves stderr to the task's shim.log), a private mount namespace.
+func (r *Runtime) spawnShim() (*shimProc, error) {
+	ctrlR, ctrlW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+		return nil, err
 	}
-	defer logf.Close()
-	pr, pw, err := os.Pipe()
+	statR, statW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+		ctrlR.Close()
+		ctrlW.Close()
+		return nil, err
 	}
-	defer pr.Close()
-	env := []string{ShimEnv + "=" + dir}
+	env := []string{ShimEnv + "=1"}
 	attr := &syscall.SysProcAttr{Setsid: true}
 	if r.ns {
 		env = append(env, shimNSEnv+"=1")
@@ -203,46 +212,136 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec)
 	}
 	cmd := &exec.Cmd{
 		Path:        r.shim,
-		Args:        []string{"kfp-box-shim", spec.ID},
+		Args:        []string{"kfp-box-shim"},
 		Env:         env,
-		Stdout:      logf,
-		Stderr:      logf,
-		ExtraFiles:  []*os.File{pw}, // readyFD
+		ExtraFiles:  []*os.File{ctrlR, statW}, // ctrlFD, statusFD
 		SysProcAttr: attr,
 	}
 	err = cmd.Start()
-	pw.Close()
+	ctrlR.Close()
+	statW.Close()
 	if err != nil {
-		return nil, fmt.Errorf("task %q: start shim %s: %w", spec.ID, r.shim, err)
+		ctrlW.Close()
+		statR.Close()
+		return nil, fmt.Errorf("start shim %s: %w", r.shim, err)
 	}
-	done := make(chan struct{})
+	sp := &shimProc{cmd: cmd, ctrl: ctrlW, status: statR, reaped: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait() // reap the shim while this process lives
-		close(done)
+		close(sp.reaped)
 	}()
+	return sp, nil
+}
 
-	stop := context.AfterFunc(ctx, func() { _ = pr.SetReadDeadline(deadlinePast) })
-	msg, rerr := io.ReadAll(pr)
+// discard lets an unused shim exit.
+func (sp *shimProc) discard() {
+	sp.ctrl.Close()
+	sp.status.Close()
+}
+
+// takeShim returns the spare shim (waiting for the one being made, if any), or a new one,
+// and has a new spare made in the background. The spare takes the shim's exec and Go
+// start-up off Start's path.
+func (r *Runtime) takeShim(ctx context.Context) (*shimProc, error) {
+	r.mu.Lock()
+	if w := r.spareWait; r.spare == nil && w != nil {
+		r.mu.Unlock()
+		select {
+		case <-w:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		r.mu.Lock()
+	}
+	sp := r.spare
+	r.spare = nil
+	r.mu.Unlock()
+	r.refill()
+	if sp != nil {
+		return sp, nil
+	}
+	return r.spawnShim()
+}
+
+// refill makes a spare shim in the background unless one exists or is being made.
+func (r *Runtime) refill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.spare != nil || r.spareWait != nil {
+		return
+	}
+	w := make(chan struct{})
+	r.spareWait = w
+	go func() {
+		defer close(w)
+		sp, err := r.spawnShim()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.spareWait = nil
+		switch {
+		case err != nil:
+			r.log.Warn("host runtime: spare shim", "err", err)
+		case r.closed:
+			sp.discard()
+		default:
+			r.spare = sp
+		}
+	}()
+}
+
+// launch hands the task to a shim and waits for its "ok".
+func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec) (*task, error) {
+	if err := writeJSON(dir, specFile, spec); err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	sp, err := r.takeShim(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
+		// The spare died (killed by someone); use a fresh one.
+		sp.discard()
+		if sp, err = r.spawnShim(); err != nil {
+			return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+		}
+		if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
+			sp.discard()
+			return nil, fmt.Errorf("task %q: hand over to shim: %w", spec.ID, err)
+		}
+	}
+	sp.ctrl.Close()
+
+	stop := context.AfterFunc(ctx, func() { _ = sp.status.SetReadDeadline(deadlinePast) })
+	br := bufio.NewReader(sp.status)
+	line, rerr := br.ReadString('\n')
 	stop()
+	msg := strings.TrimSuffix(line, "\n")
 	switch {
-	case string(msg) == "ok":
+	case msg == "ok":
+		done := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, br) // EOF: the shim has recorded the exit and is leaving
+			sp.status.Close()
+			close(done)
+		}()
 		return &task{r: r, id: spec.ID, dir: dir, labels: spec.Labels, done: done}, nil
 	case rerr != nil && ctx.Err() != nil:
-		// Given up: have the shim kill the task at once, then let it record the exit.
+		// Given up: have the shim kill the task at once; it still records the exit.
 		_ = writeJSON(dir, killFile, killRequest{})
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-done
+		_ = sp.cmd.Process.Signal(syscall.SIGTERM)
+		_, _ = io.Copy(io.Discard, sp.status)
+		sp.status.Close()
 		return nil, fmt.Errorf("task %q: start: %w", spec.ID, ctx.Err())
 	default:
-		<-done
-		text := string(msg)
-		if rest, ok := strings.CutPrefix(text, "invalid: "); ok {
+		sp.status.Close()
+		<-sp.reaped
+		if rest, ok := strings.CutPrefix(msg, "invalid: "); ok {
 			return nil, fmt.Errorf("task %q: %s: %w", spec.ID, rest, runtime.ErrInvalid)
 		}
-		if text == "" {
-			text = "shim exited without reporting (see " + filepath.Join(dir, shimLog) + ")"
+		if msg == "" {
+			msg = "shim exited without reporting (see " + filepath.Join(dir, shimLog) + ")"
 		}
-		return nil, fmt.Errorf("task %q: %s", spec.ID, strings.TrimPrefix(text, "error: "))
+		return nil, fmt.Errorf("task %q: %s", spec.ID, strings.TrimPrefix(msg, "error: "))
 	}
 }
 
@@ -296,11 +395,17 @@ func (r *Runtime) List(_ context.Context) ([]runtime.Task, error) {
 	return tasks, nil
 }
 
-// Close stops Start from launching tasks. Running tasks, and their shims, keep running.
+// Close stops Start from launching tasks and lets the spare shim exit. Running tasks, and
+// their shims, keep running.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	r.closed = true
+	sp := r.spare
+	r.spare = nil
 	r.mu.Unlock()
+	if sp != nil {
+		sp.discard()
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,14 +21,21 @@ import (
 	"github.com/kfp-box/kfp-box/runtime"
 )
 
-// Environment of a shim process. ShimEnv holds the task's state directory.
+// The shim's interface with Start: an environment variable and two pipes.
 const (
-	// ShimEnv marks a process as a host-runtime shim; its value is the task's state dir.
+	// ShimEnv marks a process as a host-runtime shim ("1"); ShimMain looks for it.
 	ShimEnv = "KFPBOX_HOST_SHIM"
 	// shimNSEnv is "1" when the shim was started in a private mount namespace.
 	shimNSEnv = "KFPBOX_HOST_SHIM_NS"
-	// readyFD is the descriptor on which the shim reports "ok" or "error: ..." to Start.
-	readyFD = 3
+	// ctrlFD is where the shim reads its task's state directory, one line. A shim is
+	// started before it has a task (a spare, to keep exec off Start's path); EOF before a
+	// line means it will not get one and exits.
+	ctrlFD = 3
+	// statusFD is where the shim writes "ok\n" once the task runs, or "error: ...\n" or
+	// "invalid: ...\n". It stays open until the shim exits, so its EOF tells Start's
+	// process that the exit is recorded, without waiting for the mount namespace to be
+	// torn down (tens of milliseconds on some kernels).
+	statusFD = 4
 )
 
 // defaultPath is the PATH a task gets when its spec sets none, as in a container.
@@ -38,23 +46,34 @@ const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 // test binary that starts host tasks, because the host runtime re-executes its own binary
 // as the shim.
 func ShimMain() (handled bool) {
-	dir := os.Getenv(ShimEnv)
-	if dir == "" {
+	if os.Getenv(ShimEnv) == "" {
 		return false
 	}
-	os.Exit(runShim(dir))
+	os.Exit(runShim())
 	return true
 }
 
-// runShim is the whole life of a shim: set up, start the task, report readiness, copy its
-// output into the log, record its exit.
-func runShim(dir string) int {
-	syscall.CloseOnExec(readyFD) // the task must not hold the ready pipe open
-	ready := os.NewFile(readyFD, "ready")
+// runShim is the whole life of a shim: wait for a task, set up, start the task, report,
+// copy its output into the log, record its exit.
+func runShim() int {
+	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
+	syscall.CloseOnExec(ctrlFD)
+	syscall.CloseOnExec(statusFD)
+	ctrl := os.NewFile(ctrlFD, "control")
+	status := os.NewFile(statusFD, "status")
+	line, err := bufio.NewReader(ctrl).ReadString('\n')
+	ctrl.Close()
+	if err != nil {
+		return 0 // a spare that was never used
+	}
+	dir := strings.TrimSuffix(line, "\n")
+	if f, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+		_ = unix.Dup3(int(f.Fd()), 2, 0)
+		f.Close()
+	}
 	report := func(kind string, err error) int {
 		fmt.Fprintf(os.Stderr, "shim %s: %v\n", dir, err)
-		fmt.Fprintf(ready, "%s: %v", kind, err)
-		ready.Close()
+		fmt.Fprintf(status, "%s: %s\n", kind, strings.ReplaceAll(err.Error(), "\n", " "))
 		return 1
 	}
 	fail := func(err error) int { return report("error", err) }
@@ -167,8 +186,7 @@ func runShim(dir string) int {
 		_ = cmd.Wait()
 		return fail(err)
 	}
-	io.WriteString(ready, "ok")
-	ready.Close()
+	io.WriteString(status, "ok\n")
 
 	lw := newLogWriter(logf)
 	var copiers sync.WaitGroup
@@ -206,25 +224,27 @@ func runShim(dir string) int {
 		<-copied
 	}
 
-	status := runtime.ExitStatus{Code: -1, StartedAt: startedAt, ExitedAt: exitedAt}
+	exit := runtime.ExitStatus{Code: -1, StartedAt: startedAt, ExitedAt: exitedAt}
 	if cmd.ProcessState != nil {
-		status.Code = exitCode(cmd.ProcessState)
+		exit.Code = exitCode(cmd.ProcessState)
 	} else {
-		status.Message = fmt.Sprintf("wait: %v", waitErr)
+		exit.Message = fmt.Sprintf("wait: %v", waitErr)
 	}
 	if cg != nil {
-		status.OOMKilled = cg.oomKilled()
+		exit.OOMKilled = cg.oomKilled()
 		if err := removeCgroupDirs(cg.Dirs); err != nil {
 			fmt.Fprintf(os.Stderr, "shim %s: remove cgroups: %v\n", dir, err)
 		}
 	}
-	if status.OOMKilled {
-		status.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", spec.Resources.MemoryLimit)
+	if exit.OOMKilled {
+		exit.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", spec.Resources.MemoryLimit)
 	}
-	if err := writeJSONAt(dirfd, exitFile, status); err != nil {
+	if err := writeJSONAt(dirfd, exitFile, exit); err != nil {
 		fmt.Fprintf(os.Stderr, "shim %s: record exit: %v\n", dir, err)
 		return 1
 	}
+	// Also keeps status referenced (and so open) until here.
+	_, _ = io.WriteString(status, "exited\n")
 	return 0
 }
 
