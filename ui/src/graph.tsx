@@ -140,7 +140,8 @@ export function Graph({
               class={`node st-${stateClass(st)} kind-${n.kind}${selected === n.id ? ' selected' : ''}`}
               transform={`translate(${x - w / 2},${y - h / 2})`}
               role="button"
-              tabIndex={0}
+              // SVG attributes are case-sensitive: it must be "tabindex", not tabIndex.
+              tabindex={0}
               data-task={n.id}
               data-state={st ?? ''}
               aria-label={`${n.kind === 'task' ? 'Task' : n.kind === 'loop' ? 'Loop' : n.kind === 'condition' ? 'Condition' : n.kind === 'importer' ? 'Importer' : 'Sub-DAG'} ${n.label}${st ? `, ${st}` : ''}`}

@@ -1,0 +1,114 @@
+// Shared helpers for the browser tests: starting a real kfp-box, launching Debian's Chromium
+// through playwright-core (never a downloaded browser), and waiting on conditions.
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+export const OUT = process.env.TEST_OUTPUT || join(process.cwd(), 'test-output', 'ui');
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** waitFor polls cond until it returns a truthy value or the deadline passes. */
+export async function waitFor(what, cond, timeoutMs, intervalMs = 200) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * startServer runs `kfp-box serve` on free loopback ports with a fresh data directory and
+ * resolves once the API answers. Its output goes to OUT/server.log.
+ */
+export async function startServer(binary, extraArgs = []) {
+  mkdirSync(OUT, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), 'kfp-box-ui-'));
+  const port = await freePort();
+  const s3Port = await freePort();
+  const args = ['serve', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--s3-listen', `127.0.0.1:${s3Port}`, ...extraArgs];
+  const log = createWriteStream(join(OUT, 'server.log'));
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let exited = null;
+  const exit = new Promise((resolve) => child.on('exit', (code, signal) => resolve((exited = { code, signal }))));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      `${binary} to answer on ${url}/apis/v2beta1/healthz (see ${join(OUT, 'server.log')})`,
+      async () => {
+        if (exited) throw new Error(`kfp-box exited early (${JSON.stringify(exited)}); see ${join(OUT, 'server.log')}`);
+        const res = await fetch(`${url}/apis/v2beta1/healthz`);
+        return res.ok;
+      },
+      60_000,
+    );
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exit;
+      clearTimeout(t);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { url, dataDir, stop };
+}
+
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+}
+
+/**
+ * watchConsole records console errors and uncaught page errors, the acceptance criterion
+ * being none at all during the tests.
+ */
+export function watchConsole(page) {
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()} (${m.location()?.url ?? ''})`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  return errors;
+}
+
+/** unlabeledControls lists form controls on the page that have no accessible name. */
+export function unlabeledControls(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll('input, select, textarea, button')]
+      .filter((el) => el.type !== 'hidden')
+      .filter((el) => {
+        if (el.labels?.length) return false;
+        if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
+        if (el.tagName === 'BUTTON' && el.textContent.trim()) return false;
+        return true;
+      })
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+}

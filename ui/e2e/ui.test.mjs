@@ -1,0 +1,211 @@
+// Browser tests of the web UI against a real kfp-box (KFPBOX_URL, set by e2e/run.mjs): upload a
+// pipeline, start a run with typed parameters, watch its graph reach SUCCEEDED, open a task's
+// logs and an artifact preview, clone the run and compare the two runs, and visit every page.
+// Each page's screenshot goes to TEST_OUTPUT. Any console error fails the test.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { OUT, launchBrowser, unlabeledControls, watchConsole } from './harness.mjs';
+import { pipelineYAML } from './pipeline.mjs';
+
+const BASE = process.env.KFPBOX_URL;
+// How long a run may take to finish. The default covers pulling a small image once.
+const RUN_TIMEOUT = Number(process.env.KFPBOX_E2E_RUN_TIMEOUT_MS || 240_000);
+const suffix = Date.now().toString(36);
+
+describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through `make test-ui` (node e2e/run.mjs)' }, () => {
+  let browser, page, errors;
+  const runIds = [];
+  let shot = 0;
+  const screenshot = async (name) => {
+    shot += 1;
+    await page.screenshot({ path: join(OUT, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
+  };
+  const go = async (path) => {
+    await page.goto(BASE + path);
+  };
+  const assertLabeled = async (where) => assert.deepEqual(await unlabeledControls(page), [], `form controls without labels on ${where}`);
+
+  /** waitRun waits until the run page shows a terminal state and asserts SUCCEEDED. */
+  const waitSucceeded = async (runId) => {
+    const summary = page.getByTestId('run-summary');
+    try {
+      await page.waitForFunction(
+        () => ['SUCCEEDED', 'FAILED', 'CANCELED', 'SKIPPED'].includes(document.querySelector('[data-testid=run-summary]')?.getAttribute('data-run-state') ?? ''),
+        null,
+        { timeout: RUN_TIMEOUT, polling: 250 },
+      );
+    } catch {
+      const st = await summary.getAttribute('data-run-state').catch(() => '?');
+      const tasks = await page.locator('[data-task]').evaluateAll((ns) => ns.map((n) => `${n.dataset.task}=${n.dataset.state || 'none'}`));
+      assert.fail(`run ${runId} did not finish within ${RUN_TIMEOUT} ms (KFPBOX_E2E_RUN_TIMEOUT_MS): run state ${st}, tasks ${tasks.join(' ')}; engine or runtime not ready?`);
+    }
+    const st = await summary.getAttribute('data-run-state');
+    if (st !== 'SUCCEEDED') {
+      const err = await page.locator('.error').allTextContents();
+      assert.fail(`run ${runId} ended ${st}, want SUCCEEDED: ${err.join(' | ')}`);
+    }
+    // The graph shows every task succeeded (or cached), without reloading the page.
+    for (const task of ['train', 'report', 'check']) {
+      const state = await page.locator(`[data-task="${task}"]`).getAttribute('data-state');
+      assert.ok(['SUCCEEDED', 'CACHED'].includes(state), `task ${task} shows ${state}`);
+    }
+  };
+
+  before(async () => {
+    mkdirSync(OUT, { recursive: true });
+    browser = await launchBrowser();
+    const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    page = await ctx.newPage();
+    page.setDefaultTimeout(20_000);
+    errors = watchConsole(page);
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  afterEach(() => {
+    const found = errors.splice(0);
+    assert.deepEqual(found, [], 'console errors');
+  });
+
+  it('shows the run list', async () => {
+    await go('/');
+    await page.waitForURL(/\/runs$/);
+    await page.locator('[data-testid=run-list][data-loaded=true]').waitFor();
+    await assertLabeled('/runs');
+    await screenshot('runs');
+  });
+
+  it('uploads a pipeline and shows its static graph and IR', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kfp-box-ui-pipeline-'));
+    const file = join(dir, 'e2e-ui-pipeline.yaml');
+    writeFileSync(file, pipelineYAML());
+    await go('/pipelines');
+    await page.getByRole('button', { name: 'Upload pipeline' }).click();
+    await page.getByLabel('Pipeline file').setInputFiles(file);
+    await page.getByLabel(/Pipeline name/).fill(`e2e-ui-${suffix}`);
+    await page.getByLabel('Description').fill('uploaded by the browser tests');
+    await assertLabeled('/pipelines upload form');
+    await screenshot('pipeline-upload');
+    await page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await page.waitForURL(/\/pipelines\/[^/]+$/);
+    for (const t of ['train', 'report', 'check']) await page.locator(`[data-task="${t}"]`).waitFor();
+    await screenshot('pipeline-graph');
+    await page.getByRole('tab', { name: 'Pipeline spec (IR)' }).click();
+    await page.locator('pre.json', { hasText: 'comp-train' }).waitFor();
+    await screenshot('pipeline-ir');
+    await go('/pipelines');
+    await page.getByRole('link', { name: `e2e-ui-${suffix}` }).waitFor();
+    await screenshot('pipelines');
+  });
+
+  it('starts a run with typed parameters and watches the graph reach SUCCEEDED', async () => {
+    await go('/pipelines');
+    await page.getByRole('link', { name: `e2e-ui-${suffix}` }).click();
+    await page.getByRole('link', { name: 'Create run' }).click();
+    await page.waitForURL(/\/runs\/new\?/);
+    await page.getByLabel(/^message/).fill('from-e2e');
+    await page.getByLabel(/^steps/).fill('4');
+    await page.getByLabel(/^rate/).fill('0.25');
+    assert.equal(await page.getByLabel(/^verbose/).isChecked(), true, 'boolean default is checked');
+    await page.getByLabel('Run name').fill(`e2e run A ${suffix}`);
+    await assertLabeled('/runs/new');
+    await screenshot('new-run');
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL(/\/runs\/[0-9a-zA-Z-]+$/);
+    runIds.push(page.url().split('/').pop());
+    await page.locator('[data-task="train"]').waitFor();
+    await screenshot('run-started');
+    await waitSucceeded(runIds[0]);
+    await screenshot('run-succeeded');
+    await page.getByRole('tab', { name: 'Parameters' }).click();
+    await page.getByRole('table', { name: 'Parameters' }).getByText('from-e2e').waitFor();
+    await screenshot('run-parameters');
+    await page.getByRole('tab', { name: 'Graph' }).click();
+  });
+
+  it("opens a task's logs, learning curves and artifact preview", async () => {
+    // Select the task from the keyboard.
+    await page.locator('[data-task="train"]').focus();
+    await page.keyboard.press('Enter');
+    const panel = page.getByTestId('task-panel');
+    await panel.waitFor();
+    await panel.getByRole('tab', { name: 'Logs' }).click();
+    const logs = panel.getByTestId('task-logs');
+    await logs.filter({ hasText: 'step=4' }).waitFor();
+    await panel.getByLabel('Search logs').fill('step=2');
+    await panel.getByText('1 matching lines').waitFor();
+    assert.match(await logs.textContent(), /step=2 loss=500/);
+    await screenshot('task-logs');
+    await panel.getByRole('tab', { name: 'Curves' }).click();
+    await panel.locator('.uplot').first().waitFor();
+    await screenshot('task-curves');
+    await panel.getByRole('tab', { name: /^Artifacts/ }).click();
+    const md = panel.locator('.artifact-preview[data-kind=markdown]');
+    await md.waitFor();
+    await md.frameLocator('iframe').locator('h1', { hasText: 'Report' }).waitFor();
+    await panel.locator('table.csv').getByRole('columnheader', { name: 'loss' }).waitFor();
+    await screenshot('task-artifacts');
+    await page.getByRole('tab', { name: 'Artifacts' }).first().click();
+  });
+
+  it('clones the run with other parameters and compares the two runs', async () => {
+    await go(`/runs/${runIds[0]}`);
+    await page.getByRole('button', { name: 'Clone' }).click();
+    await page.waitForURL(/\/runs\/new\?clone=/);
+    const msg = page.getByLabel(/^message/);
+    await page.waitForFunction(() => document.querySelector('#param-message')?.value === 'from-e2e');
+    await msg.fill('second');
+    await page.getByLabel(/^steps/).fill('2');
+    await page.getByLabel('Run name').fill(`e2e run B ${suffix}`);
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL((u) => /\/runs\/[0-9a-zA-Z-]+$/.test(u.pathname) && !u.pathname.endsWith(runIds[0]));
+    runIds.push(page.url().split('/').pop());
+    await waitSucceeded(runIds[1]);
+
+    await go('/runs');
+    await page.getByLabel('Filter by name').fill(suffix);
+    await page.getByRole('checkbox', { name: `Select run e2e run A ${suffix}` }).check();
+    await page.getByRole('checkbox', { name: `Select run e2e run B ${suffix}` }).check();
+    await screenshot('runs-selected');
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.waitForURL(/\/compare\?runs=/);
+    const params = page.getByTestId('compare-params');
+    await params.getByText('from-e2e').waitFor();
+    await params.getByText('second').waitFor();
+    assert.ok(await params.locator('tr.differs').count() >= 2, 'message and steps rows are marked as different');
+    await screenshot('compare');
+  });
+
+  it('lists, sorts and pages runs', async () => {
+    await go('/runs');
+    await page.getByLabel('Filter by name').fill(suffix);
+    const rows = page.getByRole('table', { name: 'Runs' }).locator('tbody tr');
+    await rows.nth(1).waitFor();
+    await page.getByLabel('State').selectOption('SUCCEEDED');
+    await rows.nth(1).waitFor();
+    await page.getByLabel('Rows per page').selectOption('10');
+    await page.getByRole('button', { name: /^Name/ }).click(); // sort by name, descending
+    await page.waitForFunction(() => document.querySelector('th[aria-sort=descending]'));
+    assert.match(await rows.first().textContent(), /e2e run B/);
+    await screenshot('runs-sorted');
+  });
+
+  it('shows experiments, recurring runs and the system page', async () => {
+    await go('/experiments');
+    await page.getByTestId('experiment-list').or(page.getByText('No experiments.')).waitFor();
+    await assertLabeled('/experiments');
+    await screenshot('experiments');
+    await go('/recurring');
+    await page.getByText(/No recurring runs|Recurring runs/).first().waitFor();
+    await screenshot('recurring');
+    await go('/system');
+    await page.getByTestId('system-health').getByText(/API healthy|unavailable/).waitFor();
+    await assertLabeled('/system');
+    await screenshot('system');
+  });
+});
