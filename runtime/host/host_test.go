@@ -2,21 +2,59 @@ package host
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/runtimetest"
 )
 
+// starterEnv makes the test binary start one task and exit at once, as a kfp-box that
+// crashes right after Start. Its value is a JSON starterJob.
+const starterEnv = "KFPBOX_HOST_TEST_STARTER"
+
+type starterJob struct {
+	DataDir string           `json:"data_dir"`
+	Spec    runtime.TaskSpec `json:"spec"`
+}
+
 // TestMain lets this test binary act as the shim: the host runtime re-executes its own
-// binary, which here is the test binary.
+// binary, which here is the test binary. It also plays the crashing kfp-box of
+// TestTaskSurvivesKfpBoxExit.
 func TestMain(m *testing.M) {
 	if ShimMain() {
 		return
 	}
+	if job := os.Getenv(starterEnv); job != "" {
+		os.Exit(runStarter(job))
+	}
 	os.Exit(m.Run())
+}
+
+func runStarter(job string) int {
+	var j starterJob
+	if err := json.Unmarshal([]byte(job), &j); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	r, err := Open(context.Background(), runtime.Options{DataDir: j.DataDir})
+	if err == nil {
+		_, err = r.Start(context.Background(), j.Spec)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0 // no Close: the process just ends
 }
 
 func openHost(t *testing.T) runtime.Runtime {
@@ -31,13 +69,200 @@ func openHost(t *testing.T) runtime.Runtime {
 	return rt
 }
 
-func TestConformance(t *testing.T) {
-	opts := runtimetest.Options{}
+func requireNamespaces(t *testing.T) {
+	t.Helper()
 	if err := Available(); err != nil {
-		t.Skipf("host runtime conformance needs mount namespaces (run the tests as root): %v", err)
+		t.Skipf("needs private mount namespaces (run the tests as root): %v", err)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	requireNamespaces(t)
+	opts := runtimetest.Options{}
 	if _, ok := detectCgroups("/sys/fs/cgroup"); !ok {
-		opts.NoCgroups = "no cgroup memory controller on this machine"
+		opts.NoCgroups = "no cgroup memory controller under /sys/fs/cgroup"
 	}
 	runtimetest.Run(t, openHost, opts)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond until it holds, for at most 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestTaskSurvivesKfpBoxExit starts a task from another process that then exits, the way
+// kfp-box stops or crashes, and re-adopts the task from this one.
+func TestTaskSurvivesKfpBoxExit(t *testing.T) {
+	requireNamespaces(t)
+	dataDir, ctl := t.TempDir(), t.TempDir()
+	spec := runtime.TaskSpec{
+		ID:      "survivor",
+		Args:    []string{"sh", "-c", `echo before; while [ ! -e /ctl/go ]; do sleep 0.02; done; echo after; exit 4`},
+		Mounts:  []runtime.Mount{{Source: ctl, Target: "/ctl"}},
+		LogPath: filepath.Join(t.TempDir(), "survivor.log"),
+		Labels:  map[string]string{"run": "r1"},
+	}
+	job, _ := json.Marshal(starterJob{DataDir: dataDir, Spec: spec})
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	starter := exec.Command(exe)
+	starter.Env = append(os.Environ(), starterEnv+"="+string(job))
+	if out, err := starter.CombinedOutput(); err != nil {
+		t.Fatalf("starter: %v: %s", err, out)
+	}
+
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tk, err := r.Lookup(testCtx(t), spec.ID)
+	if err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if tk.Labels()["run"] != "r1" {
+		t.Errorf("labels = %v", tk.Labels())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := tk.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait on the running task: %v, want deadline exceeded", err)
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tk.Wait(testCtx(t))
+	if err != nil || st.Code != 4 {
+		t.Fatalf("wait = %+v, %v; want code 4", st, err)
+	}
+	log, _ := os.ReadFile(spec.LogPath)
+	if !strings.Contains(string(log), "stdout before\n") || !strings.Contains(string(log), "stdout after\n") {
+		t.Errorf("log = %q, want both lines: the shim kept logging after its starter exited", log)
+	}
+	if err := tk.Delete(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShimDied kills a shim and checks that the task is reported as unknown, and that
+// Delete does not leave the task's process behind.
+func TestShimDied(t *testing.T) {
+	requireNamespaces(t)
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tk, err := r.Start(testCtx(t), runtime.TaskSpec{
+		ID: "orphan", Args: []string{"sleep", "600"}, LogPath: filepath.Join(dir, "orphan.log"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st shimState
+	if err := readJSON(filepath.Join(dir, "host", "tasks", "orphan"), stateFile, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(st.ShimPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh Runtime, so Wait goes through the pidfd path, not the status pipe.
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	tk2, err := r2.Lookup(testCtx(t), "orphan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []runtime.Task{tk, tk2} {
+		es, err := task.Wait(testCtx(t))
+		if err != nil || es.Code != -1 || es.Message != unknownExit {
+			t.Errorf("wait after the shim died = %+v, %v; want code -1 and %q", es, err, unknownExit)
+		}
+	}
+	if err := tk2.Delete(testCtx(t)); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	waitFor(t, "the orphaned task to be killed", func() bool {
+		cur, err := procStartTime(st.PID)
+		return err != nil || cur != st.PIDStartTime || procZombie(st.PID)
+	})
+}
+
+func TestStartErrors(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tests := []struct {
+		name    string
+		spec    runtime.TaskSpec
+		wantErr error
+	}{
+		{"command not found", runtime.TaskSpec{ID: "nf", Args: []string{"no-such-command-kfp"}}, runtime.ErrInvalid},
+		{"no args", runtime.TaskSpec{ID: "noargs"}, runtime.ErrInvalid},
+		{"bad id", runtime.TaskSpec{ID: "a/b", Args: []string{"true"}}, runtime.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.LogPath = filepath.Join(dir, tt.spec.ID+".log")
+			_, err := r.Start(testCtx(t), tt.spec)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("start: %v, want %v", err, tt.wantErr)
+			}
+			// A failed start leaves nothing: the id is unknown and free.
+			if _, err := r.Lookup(testCtx(t), tt.spec.ID); !errors.Is(err, runtime.ErrNotFound) {
+				t.Errorf("lookup after a failed start: %v, want ErrNotFound", err)
+			}
+		})
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Start(testCtx(t), runtime.TaskSpec{ID: "late", Args: []string{"true"}, LogPath: filepath.Join(dir, "late.log")})
+	if !errors.Is(err, runtime.ErrUnavailable) {
+		t.Errorf("start after close: %v, want ErrUnavailable", err)
+	}
+}
+
+func TestOpenNeedsDataDir(t *testing.T) {
+	if _, err := New(context.Background(), runtime.Options{}); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("open without a data dir: %v, want ErrInvalid", err)
+	}
+}
+
+// TestAvailable checks that Available agrees with what the kernel lets this process do.
+func TestAvailable(t *testing.T) {
+	err := Available()
+	if err != nil {
+		if !errors.Is(err, runtime.ErrUnavailable) {
+			t.Errorf("Available = %v, want an error wrapping ErrUnavailable", err)
+		}
+		return
+	}
+	cmd := exec.Command("true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	if err := cmd.Run(); err != nil {
+		t.Errorf("Available says yes but a private mount namespace fails: %v", err)
+	}
 }
