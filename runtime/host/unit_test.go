@@ -330,10 +330,10 @@ func TestMounterWritable(t *testing.T) {
 		dir  string
 		want bool
 	}{
-		{"/r", true},          // a tmpfs copy
-		{"/r/tmp", true},      // a copy moved over /tmp
-		{"/r/usr", false},     // a bind of the host's /usr inside the copy of /
-		{"/r/minio/x", true},  // below a directory made on tmpfs
+		{"/r", true},           // a tmpfs copy
+		{"/r/tmp", true},       // a copy moved over /tmp
+		{"/r/usr", false},      // a bind of the host's /usr inside the copy of /
+		{"/r/minio/x", true},   // below a directory made on tmpfs
 		{"/r/minio/b/c", true}, // inside a bind mount target (made in its source)
 		{"/r/minio2", false},
 		{"/etc", false},
