@@ -1,0 +1,427 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/errdefs"
+
+	"github.com/kfp-box/kfp-box/runtime"
+)
+
+// harvestTimeout bounds recording an exit once the task has exited, whatever the caller's
+// context: a half-recorded exit would have to be redone after a restart.
+const harvestTimeout = 30 * time.Second
+
+// task is one kfp-box task: a containerd container, its containerd task while the process
+// exists, and the exit status recorded in the container's labels once it has exited.
+type task struct {
+	rt     *Runtime
+	id     string
+	labels map[string]string // user labels only
+}
+
+var _ runtime.Task = (*task)(nil)
+
+// Start creates the container and its task and starts it. The log binary (see LoggerMain)
+// is started by the shim and writes spec.LogPath.
+func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Task, error) {
+	if err := validate(spec); err != nil {
+		return nil, err
+	}
+	ctx = r.nsCtx(ctx)
+	if _, err := r.client.LoadContainer(ctx, spec.ID); err == nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, runtime.ErrAlreadyExists)
+	} else if !errdefs.IsNotFound(err) {
+		return nil, mapErr(spec.ID, err)
+	}
+	img, err := r.ensureImage(ctx, spec.Image, spec.PullPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
+		return nil, fmt.Errorf("task %q: log directory: %w", spec.ID, err)
+	}
+	if f, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+		return nil, fmt.Errorf("task %q: log file: %w", spec.ID, err)
+	} else {
+		_ = f.Close()
+	}
+	sopts, err := r.specOpts(spec, img)
+	if err != nil {
+		return nil, err
+	}
+	labels := maps.Clone(spec.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k := range labels {
+		if strings.HasPrefix(k, labelPrefix) {
+			return nil, fmt.Errorf("task %q: label %q uses the reserved prefix %q: %w", spec.ID, k, labelPrefix, runtime.ErrInvalid)
+		}
+	}
+	labels[labelManaged] = "true"
+	labels[labelLogPath] = spec.LogPath
+	ctr, err := r.client.NewContainer(ctx, spec.ID,
+		client.WithImage(img),
+		client.WithSnapshotter(r.cfg.Snapshotter),
+		client.WithNewSnapshot(spec.ID, img),
+		client.WithRuntime(runcRuntime, nil),
+		client.WithNewSpec(sopts...),
+		client.WithContainerLabels(labels),
+	)
+	if err != nil {
+		return nil, mapErr(spec.ID, err)
+	}
+	cleanup := func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
+		defer cancel()
+		_ = ctr.Delete(dctx, client.WithSnapshotCleanup)
+	}
+	ct, err := ctr.NewTask(ctx, cio.BinaryIO(r.cfg.LoggerBinary, map[string]string{LoggerCommand: spec.LogPath}))
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("task %q: create: %w", spec.ID, err)
+	}
+	if err := ct.Start(ctx); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
+		_, _ = ct.Delete(dctx, client.WithProcessKill)
+		cancel()
+		cleanup()
+		return nil, fmt.Errorf("task %q: start: %w", spec.ID, err)
+	}
+	if _, err := ctr.SetLabels(ctx, map[string]string{labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		r.log.Warn("recording start time", "task", spec.ID, "err", err)
+	}
+	return &task{rt: r, id: spec.ID, labels: userLabels(labels)}, nil
+}
+
+// userLabels drops kfp-box's own keys.
+func userLabels(all map[string]string) map[string]string {
+	out := make(map[string]string, len(all))
+	for k, v := range all {
+		if !strings.HasPrefix(k, labelPrefix) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Lookup finds a task started earlier, by this process or an earlier kfp-box.
+func (r *Runtime) Lookup(ctx context.Context, id string) (runtime.Task, error) {
+	ctx = r.nsCtx(ctx)
+	ctr, err := r.client.LoadContainer(ctx, id)
+	if err != nil {
+		return nil, mapErr(id, err)
+	}
+	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return nil, mapErr(id, err)
+	}
+	if info.Labels[labelManaged] != "true" {
+		return nil, fmt.Errorf("task %q: container not made by kfp-box: %w", id, runtime.ErrNotFound)
+	}
+	return &task{rt: r, id: id, labels: userLabels(info.Labels)}, nil
+}
+
+// List returns every kfp-box task in the namespace, running or exited but not deleted.
+func (r *Runtime) List(ctx context.Context) ([]runtime.Task, error) {
+	ctx = r.nsCtx(ctx)
+	ctrs, err := r.client.Containers(ctx, fmt.Sprintf("labels.%q==true", labelManaged))
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	out := make([]runtime.Task, 0, len(ctrs))
+	for _, ctr := range ctrs {
+		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			continue
+		}
+		out = append(out, &task{rt: r, id: ctr.ID(), labels: userLabels(info.Labels)})
+	}
+	return out, nil
+}
+
+// ID returns the task id.
+func (t *task) ID() string { return t.id }
+
+// Labels returns the TaskSpec's labels.
+func (t *task) Labels() map[string]string { return maps.Clone(t.labels) }
+
+// Wait blocks until the task exits or ctx ends. The first Wait to see the exit records it
+// in the container's labels and deletes the containerd task, which makes the shim close the
+// log pipes and wait for the log binary: when Wait returns, the log file is complete.
+func (t *task) Wait(ctx context.Context) (runtime.ExitStatus, error) {
+	ctx = t.rt.nsCtx(ctx)
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return runtime.ExitStatus{}, err
+		}
+		ctr, err := t.rt.client.LoadContainer(ctx, t.id)
+		if err != nil {
+			return runtime.ExitStatus{}, t.ctxOr(ctx, mapErr(t.id, err))
+		}
+		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+		if err != nil {
+			return runtime.ExitStatus{}, t.ctxOr(ctx, mapErr(t.id, err))
+		}
+		if st, ok := recorded(info.Labels); ok {
+			// Another Wait may still be deleting the task; its lock marks the log complete.
+			lock := t.rt.taskLock(t.id)
+			lock.Lock()
+			lock.Unlock() //nolint:staticcheck // an empty critical section waits for the harvester
+			return st, nil
+		}
+		ct, err := ctr.Task(ctx, nil)
+		if errdefs.IsNotFound(err) {
+			// No process: kfp-box stopped between creating the container and starting it.
+			return t.harvest(ctx, ctr, nil, client.ExitStatus{}, "the task was never started (kfp-box stopped while starting it)")
+		}
+		if err != nil {
+			if err := t.backoff(ctx, attempt, err); err != nil {
+				return runtime.ExitStatus{}, err
+			}
+			continue
+		}
+		ch, err := ct.Wait(ctx)
+		if err != nil {
+			if err := t.backoff(ctx, attempt, err); err != nil {
+				return runtime.ExitStatus{}, err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return runtime.ExitStatus{}, ctx.Err()
+		case es := <-ch:
+			if es.Error() != nil {
+				// containerd restarted or the task was deleted under us: look again.
+				if err := t.backoff(ctx, attempt, es.Error()); err != nil {
+					return runtime.ExitStatus{}, err
+				}
+				continue
+			}
+			return t.harvest(ctx, ctr, ct, es, "")
+		}
+	}
+}
+
+// ctxOr prefers the context's error, so a canceled Wait says so.
+func (t *task) ctxOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// backoff waits a little before Wait looks again after a transient error (containerd
+// restarting), giving up after about a minute.
+func (t *task) backoff(ctx context.Context, attempt int, cause error) error {
+	if attempt >= 60 {
+		return fmt.Errorf("task %q: wait: %w", t.id, cause)
+	}
+	t.rt.log.Debug("wait: retrying", "task", t.id, "err", cause)
+	d := time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// harvest records the exit (once) and deletes the containerd task, under the task's lock.
+func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task, es client.ExitStatus, message string) (runtime.ExitStatus, error) {
+	lock := t.rt.taskLock(t.id)
+	lock.Lock()
+	defer lock.Unlock()
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
+	defer cancel()
+	info, err := ctr.Info(hctx)
+	if err != nil {
+		return runtime.ExitStatus{}, mapErr(t.id, err)
+	}
+	st, ok := recorded(info.Labels)
+	if !ok {
+		st = runtime.ExitStatus{Code: int(es.ExitCode()), ExitedAt: es.ExitTime().UTC(), Message: message}
+		if ct == nil {
+			st.Code, st.ExitedAt = 255, time.Now().UTC()
+		}
+		st.StartedAt, _ = time.Parse(time.RFC3339Nano, info.Labels[labelStartedAt])
+		if st.StartedAt.IsZero() {
+			st.StartedAt = info.CreatedAt.UTC()
+		}
+		if st.ExitedAt.IsZero() || st.ExitedAt.Before(st.StartedAt) {
+			st.ExitedAt = time.Now().UTC()
+		}
+		if ct != nil && st.Code != 0 && oomKilled(t.rt.cfg.Namespace, t.id) {
+			st.OOMKilled = true
+			st.Message = "killed by the kernel for exceeding its memory limit (OOMKilled)"
+		}
+		set := map[string]string{
+			labelExitCode: strconv.Itoa(st.Code),
+			labelExitedAt: st.ExitedAt.Format(time.RFC3339Nano),
+			labelOOM:      strconv.FormatBool(st.OOMKilled),
+		}
+		if st.StartedAt != info.CreatedAt.UTC() {
+			set[labelStartedAt] = st.StartedAt.Format(time.RFC3339Nano)
+		}
+		if st.Message != "" {
+			set[labelMessage] = st.Message
+		}
+		if _, err := ctr.SetLabels(hctx, set); err != nil {
+			return runtime.ExitStatus{}, fmt.Errorf("task %q: record exit: %w", t.id, err)
+		}
+	}
+	if ct != nil {
+		if _, err := ct.Delete(hctx); err != nil && !errdefs.IsNotFound(err) {
+			return st, fmt.Errorf("task %q: delete process: %w", t.id, err)
+		}
+	}
+	return st, nil
+}
+
+// recorded reads an exit status from the container's labels.
+func recorded(labels map[string]string) (runtime.ExitStatus, bool) {
+	codeStr, ok := labels[labelExitCode]
+	if !ok {
+		return runtime.ExitStatus{}, false
+	}
+	code, err := strconv.Atoi(codeStr)
+	if err != nil {
+		return runtime.ExitStatus{}, false
+	}
+	st := runtime.ExitStatus{Code: code, Message: labels[labelMessage], OOMKilled: labels[labelOOM] == "true"}
+	st.StartedAt, _ = time.Parse(time.RFC3339Nano, labels[labelStartedAt])
+	st.ExitedAt, _ = time.Parse(time.RFC3339Nano, labels[labelExitedAt])
+	return st, true
+}
+
+// oomKilled reads the task's memory cgroup (cgroup v1 memory.oom_control or v2
+// memory.events), which runc keeps until the containerd task is deleted.
+func oomKilled(ns, id string) bool {
+	for _, p := range []string{
+		filepath.Join("/sys/fs/cgroup/memory", ns, id, "memory.oom_control"),
+		filepath.Join("/sys/fs/cgroup", ns, id, "memory.events"),
+	} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(line, " ")
+			if k == "oom_kill" && v != "0" && v != "" {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// Kill sends SIGTERM and, when the task is still running after grace, SIGKILL; with no
+// grace it sends SIGKILL at once. It returns once the first signal is sent; the escalation
+// runs in the background until the runtime is closed. Killing an exited task does nothing.
+func (t *task) Kill(ctx context.Context, grace time.Duration) error {
+	ctx = t.rt.nsCtx(ctx)
+	ctr, err := t.rt.client.LoadContainer(ctx, t.id)
+	if err != nil {
+		return mapErr(t.id, err)
+	}
+	ct, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return mapErr(t.id, err)
+	}
+	sig := syscall.SIGTERM
+	if grace <= 0 {
+		sig = syscall.SIGKILL
+	}
+	var exited <-chan client.ExitStatus
+	if sig == syscall.SIGTERM {
+		// Subscribe before signalling, so the exit cannot slip between the two.
+		if exited, err = ct.Wait(t.rt.nsCtx(t.rt.bg)); err != nil {
+			return mapErr(t.id, err)
+		}
+	}
+	if err := ct.Kill(ctx, sig); err != nil {
+		if errdefs.IsNotFound(err) || isProcessDone(err) {
+			return nil
+		}
+		return fmt.Errorf("task %q: kill: %w", t.id, err)
+	}
+	if sig == syscall.SIGKILL {
+		return nil
+	}
+	t.rt.wg.Add(1)
+	go func() {
+		defer t.rt.wg.Done()
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-exited:
+		case <-t.rt.bg.Done():
+		case <-timer.C:
+			kctx, cancel := context.WithTimeout(t.rt.nsCtx(t.rt.bg), 10*time.Second)
+			defer cancel()
+			if err := ct.Kill(kctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) && !isProcessDone(err) {
+				t.rt.log.Warn("kill: SIGKILL after grace failed", "task", t.id, "err", err)
+			}
+		}
+	}()
+	return nil
+}
+
+// isProcessDone matches the shim's "process already finished" error.
+func isProcessDone(err error) bool {
+	return err != nil && (errors.Is(err, errdefs.ErrNotFound) || strings.Contains(err.Error(), "process already finished"))
+}
+
+// Delete removes the container and its snapshot once the task has exited (recording the
+// exit first when no Wait did). The log file is kept. A running task is refused.
+func (t *task) Delete(ctx context.Context) error {
+	ctx = t.rt.nsCtx(ctx)
+	ctr, err := t.rt.client.LoadContainer(ctx, t.id)
+	if err != nil {
+		return mapErr(t.id, err)
+	}
+	ct, err := ctr.Task(ctx, nil)
+	switch {
+	case errdefs.IsNotFound(err):
+	case err != nil:
+		return mapErr(t.id, err)
+	default:
+		status, err := ct.Status(ctx)
+		if err != nil && !errdefs.IsNotFound(err) {
+			return mapErr(t.id, err)
+		}
+		if err == nil && status.Status != client.Stopped {
+			return fmt.Errorf("task %q is %s; kill it and wait before deleting: %w", t.id, status.Status, runtime.ErrInvalid)
+		}
+		if err == nil {
+			es := client.NewExitStatus(status.ExitStatus, status.ExitTime, nil)
+			if _, err := t.harvest(ctx, ctr, ct, *es, ""); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
+		return mapErr(t.id, err)
+	}
+	t.rt.locksMu.Lock()
+	delete(t.rt.locks, t.id)
+	t.rt.locksMu.Unlock()
+	return nil
+}
