@@ -113,9 +113,13 @@ func runShim() int {
 		return report("invalid", err) // Start wraps it with runtime.ErrInvalid
 	}
 
+	// Limits need cgroups, which need root; without root a task runs unlimited, as the
+	// host runtime's degraded mode (see Available) promises nothing more.
 	var cg *taskCgroup
-	if layout, ok := detectCgroups("/sys/fs/cgroup"); ok {
+	if layout, ok := detectCgroups("/sys/fs/cgroup"); ok && os.Geteuid() == 0 {
 		cg = planCgroup(layout, spec.ID, spec.Resources)
+	} else if spec.Resources != (runtime.Resources{}) {
+		fmt.Fprintf(os.Stderr, "shim %s: no cgroups (not root or none mounted): resource limits not applied\n", dir)
 	}
 	if cg != nil {
 		if err := cg.create(); err != nil {
