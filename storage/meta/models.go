@@ -220,6 +220,14 @@ type Execution struct {
 	CreatedAt  time.Time `json:"created_at"`
 	StartedAt  time.Time `json:"started_at,omitempty"`
 	FinishedAt time.Time `json:"finished_at,omitempty"`
+	// RetryAt is when a PENDING task whose previous attempt failed may start again.
+	RetryAt time.Time `json:"retry_at,omitempty"`
+	// IterationCount is the number of iterations of a LOOP execution.
+	IterationCount int `json:"iteration_count,omitempty"`
+	// TaskRoot is the artifact root URI of a container task, kept across retries.
+	TaskRoot string `json:"task_root,omitempty"`
+	// ExitCode is the last attempt's exit code (container tasks).
+	ExitCode int `json:"exit_code,omitempty"`
 }
 
 // Artifact is one recorded artifact (an output of an execution or an imported URI).
@@ -234,6 +242,8 @@ type Artifact struct {
 	URI           string         `json:"uri"`
 	Metadata      map[string]any `json:"metadata,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
+	// Scope is the pipeline name the artifact belongs to (importer reuse looks it up by URI).
+	Scope string `json:"scope,omitempty"`
 }
 
 // CacheEntry records a successful execution whose outputs later tasks may reuse.
