@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	if containerd.IsLoggerInvocation(os.Args) {
 		os.Exit(containerd.LoggerMain(os.Args[2]))
 	}
+	if data := os.Getenv(boxEnv); data != "" {
+		boxMain(data)
+	}
 	if code := setup(); code != 0 {
 		os.Exit(code)
 	}

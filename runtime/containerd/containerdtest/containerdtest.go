@@ -34,7 +34,7 @@ const BusyboxPath = "/bin/busybox"
 var busyboxApplets = []string{
 	"sh", "echo", "cat", "dd", "sleep", "id", "pwd", "true", "false", "ls", "touch", "env",
 	"mkdir", "rm", "test", "[", "printf", "head", "tail", "wc", "kill", "seq", "grep", "sed",
-	"mount", "cp", "mv", "ps", "date", "yes", "stat", "hostname", "wget", "nc", "tr", "xargs",
+	"mount", "df", "cp", "mv", "ps", "date", "yes", "stat", "hostname", "wget", "nc", "tr", "xargs",
 }
 
 // Prerequisites says what is missing to run containerd tests here ("" when nothing): the
@@ -235,11 +235,16 @@ func ImportBusybox(ctx context.Context, address, ref string) error {
 		return err
 	}
 	defer c.Close()
+	return ImportBusyboxClient(ctx, c, ref)
+}
+
+// ImportBusyboxClient imports the busybox image as ref through c (in c's default namespace).
+func ImportBusyboxClient(ctx context.Context, c *client.Client, ref string) error {
 	var buf bytes.Buffer
 	if err := WriteOCIArchive(&buf, ref); err != nil {
 		return err
 	}
-	_, err = containerd.ImportImages(ctx, c, &buf, "", "")
+	_, err := containerd.ImportImages(ctx, c, &buf, "", "")
 	return err
 }
 
