@@ -20,7 +20,7 @@ var (
 )
 
 // SchemaVersion is the version of the key layout this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 var keySchemaVersion = []byte("/meta/version")
 
@@ -34,13 +34,14 @@ type migration struct {
 // migrations is the ordered list; migrations[i] upgrades version i to i+1.
 var migrations = []migration{
 	{version: 0, name: "initial layout", apply: func(kv.Tx) error { return nil }},
+	{version: 1, name: "default experiment", apply: addDefaultExperiment},
 }
 
 // Store is the metadata store.
 type Store struct {
 	kv     kv.Store
 	logger *slog.Logger
-	// hooks run after Open has migrated, to build in-memory indexes.
+	// idx holds the in-memory rows listing runs on; built by Open after migrating.
 	idx indexes
 }
 
