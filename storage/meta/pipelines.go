@@ -12,7 +12,7 @@ const (
 	versionPrefix  = "/versions/"
 )
 
-func pipelineKey(id string) string           { return pipelinePrefix + id }
+func pipelineKey(id string) string            { return pipelinePrefix + id }
 func versionKey(pipelineID, id string) string { return versionPrefix + pipelineID + "/" + id }
 
 func (s *Store) createPipelineTx(tx kv.Tx, w *writeSet, p *Pipeline) error {
