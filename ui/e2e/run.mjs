@@ -32,7 +32,7 @@ if (!url) {
   }
   server = await startServer(binary);
   url = server.url;
-  console.error(`kfp-box serving at ${url} (data ${server.dataDir})`);
+  if (!bench) console.error(`kfp-box serving at ${url} (data ${server.dataDir})`);
 }
 
 // The UI must be the real build, not the stub page of a binary built before `make ui`.

@@ -1,12 +1,13 @@
-import type { ComponentChildren } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import type { ComponentChildren, ComponentType } from 'preact';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { fmtValue } from './api';
 
 /** useAsync runs load whenever deps change and keeps the latest result. */
 export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]) {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [tick, setTick] = useState(0);
-  useEffect(() => {
+  // A layout effect starts the request right after the first render instead of after paint.
+  useLayoutEffect(() => {
     const ac = new AbortController();
     setState((s) => ({ ...s, loading: true }));
     load(ac.signal).then(
@@ -199,6 +200,37 @@ export function useAction() {
     }
   };
   return { busy, error, run, setError };
+}
+
+/**
+ * lazyPage loads a page's code on first use, so the first screen (the run list) does not wait
+ * for the graph layout, chart and Markdown libraries.
+ */
+export function lazyPage<P extends object>(load: () => Promise<ComponentType<P>>): ComponentType<P> {
+  let loaded: ComponentType<P> | null = null;
+  let pending: Promise<ComponentType<P>> | null = null;
+  return function LazyPage(props: P) {
+    const [, setDone] = useState(0);
+    const [error, setError] = useState<Error | null>(null);
+    useEffect(() => {
+      if (loaded) return;
+      pending ??= load();
+      pending.then(
+        (c) => {
+          loaded = c;
+          setDone(1);
+        },
+        (e) => {
+          pending = null;
+          setError(e);
+        },
+      );
+    }, []);
+    if (error) return <ErrorBox error={error} what="Loading this page (try reloading)" />;
+    if (!loaded) return <Loading />;
+    const C = loaded;
+    return <C {...props} />;
+  };
 }
 
 export function Json({ value }: { value: unknown }) {

@@ -1,15 +1,18 @@
 import { render } from 'preact';
 import { useEffect } from 'preact/hooks';
 import './styles.css';
-import { Page } from './components';
+import { Page, lazyPage } from './components';
 import { ExperimentList } from './pages/experiments';
-import { Compare } from './pages/compare';
-import { NewRun } from './pages/newrun';
-import { PipelineDetails, PipelineList } from './pages/pipelines';
 import { RecurringList } from './pages/recurring';
-import { RunDetails } from './pages/rundetails';
 import { RunList } from './pages/runs';
 import { SystemPage } from './pages/system';
+
+// Pages that need the graph, chart or Markdown libraries load on first use.
+const RunDetails = lazyPage(() => import('./pages/rundetails').then((m) => m.RunDetails));
+const NewRun = lazyPage(() => import('./pages/newrun').then((m) => m.NewRun));
+const PipelineList = lazyPage(() => import('./pages/pipelines').then((m) => m.PipelineList));
+const PipelineDetails = lazyPage(() => import('./pages/pipelines').then((m) => m.PipelineDetails));
+const Compare = lazyPage(() => import('./pages/compare').then((m) => m.Compare));
 import { installLinkHandler, match, navigate, useLocation } from './router';
 
 const NAV: [string, string][] = [

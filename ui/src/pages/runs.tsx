@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'preact/hooks';
+import { useLayoutEffect, useState } from 'preact/hooks';
 import type { Dict, Predicate } from '../api';
 import { fmtDuration, fmtTime, get, isTerminal, list, listAll, post, runLink } from '../api';
 import { Empty, ErrorBox, Loading, Page, Pager, SortHeader, StateBadge, useAction, useAsync, useInterval, usePager } from '../components';
@@ -33,7 +33,7 @@ export function RunList() {
     (signal) => list('runs', 'runs', { page_size: pager.size, page_token: pager.token, sort_by: sort, predicates: preds, extra: { experiment_id: experiment } }, signal),
     [pager.size, pager.token, sort, q, state, archived, experiment, recurring],
   );
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (r.data && firstRender) {
       firstRender = false;
       performance.mark('kfp-box:run-list-rendered');
