@@ -1,0 +1,525 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/meta"
+)
+
+// Task event kinds.
+const (
+	evStarted = iota + 1
+	evStartFailed
+	evExited
+)
+
+// taskEvent reports what happened to a task attempt; task goroutines post them and the
+// run's worker applies them.
+type taskEvent struct {
+	execID  string
+	attempt int
+	kind    int
+	task    runtime.Task
+	status  runtime.ExitStatus
+	err     error
+}
+
+func (e *Engine) post(runID string, ev taskEvent) {
+	e.mu.Lock()
+	if rs := e.runs[runID]; rs != nil {
+		rs.events = append(rs.events, ev)
+	}
+	e.mu.Unlock()
+	e.enqueue(runID)
+}
+
+// load returns the run's state, reading it from the store the first time. It returns nil
+// for runs that are finished or gone.
+func (e *Engine) load(ctx context.Context, id string) (*runState, error) {
+	e.mu.Lock()
+	rs := e.runs[id]
+	e.mu.Unlock()
+	if rs != nil {
+		return rs, nil
+	}
+	run, err := e.cfg.Meta.GetRun(ctx, id)
+	if err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if meta.IsTerminalRunState(run.State) {
+		return nil, nil
+	}
+	raw, err := e.cfg.Meta.GetRunSpec(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	pipe, err := spec.FromJSON(raw)
+	if err != nil {
+		return nil, e.failRun(ctx, run, fmt.Sprintf("pipeline spec: %v", err))
+	}
+	params, err := spec.ResolveRuntimeParameters(pipe.Spec, run.RuntimeConfig.Parameters)
+	if err != nil {
+		return nil, e.failRun(ctx, run, fmt.Sprintf("run parameters: %v", err))
+	}
+	execs, err := e.cfg.Meta.ListExecutions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	name := pipe.Spec.PipelineInfo.Name
+	rs = &runState{
+		id: id, run: run, pipe: pipe,
+		info: runInfo{
+			ID: id, DisplayName: run.DisplayName, PipelineName: name,
+			ResourceName: resourceName(name, id),
+			CreatedAt:    run.CreatedAt, ScheduledAt: run.ScheduledAt,
+			Params: params, Canceling: run.State == meta.RunCanceling,
+		},
+		pipelineRoot: firstNonEmpty(run.RuntimeConfig.PipelineRoot, pipe.Spec.DefaultPipelineRoot, e.cfg.DefaultPipelineRoot),
+		execs:        make(map[string]*meta.Execution, len(execs)),
+		handles:      map[string]runtime.Task{},
+		leases:       map[string]GPULease{},
+	}
+	if rs.info.ScheduledAt.IsZero() {
+		rs.info.ScheduledAt = run.CreatedAt
+	}
+	for _, x := range execs {
+		rs.execs[x.ID] = x
+	}
+	e.mu.Lock()
+	if cur := e.runs[id]; cur != nil {
+		rs = cur
+	} else {
+		e.runs[id] = rs
+	}
+	e.mu.Unlock()
+	return rs, nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// resourceName stands in for the Argo workflow name KFP exposes as
+// {{$.pipeline_job_resource_name}}: <pipeline name>-<5 characters of the run id>.
+func resourceName(pipeline, runID string) string {
+	var b strings.Builder
+	for _, c := range strings.ToLower(runID) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteRune(c)
+		}
+		if b.Len() == 5 {
+			break
+		}
+	}
+	return pipeline + "-" + b.String()
+}
+
+// failRun ends a run that cannot be executed at all.
+func (e *Engine) failRun(ctx context.Context, run *meta.Run, msg string) error {
+	e.log.Warn("run failed before start", "run", run.ID, "err", msg)
+	return e.finishRun(ctx, run.ID, meta.RunFailed, msg)
+}
+
+func (e *Engine) finishRun(ctx context.Context, runID, state, msg string) error {
+	now := e.cfg.Now()
+	_, err := e.cfg.Meta.UpdateRun(ctx, runID, func(r *meta.Run) error {
+		r.State = state
+		r.FinishedAt = now
+		ev := meta.StateEvent{UpdateTime: now, State: state}
+		if msg != "" {
+			r.Error = &meta.Status{Code: 2, Message: msg}
+			ev.Error = r.Error
+		}
+		r.StateHistory = append(r.StateHistory, ev)
+		return nil
+	})
+	e.mu.Lock()
+	if rs := e.runs[runID]; rs != nil && rs.wake != nil {
+		rs.wake.Stop()
+	}
+	delete(e.runs, runID)
+	delete(e.starved, runID)
+	e.mu.Unlock()
+	if err == nil {
+		e.log.Info("run finished", "run", runID, "state", state)
+	}
+	return err
+}
+
+func (e *Engine) freeSlots() int {
+	if e.cfg.MaxParallelTasks <= 0 {
+		return -1
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := e.cfg.MaxParallelTasks - e.active
+	if n < 0 {
+		n = 0
+	}
+	return n
+}
+
+// commit persists w and applies its executions to the in-memory view.
+func (e *Engine) commit(ctx context.Context, rs *runState, w *meta.Writes) error {
+	if err := e.cfg.Meta.Commit(ctx, w); err != nil {
+		return err
+	}
+	for _, x := range w.Executions {
+		rs.execs[x.ID] = x
+	}
+	for _, d := range w.DeleteExecutions {
+		delete(rs.execs, d[1])
+	}
+	return nil
+}
+
+// reconcile brings one run forward: apply task events, plan, persist, then act.
+func (e *Engine) reconcile(ctx context.Context, id string) error {
+	rs, err := e.load(ctx, id)
+	if err != nil || rs == nil {
+		return err
+	}
+	if !rs.adopted {
+		if err := e.adopt(ctx, rs); err != nil {
+			return err
+		}
+		rs.adopted = true
+	}
+	if rs.run.State == meta.RunPending {
+		now := e.cfg.Now()
+		r, err := e.cfg.Meta.UpdateRun(ctx, id, func(r *meta.Run) error {
+			if r.State != meta.RunPending {
+				return nil
+			}
+			r.State = meta.RunRunning
+			r.StateHistory = append(r.StateHistory, meta.StateEvent{UpdateTime: now, State: meta.RunRunning})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		rs.run = r
+	}
+	e.mu.Lock()
+	evs := rs.events
+	rs.events = nil
+	if rs.info.Canceling == false && rs.run.State == meta.RunCanceling {
+		rs.info.Canceling = true
+	}
+	e.mu.Unlock()
+	if len(evs) > 0 {
+		w := &meta.Writes{}
+		var finished []string
+		for _, ev := range evs {
+			if done := e.applyEvent(ctx, rs, ev, w); done {
+				finished = append(finished, ev.execID)
+			}
+		}
+		if err := e.commit(ctx, rs, w); err != nil {
+			e.mu.Lock()
+			rs.events = append(evs, rs.events...)
+			e.mu.Unlock()
+			return err
+		}
+		e.releaseTasks(rs, finished)
+	}
+	for round := 0; round < 1000; round++ {
+		out := plan(planInput{
+			Pipe: rs.pipe, Run: rs.info, Execs: rs.list(), Now: e.cfg.Now(),
+			Slots: e.freeSlots(), NewID: e.execIDs.new,
+		})
+		w := &meta.Writes{Executions: out.Changed}
+		var starts []*startReq
+		settled := false
+		for _, x := range out.Launch {
+			res := e.prepare(ctx, rs, x)
+			w.Executions = append(w.Executions, res.exec)
+			w.Artifacts = append(w.Artifacts, res.artifacts...)
+			if res.start != nil {
+				starts = append(starts, res.start)
+			} else {
+				settled = true
+			}
+		}
+		if err := e.commit(ctx, rs, w); err != nil {
+			return err
+		}
+		for _, s := range starts {
+			e.startTask(rs, s)
+		}
+		for _, x := range out.Kill {
+			if t := rs.handles[x.ID]; t != nil {
+				go func() {
+					if err := t.Kill(context.Background(), e.cfg.KillGrace); err != nil {
+						e.log.Warn("kill task", "run", id, "task", x.TaskName, "err", err)
+					}
+				}()
+			}
+		}
+		e.mu.Lock()
+		if out.Starved {
+			e.starved[id] = true
+		} else {
+			delete(e.starved, id)
+		}
+		e.mu.Unlock()
+		if out.Done {
+			return e.finishRun(ctx, id, out.State, out.Error)
+		}
+		if !out.Wake.IsZero() {
+			e.setWake(rs, out.Wake)
+		}
+		if !settled {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (e *Engine) setWake(rs *runState, at time.Time) {
+	if !rs.wakeAt.IsZero() && !at.Before(rs.wakeAt) && rs.wakeAt.After(e.cfg.Now()) {
+		return
+	}
+	if rs.wake != nil {
+		rs.wake.Stop()
+	}
+	rs.wakeAt = at
+	d := time.Until(at)
+	if d < 0 {
+		d = 0
+	}
+	id := rs.id
+	rs.wake = time.AfterFunc(d, func() { e.enqueue(id) })
+}
+
+// releaseTasks deletes finished runtime tasks and frees their slots and GPUs.
+func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
+	for _, id := range execIDs {
+		if l := rs.leases[id]; l != nil {
+			l.Release()
+			delete(rs.leases, id)
+		}
+		if t := rs.handles[id]; t != nil {
+			delete(rs.handles, id)
+			go func() {
+				if err := t.Delete(context.Background()); err != nil {
+					e.log.Debug("delete task", "task", t.ID(), "err", err)
+				}
+			}()
+		}
+	}
+	if len(execIDs) == 0 {
+		return
+	}
+	e.mu.Lock()
+	e.active -= len(execIDs)
+	if e.active < 0 {
+		e.active = 0
+	}
+	starved := make([]string, 0, len(e.starved))
+	for r := range e.starved {
+		if r != rs.id {
+			starved = append(starved, r)
+		}
+	}
+	e.mu.Unlock()
+	for _, r := range starved {
+		e.enqueue(r)
+	}
+}
+
+// applyEvent records one task event in w. It returns true when the attempt is over.
+func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *meta.Writes) bool {
+	x := rs.execs[ev.execID]
+	if x == nil || x.Attempt != ev.attempt || (x.State != meta.ExecQueued && x.State != meta.ExecRunning) {
+		return ev.kind != evStarted
+	}
+	now := e.cfg.Now()
+	switch ev.kind {
+	case evStarted:
+		rs.handles[x.ID] = ev.task
+		if x.State == meta.ExecQueued {
+			c := cloneExec(x)
+			c.Waiting = ""
+			setExecState(c, meta.ExecRunning, "", now)
+			w.Executions = append(w.Executions, c)
+			rs.execs[c.ID] = c
+		}
+		return false
+	case evStartFailed:
+		rs.handles[x.ID] = ev.task
+		c := e.attemptOver(rs, x, fmt.Sprintf("task %q could not start: %v", x.TaskName, ev.err), -1, now)
+		w.Executions = append(w.Executions, c)
+		rs.execs[c.ID] = c
+		return true
+	default:
+		rs.handles[x.ID] = ev.task
+		var c *meta.Execution
+		st := ev.status
+		switch {
+		case ev.err != nil:
+			c = e.attemptOver(rs, x, fmt.Sprintf("task %q: waiting for the task: %v", x.TaskName, ev.err), -1, now)
+		case rs.info.Canceling:
+			c = cloneExec(x)
+			c.ExitCode = st.Code
+			setExecState(c, meta.ExecCanceled, fmt.Sprintf("task %q was terminated", x.TaskName), now)
+		case st.Code != 0:
+			msg := fmt.Sprintf("task %q failed: exit code %d", x.TaskName, st.Code)
+			if st.OOMKilled {
+				msg += " (killed: out of memory)"
+			}
+			if st.Message != "" {
+				msg += ": " + st.Message
+			}
+			if tail := logTail(x.LogPath, 5); tail != "" {
+				msg += "; last output: " + tail
+			}
+			c = e.attemptOver(rs, x, msg, st.Code, now)
+		default:
+			var arts []*meta.Artifact
+			var ce *meta.CacheEntry
+			var err error
+			c, arts, ce, err = e.collectOutputs(ctx, rs, x, now)
+			if err != nil {
+				c = e.attemptOver(rs, x, fmt.Sprintf("task %q: %v", x.TaskName, err), 0, now)
+			} else {
+				w.Artifacts = append(w.Artifacts, arts...)
+				if ce != nil {
+					w.CacheEntries = append(w.CacheEntries, ce)
+				}
+			}
+		}
+		if !st.StartedAt.IsZero() && c.StartedAt.IsZero() {
+			c.StartedAt = st.StartedAt
+		}
+		w.Executions = append(w.Executions, c)
+		rs.execs[c.ID] = c
+		return true
+	}
+}
+
+// attemptOver ends a failed attempt: back to PENDING after the retry policy's backoff when
+// retries are left, FAILED otherwise.
+func (e *Engine) attemptOver(rs *runState, x *meta.Execution, msg string, code int, now time.Time) *meta.Execution {
+	c := cloneExec(x)
+	if code >= 0 {
+		c.ExitCode = code
+	}
+	if rs.info.Canceling {
+		setExecState(c, meta.ExecCanceled, msg, now)
+		return c
+	}
+	t, _ := e.taskOf(rs, x)
+	if t != nil && t.RetryPolicy != nil && x.Attempt < t.RetryPolicy.MaxRetryCount {
+		c.Attempt = x.Attempt + 1
+		c.RetryAt = now.Add(backoff(t.RetryPolicy, x.Attempt))
+		c.RuntimeTaskID = ""
+		setExecState(c, meta.ExecPending, fmt.Sprintf("%s (attempt %d of %d; retrying)", msg, x.Attempt+1, t.RetryPolicy.MaxRetryCount+1), now)
+		return c
+	}
+	setExecState(c, meta.ExecFailed, msg, now)
+	return c
+}
+
+// backoff is the delay before retry number attempt+1: duration*factor^attempt, capped.
+func backoff(p *spec.RetryPolicy, attempt int) time.Duration {
+	d, _ := time.ParseDuration(p.BackoffDuration)
+	if d <= 0 {
+		return 0
+	}
+	f := p.BackoffFactor
+	if f <= 0 {
+		f = 2
+	}
+	max := time.Hour
+	if m, err := time.ParseDuration(p.BackoffMaxDuration); err == nil && m > 0 {
+		max = m
+	}
+	v := float64(d)
+	for i := 0; i < attempt; i++ {
+		v *= f
+		if v > float64(max) {
+			return max
+		}
+	}
+	if time.Duration(v) > max {
+		return max
+	}
+	return time.Duration(v)
+}
+
+func cloneExec(x *meta.Execution) *meta.Execution {
+	c := *x
+	c.StateHistory = append([]meta.StateEvent(nil), x.StateHistory...)
+	return &c
+}
+
+func setExecState(c *meta.Execution, state, msg string, now time.Time) {
+	c.State = state
+	c.Error = msg
+	ev := meta.StateEvent{UpdateTime: now, State: state}
+	if msg != "" {
+		ev.Error = &meta.Status{Code: 2, Message: msg}
+	}
+	c.StateHistory = append(c.StateHistory, ev)
+	switch {
+	case state == meta.ExecRunning && c.StartedAt.IsZero():
+		c.StartedAt = now
+	case meta.IsTerminalExecState(state):
+		c.FinishedAt = now
+	}
+}
+
+// componentOfDAG returns the component a DAG-like record (root, DAG, iteration) executes.
+func (e *Engine) componentOfDAG(rs *runState, d *meta.Execution) *spec.ComponentSpec {
+	if d == nil {
+		return nil
+	}
+	switch d.Kind {
+	case meta.KindRoot:
+		return rs.pipe.Spec.Root
+	case meta.KindIteration:
+		t, _ := e.taskOf(rs, rs.execs[d.ParentID])
+		if t == nil {
+			return nil
+		}
+		return rs.pipe.Spec.Components[t.ComponentRef.Name]
+	default:
+		t, _ := e.taskOf(rs, d)
+		if t == nil {
+			return nil
+		}
+		return rs.pipe.Spec.Components[t.ComponentRef.Name]
+	}
+}
+
+// taskOf returns the DAG task a record executes and its component.
+func (e *Engine) taskOf(rs *runState, x *meta.Execution) (*spec.PipelineTaskSpec, *spec.ComponentSpec) {
+	if x == nil || x.Kind == meta.KindRoot {
+		return nil, nil
+	}
+	parent := rs.execs[x.ParentID]
+	pc := e.componentOfDAG(rs, parent)
+	if pc == nil || pc.DAG == nil {
+		return nil, nil
+	}
+	t := pc.DAG.Tasks[x.TaskKey]
+	if t == nil {
+		return nil, nil
+	}
+	return t, rs.pipe.Spec.Components[t.ComponentRef.Name]
+}

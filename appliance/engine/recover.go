@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/meta"
+)
+
+// adopt resolves the QUEUED and RUNNING records of a run loaded from the store, after a
+// restart: a task the runtime still knows is waited for again (its exit may already be
+// recorded by the runtime); a QUEUED task the runtime never saw is started again at the
+// same attempt; a RUNNING task the runtime lost is a failed attempt, retried per policy.
+func (e *Engine) adopt(ctx context.Context, rs *runState) error {
+	w := &meta.Writes{}
+	now := e.cfg.Now()
+	for _, x := range rs.list() {
+		if x.State != meta.ExecQueued && x.State != meta.ExecRunning {
+			continue
+		}
+		if _, live := rs.handles[x.ID]; live {
+			continue
+		}
+		var t runtime.Task
+		var err error
+		if x.RuntimeTaskID != "" {
+			t, err = e.cfg.Runtime.Lookup(ctx, x.RuntimeTaskID)
+		} else {
+			err = runtime.ErrNotFound
+		}
+		switch {
+		case err == nil:
+			rs.handles[x.ID] = t
+			e.mu.Lock()
+			e.active++
+			e.mu.Unlock()
+			e.log.Info("re-adopted task", "run", rs.id, "task", x.TaskName, "runtime_id", x.RuntimeTaskID)
+			runID, execID, attempt := rs.id, x.ID, x.Attempt
+			e.tasks.Add(1)
+			go func() {
+				defer e.tasks.Done()
+				e.wait(runID, execID, attempt, t)
+			}()
+		case errors.Is(err, runtime.ErrNotFound) && x.State == meta.ExecQueued:
+			c := cloneExec(x)
+			c.RuntimeTaskID = ""
+			setExecState(c, meta.ExecPending, "", now)
+			w.Executions = append(w.Executions, c)
+		case errors.Is(err, runtime.ErrNotFound):
+			c := e.attemptOver(rs, x, fmt.Sprintf("task %q was lost: kfp-box restarted and the runtime no longer knows task %q", x.TaskName, x.RuntimeTaskID), -1, now)
+			w.Executions = append(w.Executions, c)
+		default:
+			return fmt.Errorf("look up task %q: %w", x.RuntimeTaskID, err)
+		}
+	}
+	return e.commit(ctx, rs, w)
+}
