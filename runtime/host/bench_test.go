@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kfp-box/kfp-box/runtime"
 )
@@ -14,11 +16,13 @@ import (
 // runtime (shim, private mount namespace, log file, exit record) with a bare fork+exec.
 func BenchmarkHostTask(b *testing.B) {
 	b.Run("exec", func(b *testing.B) {
+		cpu := startCPU()
 		for b.Loop() {
 			if err := exec.Command("true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cpu.report(b)
 	})
 	noMounts := func(string) []runtime.Mount { return nil }
 	minio := func(dir string) []runtime.Mount {
@@ -42,9 +46,10 @@ func BenchmarkHostTask(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer r.Close()
 			mounts := bc.mounts(dir)
 			i := 0
+			cpu := startCPU()
+			var startD, waitD time.Duration
 			for b.Loop() {
 				if bc.warm {
 					b.StopTimer()
@@ -58,11 +63,14 @@ func BenchmarkHostTask(b *testing.B) {
 					LogPath: filepath.Join(dir, "logs", fmt.Sprintf("%d.log", i)),
 					Mounts:  mounts,
 				}
+				t0 := time.Now()
 				tk, err := r.Start(ctx, spec)
 				if err != nil {
 					b.Fatal(err)
 				}
+				t1 := time.Now()
 				st, err := tk.Wait(ctx)
+				startD, waitD = startD+t1.Sub(t0), waitD+time.Since(t1)
 				if err != nil || st.Code != 0 {
 					b.Fatalf("wait: %+v %v", st, err)
 				}
@@ -70,6 +78,11 @@ func BenchmarkHostTask(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			r.Close()
+			r.waitSpare()
+			cpu.report(b)
+			b.ReportMetric(float64(startD)/float64(b.N)/1e6, "start-ms/op")
+			b.ReportMetric(float64(waitD)/float64(b.N)/1e6, "wait-ms/op")
 		})
 	}
 }
@@ -82,4 +95,22 @@ func (r *Runtime) waitSpare() {
 	if w != nil {
 		<-w
 	}
+}
+
+// cpuMeter measures the CPU time of this process and its reaped descendants, which unlike
+// wall time does not depend on what else the machine runs.
+type cpuMeter struct{ start time.Duration }
+
+func cpuNow() time.Duration {
+	var self, kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+}
+
+func startCPU() cpuMeter { return cpuMeter{start: cpuNow()} }
+
+func (c cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(cpuNow()-c.start)/float64(b.N)/1e6, "cpu-ms/op")
 }

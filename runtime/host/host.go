@@ -320,9 +320,17 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec)
 	case msg == "ok":
 		done := make(chan struct{})
 		go func() {
-			_, _ = io.Copy(io.Discard, br) // EOF: the shim has recorded the exit and is leaving
-			sp.status.Close()
-			close(done)
+			// "exited" follows the exit record; EOF alone means the shim died. Not waiting
+			// for EOF after "exited" matters: the last close of the pipe happens only after
+			// the shim's mount namespace is torn down.
+			defer close(done)
+			defer sp.status.Close()
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil || l == "exited\n" {
+					return
+				}
+			}
 		}()
 		return &task{r: r, id: spec.ID, dir: dir, labels: spec.Labels, done: done}, nil
 	case rerr != nil && ctx.Err() != nil:
