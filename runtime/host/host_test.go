@@ -266,3 +266,57 @@ func TestAvailable(t *testing.T) {
 		t.Errorf("Available says yes but a private mount namespace fails: %v", err)
 	}
 }
+
+// TestCgroupLimitsApplied runs a task with CPU and memory limits that reads its own
+// cgroup membership and settings, checking the task is born inside its cgroups.
+func TestCgroupLimitsApplied(t *testing.T) {
+	requireNamespaces(t)
+	layout, ok := detectCgroups("/sys/fs/cgroup")
+	if !ok {
+		t.Skip("no cgroup memory controller under /sys/fs/cgroup")
+	}
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res := runtime.Resources{CPULimit: 0.5, CPURequest: 0.25, MemoryLimit: 64 << 20}
+	plan := planCgroup(layout, "limited", res)
+	script := "cat /proc/self/cgroup"
+	for _, f := range plan.Files {
+		if !f.Optional {
+			script += fmt.Sprintf("; echo %s=$(cat %s)", f.Name, filepath.Join(f.Dir, f.Name))
+		}
+	}
+	spec := runtime.TaskSpec{ID: "limited", Args: []string{"sh", "-c", script},
+		Resources: res, LogPath: filepath.Join(dir, "limited.log")}
+	tk, err := r.Start(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tk.Wait(testCtx(t)); err != nil || st.Code != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	log, _ := os.ReadFile(spec.LogPath)
+	for _, f := range plan.Files {
+		if !f.Optional && !strings.Contains(string(log), "stdout "+f.Name+"="+f.Value+"\n") {
+			t.Errorf("log lacks %s=%s:\n%s", f.Name, f.Value, log)
+		}
+	}
+	for _, d := range plan.Dirs {
+		want := "0::/" + cgroupParent + "/limited\n"
+		if !layout.V2 { // <root>/<controller>/kfp-box/<id>
+			want = ":" + filepath.Base(filepath.Dir(filepath.Dir(d))) + ":/" + cgroupParent + "/limited\n"
+		}
+		if !strings.Contains(string(log), want) {
+			t.Errorf("task is not in its cgroup %s (want a line ending %q):\n%s", d, want, log)
+		}
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s left behind after the task: %v", d, err)
+		}
+	}
+	if err := tk.Delete(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
