@@ -27,6 +27,9 @@ const (
 	// ConfigShim overrides the shim executable (default: this process's own binary). The
 	// binary must call ShimMain at the start of main.
 	ConfigShim = "shim"
+	// ConfigMountNamespaces set to "false" runs shims without a private mount namespace even
+	// as root (tasks with mounts are then refused), as happens anyway without root.
+	ConfigMountNamespaces = "mount_namespaces"
 )
 
 func init() { runtime.Register(ID, New) }
@@ -76,9 +79,12 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 		return nil, fmt.Errorf("host runtime: %w", err)
 	}
 	r := &Runtime{log: log, dir: dir, shim: shim, tasks: map[string]*task{}}
-	if err := Available(); err != nil {
+	switch err := Available(); {
+	case opts.Config[ConfigMountNamespaces] == "false":
+		log.Info("host runtime without private mount namespaces (configured): tasks with mounts are refused")
+	case err != nil:
 		log.Warn("host runtime without private mount namespaces: tasks with mounts are refused", "reason", err)
-	} else {
+	default:
 		r.ns = true
 	}
 	log.Debug("host runtime open", "dir", dir, "shim", shim, "mount_namespaces", r.ns)
@@ -143,8 +149,16 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 			return fmt.Errorf("task %q: mount %s:%s: paths must be absolute and the target not /: %w", spec.ID, m.Source, m.Target, runtime.ErrInvalid)
 		}
 	}
-	if !r.ns && (len(spec.Mounts) > 0 || spec.WorkDir != "") {
-		return fmt.Errorf("task %q: mounts and work dirs need a private mount namespace, which needs root: %w", spec.ID, runtime.ErrInvalid)
+	if !r.ns && len(spec.Mounts) > 0 {
+		return fmt.Errorf("task %q: mounts need a private mount namespace, which needs root: %w", spec.ID, runtime.ErrInvalid)
+	}
+	if fi, err := os.Stat(spec.WorkDir); !r.ns && spec.WorkDir != "" && (err != nil || !fi.IsDir()) {
+		return fmt.Errorf("task %q: work dir %s does not exist, and creating it needs a private mount namespace, which needs root: %w", spec.ID, spec.WorkDir, runtime.ErrInvalid)
+	}
+	for _, m := range spec.Mounts {
+		if _, err := os.Stat(m.Source); err != nil {
+			return fmt.Errorf("task %q: mount source: %w: %w", spec.ID, err, runtime.ErrInvalid)
+		}
 	}
 	return nil
 }

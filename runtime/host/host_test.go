@@ -320,3 +320,34 @@ func TestCgroupLimitsApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWithoutNamespaces runs the backend as it runs without root: no mount namespace.
+func TestWithoutNamespaces(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec := runtime.TaskSpec{ID: "plain", Args: []string{"sh", "-c", "pwd; readlink /proc/self/ns/mnt"},
+		WorkDir: dir, LogPath: filepath.Join(dir, "plain.log")}
+	tk, err := r.Start(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tk.Wait(testCtx(t)); err != nil || st.Code != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, _ := os.ReadFile(spec.LogPath)
+	if !strings.Contains(string(log), "stdout "+dir+"\n") || !strings.Contains(string(log), "stdout "+own+"\n") {
+		t.Errorf("want work dir %s and this process's mount namespace %s in the log:\n%s", dir, own, log)
+	}
+	spec.ID, spec.Mounts = "mounted", []runtime.Mount{{Source: dir, Target: "/minio/x"}}
+	if _, err := r.Start(testCtx(t), spec); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("start with a mount and no namespaces: %v, want ErrInvalid", err)
+	}
+}

@@ -302,8 +302,13 @@ func TestValidate(t *testing.T) {
 		{"relative work dir", true, func(s *runtime.TaskSpec) { s.WorkDir = "w" }, true},
 		{"mount on /", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/a", Target: "/"}} }, true},
 		{"relative mount", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "a", Target: "/a"}} }, true},
-		{"mount without namespaces", false, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/a", Target: "/a"}} }, true},
+		{"mount without namespaces", false, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/tmp", Target: "/a"}} }, true},
 		{"no mounts without namespaces", false, func(*runtime.TaskSpec) {}, false},
+		{"existing work dir without namespaces", false, func(s *runtime.TaskSpec) { s.WorkDir = "/tmp" }, false},
+		{"missing work dir without namespaces", false, func(s *runtime.TaskSpec) { s.WorkDir = "/no/such/kfp/dir" }, true},
+		{"missing work dir with namespaces", true, func(s *runtime.TaskSpec) { s.WorkDir = "/no/such/kfp/dir" }, false},
+		{"missing mount source", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/no/such/kfp/src", Target: "/a"}} }, true},
+		{"mount", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/tmp", Target: "/a"}} }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
