@@ -243,6 +243,9 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 			Slots: e.freeSlots(), NewID: e.execIDs.new,
 		})
 		w := &meta.Writes{Executions: out.Changed}
+		for _, x := range out.Changed {
+			rs.execs[x.ID] = x // a failed commit drops the whole view (see worker)
+		}
 		var starts []*startReq
 		settled := false
 		for _, x := range out.Launch {

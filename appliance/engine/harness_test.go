@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/runtime/host"
+	"github.com/kfp-box/kfp-box/storage/kv"
+	"github.com/kfp-box/kfp-box/storage/kv/bolt"
+	"github.com/kfp-box/kfp-box/storage/meta"
+)
+
+// TestMain lets the test binary act as the host runtime's shim (and as the child engine
+// process of the crash test).
+func TestMain(m *testing.M) {
+	if host.ShimMain() {
+		return
+	}
+	if childMain() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// harness is one engine over a real bbolt store and a runtime, in a temporary data dir.
+type harness struct {
+	t      testing.TB
+	dir    string
+	kv     kv.Store
+	meta   *meta.Store
+	rt     runtime.Runtime
+	engine *Engine
+}
+
+type harnessOpts struct {
+	dir          string
+	rt           runtime.Runtime
+	cache        bool
+	maxParallel  int
+	secrets      SecretStore
+	noStart      bool
+	logLevel     slog.Level
+	staleness    time.Duration
+}
+
+func testLogger() *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("KFPBOX_TEST_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// requireHost skips tests that need the host runtime's mount namespaces.
+func requireHost(t testing.TB) {
+	t.Helper()
+	if err := host.Available(); err != nil {
+		t.Skipf("needs the host runtime with mount namespaces (run the tests as root): %v", err)
+	}
+}
+
+func openHostRuntime(t testing.TB, dir string) runtime.Runtime {
+	t.Helper()
+	rt, err := runtime.Open(context.Background(), host.ID, runtime.Options{DataDir: dir, Logger: testLogger()})
+	if err != nil {
+		t.Fatalf("open host runtime: %v", err)
+	}
+	return rt
+}
+
+func newHarness(t testing.TB, o harnessOpts) *harness {
+	t.Helper()
+	dir := o.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ctx := context.Background()
+	st, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(dir, "meta.db"), NoSync: true})
+	if err != nil {
+		t.Fatalf("open kv: %v", err)
+	}
+	ms, err := meta.Open(ctx, st, testLogger())
+	if err != nil {
+		t.Fatalf("open meta: %v", err)
+	}
+	rt := o.rt
+	if rt == nil {
+		requireHost(t)
+		rt = openHostRuntime(t, dir)
+	}
+	e, err := New(Config{
+		Logger: testLogger(), Meta: ms, Runtime: rt, DataDir: dir,
+		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets,
+		MaxCacheStaleness: o.staleness, KillGrace: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: dir, kv: st, meta: ms, rt: rt, engine: e}
+	if !o.noStart {
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Stop(ctx)
+		_ = rt.Close()
+		_ = st.Close()
+	})
+	return h
+}
+
+// loadPipeline reads an IR file: testdata/... relative to the repo root, or a fixture.
+func loadPipeline(t testing.TB, path string) *spec.Pipeline {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	p, err := spec.Parse(b)
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	return p
+}
+
+func repoRoot() string { return filepath.Join("..", "..") }
+
+func testdataPipeline(t testing.TB, name string) *spec.Pipeline {
+	return loadPipeline(t, filepath.Join(repoRoot(), "testdata", "pipelines", name))
+}
+
+// submit stores a run of p as the API does and hands it to the engine.
+func (h *harness) submit(p *spec.Pipeline, params map[string]any) string {
+	h.t.Helper()
+	id := uuid.NewString()
+	now := time.Now().UTC()
+	exp, err := h.meta.DefaultExperimentID(context.Background())
+	if err != nil {
+		h.t.Fatalf("default experiment: %v", err)
+	}
+	r := &meta.Run{ID: id, ExperimentID: exp, DisplayName: "run-" + id[:8], StorageState: meta.StorageAvailable,
+		InlineSpec: true, RuntimeConfig: meta.RuntimeConfig{Parameters: params}, CreatedAt: now, ScheduledAt: now,
+		State: meta.RunPending, PipelineName: p.Name(),
+		StateHistory: []meta.StateEvent{{UpdateTime: now, State: meta.RunPending}}}
+	if err := h.meta.CreateRun(context.Background(), r, p.StoredJSON()); err != nil {
+		h.t.Fatalf("create run: %v", err)
+	}
+	if err := h.engine.Submit(context.Background(), id); err != nil {
+		h.t.Fatalf("submit: %v", err)
+	}
+	return id
+}
+
+// waitRun waits until the run reaches a terminal state and returns it.
+func (h *harness) waitRun(id string, timeout time.Duration) *meta.Run {
+	h.t.Helper()
+	var r *meta.Run
+	waitFor(h.t, timeout, fmt.Sprintf("run %s to finish", id), func() bool {
+		var err error
+		r, err = h.meta.GetRun(context.Background(), id)
+		if err != nil {
+			h.t.Fatalf("get run: %v", err)
+		}
+		return meta.IsTerminalRunState(r.State)
+	})
+	return r
+}
+
+// waitFor polls cond until it holds or timeout passes (then the test fails).
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// taskPath names an execution by its task keys from the root: "a", "for-loop-1[0]/b".
+func taskPaths(execs []*meta.Execution) map[string]*meta.Execution {
+	byID := map[string]*meta.Execution{}
+	for _, x := range execs {
+		byID[x.ID] = x
+	}
+	var name func(x *meta.Execution) string
+	name = func(x *meta.Execution) string {
+		if x.Kind == meta.KindRoot {
+			return ""
+		}
+		own := x.TaskKey
+		if x.Kind == meta.KindIteration {
+			own = fmt.Sprintf("[%d]", x.IterationIndex)
+		}
+		parent := byID[x.ParentID]
+		pn := ""
+		if parent != nil {
+			pn = name(parent)
+		}
+		if pn == "" {
+			return own
+		}
+		if x.Kind == meta.KindIteration {
+			return pn + own
+		}
+		return pn + "/" + own
+	}
+	out := map[string]*meta.Execution{}
+	for _, x := range execs {
+		out[name(x)] = x
+	}
+	return out
+}
+
+func (h *harness) tasks(id string) map[string]*meta.Execution {
+	h.t.Helper()
+	execs, err := h.meta.ListExecutions(context.Background(), id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return taskPaths(execs)
+}
+
+// states renders "path=STATE" sorted, for messages.
+func states(m map[string]*meta.Execution) string {
+	var out []string
+	for k, x := range m {
+		s := k + "=" + x.State
+		if x.Error != "" && x.State == meta.ExecFailed {
+			s += "(" + x.Error + ")"
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return strings.Join(out, "\n  ")
+}
+
+// expectRun checks the run's final state, the states of the listed tasks and their output
+// parameters.
+type expectation struct {
+	state   string
+	tasks   map[string]string
+	outputs map[string]map[string]any
+}
+
+func (h *harness) check(id string, r *meta.Run, want expectation) {
+	h.t.Helper()
+	got := h.tasks(id)
+	if r.State != want.state {
+		msg := ""
+		if r.Error != nil {
+			msg = r.Error.Message
+		}
+		h.t.Fatalf("run state %s (%s), want %s; tasks:\n  %s", r.State, msg, want.state, states(got))
+	}
+	for path, st := range want.tasks {
+		x := got[path]
+		if x == nil {
+			h.t.Errorf("task %s: no record, want %s; tasks:\n  %s", path, st, states(got))
+			continue
+		}
+		if x.State != st {
+			h.t.Errorf("task %s: state %s (%s), want %s", path, x.State, x.Error, st)
+		}
+	}
+	for path, outs := range want.outputs {
+		x := got[path]
+		if x == nil {
+			h.t.Errorf("task %s: no record", path)
+			continue
+		}
+		for k, v := range outs {
+			if fmt.Sprint(x.Outputs.Parameters[k]) != fmt.Sprint(v) {
+				h.t.Errorf("task %s output %s = %#v, want %#v", path, k, x.Outputs.Parameters[k], v)
+			}
+		}
+	}
+}
