@@ -351,3 +351,87 @@ func TestWithoutNamespaces(t *testing.T) {
 		t.Errorf("start with a mount and no namespaces: %v, want ErrInvalid", err)
 	}
 }
+
+// TestRootCopyIsComplete checks what a task sees when a mount target's top-level directory
+// does not exist on the host, so the task runs in a tmpfs copy of "/": every host entry,
+// working /proc, /dev and /tmp, and the new directory.
+func TestRootCopyIsComplete(t *testing.T) {
+	requireNamespaces(t)
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	script := `ls -a / | grep -v '^kfp-rtt-new$'; echo ---
+test -r /proc/self/status && echo proc
+echo x > /dev/null && echo dev
+f=$(mktemp /tmp/kfp-rtt.XXXXXX) && rm "$f" && echo tmp
+test -r /etc/passwd && echo etc
+test -d /kfp-rtt-new/a && echo new`
+	spec := runtime.TaskSpec{ID: "rootcopy", Args: []string{"sh", "-c", script},
+		Mounts:  []runtime.Mount{{Source: dir, Target: "/kfp-rtt-new/a"}},
+		LogPath: filepath.Join(dir, "rootcopy.log")}
+	tk, err := r.Start(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tk.Wait(testCtx(t)); err != nil || st.Code != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	out, err := exec.Command("sh", "-c", "ls -a /").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(out)) + "\n---\nproc\ndev\ntmp\netc\nnew"
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(readLog(t, spec.LogPath)), "\n") {
+		_, text, _ := strings.Cut(line, " stdout ")
+		got = append(got, text)
+	}
+	if strings.Join(got, "\n") != want {
+		t.Errorf("task saw:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+	if _, err := os.Stat("/kfp-rtt-new"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("/kfp-rtt-new exists on the host: %v", err)
+	}
+}
+
+func readLog(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestStartCanceled gives Start a context that is already canceled: it must fail with the
+// context's error, leave no state and no process behind.
+func TestStartCanceled(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	marker := fmt.Sprintf("%d.%d", 600+os.Getpid()%100, time.Now().UnixNano()%1000)
+	_, err = r.Start(ctx, runtime.TaskSpec{ID: "canceled", Args: []string{"sleep", marker}, LogPath: filepath.Join(dir, "c.log")})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("start with a canceled context: %v, want context.Canceled", err)
+	}
+	if _, err := r.Lookup(testCtx(t), "canceled"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("lookup: %v, want ErrNotFound", err)
+	}
+	waitFor(t, "no process running sleep "+marker, func() bool {
+		matches, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+		for _, m := range matches {
+			if b, _ := os.ReadFile(m); string(b) == "sleep\x00"+marker+"\x00" {
+				return false
+			}
+		}
+		return true
+	})
+}

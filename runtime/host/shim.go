@@ -212,6 +212,13 @@ func runShim() int {
 		}()
 	}
 	done := make(chan struct{})
+	if err := unix.Fstatat(dirfd, killFile, new(unix.Stat_t), 0); err == nil {
+		// Killed while starting (Start gave up): its signal may have been drained above.
+		select {
+		case sigs <- syscall.SIGTERM:
+		default:
+		}
+	}
 	go killLoop(sigs, dirfd, pid, done)
 
 	waitErr := cmd.Wait()
