@@ -65,6 +65,43 @@ func (s *Server) Handler() http.Handler { return s.g }
 func (s *Server) routes() {
 	v2 := s.g.Group("/apis/v2beta1")
 	v2.GET("/healthz", s.healthz)
+	if s.d.Meta == nil {
+		return
+	}
+
+	v2.POST("/experiments", s.createExperiment)
+	v2.GET("/experiments", s.listExperiments)
+	v2.GET("/experiments/:id", s.getExperiment)
+	v2.DELETE("/experiments/:id", s.deleteExperiment)
+	v2.POST("/experiments/:id", func(c *gin.Context) {
+		id, action := splitAction(c.Param("id"))
+		s.experimentAction(c, id, action)
+	})
+
+	v2.POST("/pipelines/upload", s.uploadPipeline)
+	v2.POST("/pipelines/upload_version", s.uploadPipelineVersion)
+	v2.POST("/pipelines", s.createPipeline)
+	v2.POST("/pipelines/create", s.createPipelineAndVersion)
+	v2.GET("/pipelines", s.listPipelines)
+	v2.GET("/pipelines/names/:name", s.getPipelineByName)
+	v2.GET("/pipelines/:id", s.getPipeline)
+	v2.DELETE("/pipelines/:id", s.deletePipeline)
+	v2.POST("/pipelines/:id/versions", s.createPipelineVersion)
+	v2.GET("/pipelines/:id/versions", s.listPipelineVersions)
+	v2.GET("/pipelines/:id/versions/:vid", s.getPipelineVersion)
+	v2.DELETE("/pipelines/:id/versions/:vid", s.deletePipelineVersion)
+
+	v2.POST("/runs", s.createRun)
+	v2.GET("/runs", s.listRuns)
+	v2.GET("/runs/:id", s.getRun)
+	v2.DELETE("/runs/:id", s.deleteRun)
+	v2.POST("/runs/:id", s.runAction)
+
+	v2.POST("/recurringruns", s.createRecurringRun)
+	v2.GET("/recurringruns", s.listRecurringRuns)
+	v2.GET("/recurringruns/:id", s.getRecurringRun)
+	v2.DELETE("/recurringruns/:id", s.deleteRecurringRun)
+	v2.POST("/recurringruns/:id", s.recurringRunAction)
 }
 
 func (s *Server) healthz(c *gin.Context) {

@@ -1,0 +1,267 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/kfp-box/kfp-box/appliance/schedule"
+	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/storage/meta"
+)
+
+// This file is the KFP JSON codec: requests are read leniently (snake_case or camelCase keys,
+// enum names or numbers, int64 as numbers or strings) but strictly (unknown fields are
+// errors, as protojson rejects them); responses are written as grpc-gateway does with
+// UseProtoNames: snake_case, empty fields omitted, enums as names, int64 as strings.
+
+func init() {
+	registerClassifier(func(err error) (int, bool) {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return codeInvalidArgument, true
+		case errors.Is(err, meta.ErrInvalid), errors.Is(err, spec.ErrInvalid), errors.Is(err, schedule.ErrInvalid):
+			return codeInvalidArgument, true
+		case errors.Is(err, meta.ErrNotFound):
+			return codeNotFound, true
+		case errors.Is(err, meta.ErrAlreadyExists):
+			return codeAlreadyExists, true
+		case errors.Is(err, meta.ErrFailedPrecondition):
+			return codeFailedPrecondition, true
+		}
+		return 0, false
+	})
+}
+
+// shape lists the message-typed fields of a request message whose keys are normalised too;
+// fields not listed (pipeline_spec, parameters) are passed through untouched.
+type shape map[string]shape
+
+var (
+	shapeExperiment = shape{}
+	shapeRun        = shape{
+		"runtime_config":             shape{},
+		"pipeline_version_reference": shape{},
+	}
+	shapeRecurringRun = shape{
+		"runtime_config":             shape{},
+		"pipeline_version_reference": shape{},
+		"trigger": shape{
+			"cron_schedule":     shape{},
+			"periodic_schedule": shape{},
+		},
+	}
+	shapePipeline        = shape{}
+	shapePipelineVersion = shape{"package_url": shape{}}
+	shapeCreatePipeline  = shape{"pipeline": shapePipeline, "pipeline_version": shapePipelineVersion}
+)
+
+// snakeCase turns "pipelineSpec" into "pipeline_spec"; snake_case is unchanged.
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if r >= 'A' && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			b.WriteRune(r + ('a' - 'A'))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// normalise rewrites the keys of a JSON object (and of its message fields in sh) to
+// snake_case. A key given in both spellings is an error.
+func normalise(raw json.RawMessage, sh shape, path string) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return raw, nil
+	}
+	if raw[0] != '{' {
+		if path == "" {
+			return nil, fmt.Errorf("the request body must be a JSON object: %w", ErrInvalid)
+		}
+		return nil, fmt.Errorf("%s must be an object: %w", path, ErrInvalid)
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %v: %w", err, ErrInvalid)
+	}
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		sk := snakeCase(k)
+		if _, dup := out[sk]; dup {
+			return nil, fmt.Errorf("field %q given twice: %w", join(path, sk), ErrInvalid)
+		}
+		if sub, ok := sh[sk]; ok && sub != nil {
+			nv, err := normalise(v, sub, join(path, sk))
+			if err != nil {
+				return nil, err
+			}
+			v = nv
+		}
+		out[sk] = v
+	}
+	return json.Marshal(out)
+}
+
+func join(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// decodeBody reads a request message into dst: keys normalised by sh, unknown fields
+// rejected. An empty body decodes as {}.
+func decodeBody(c *gin.Context, sh shape, dst any) error {
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body is larger than %d bytes: %w", mbe.Limit, ErrInvalid)
+		}
+		return fmt.Errorf("reading the request body: %v: %w", err, ErrInvalid)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	return decodeMessage(body, sh, dst)
+}
+
+// decodeMessage is decodeBody on bytes.
+func decodeMessage(body []byte, sh shape, dst any) error {
+	norm, err := normalise(body, sh, "")
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(norm))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return fmt.Errorf("invalid request: %s: %w", strings.TrimPrefix(err.Error(), "json: "), ErrInvalid)
+	}
+	return nil
+}
+
+// i64 is an int64 read from a JSON number or string and written as a string.
+type i64 int64
+
+func (n *i64) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s is not an int64", b)
+	}
+	*n = i64(v)
+	return nil
+}
+
+func (n i64) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + strconv.FormatInt(int64(n), 10) + `"`), nil
+}
+
+// ts is a protojson timestamp: RFC 3339 in UTC; the zero time is the Unix epoch, as KFP
+// renders unset times.
+type ts time.Time
+
+func (t ts) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		tt = time.Unix(0, 0)
+	}
+	return []byte(`"` + tt.UTC().Format(time.RFC3339Nano) + `"`), nil
+}
+
+func (t *ts) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a timestamp must be an RFC 3339 string")
+	}
+	if s == "" {
+		*t = ts{}
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return fmt.Errorf("timestamp %q is not RFC 3339", s)
+	}
+	*t = ts(v)
+	return nil
+}
+
+// tsp returns a timestamp for a response field that is always present.
+func tsp(t time.Time) *ts { v := ts(t); return &v }
+
+// tsOpt returns nil for the zero time, omitting the field.
+func tsOpt(t time.Time) *ts {
+	if t.IsZero() {
+		return nil
+	}
+	return tsp(t)
+}
+
+// decodeEnum reads a proto enum given by name or number; names are in number order.
+func decodeEnum(raw json.RawMessage, names []string, field string) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		for _, n := range names {
+			if n == s {
+				return s, nil
+			}
+		}
+		return "", fmt.Errorf("%s: unknown value %q: %w", field, s, ErrInvalid)
+	}
+	var n int
+	if err := json.Unmarshal(raw, &n); err != nil || n < 0 || n >= len(names) {
+		return "", fmt.Errorf("%s: unknown value %s: %w", field, raw, ErrInvalid)
+	}
+	return names[n], nil
+}
+
+// wireStatus is a google.rpc.Status inside a resource.
+type wireStatus struct {
+	Code    int    `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+func statusOf(s *meta.Status) *wireStatus {
+	if s == nil || (s.Code == 0 && s.Message == "") {
+		return nil
+	}
+	return &wireStatus{Code: s.Code, Message: s.Message}
+}
+
+// writeJSON writes v with status 200. Responses go through encoding/json with the wire
+// types' tags (gin's default renderer would escape HTML).
+func writeJSON(c *gin.Context, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		abort(c, fmt.Errorf("encoding the response: %w", err))
+		return
+	}
+	c.Data(http.StatusOK, "application/json", buf.Bytes())
+}
+
+// empty is the {} KFP returns from archive, delete and friends.
+var empty = struct{}{}
