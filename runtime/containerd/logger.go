@@ -1,123 +1,14 @@
 package containerd
 
-import (
-	"bufio"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"sync"
-	"syscall"
-	"time"
-)
+import "github.com/kfp-box/kfp-box/runtime/containerd/tasklog"
 
-// LoggerCommand is the first argument the containerd shim passes to the log binary (the
-// kfp-box executable by default). The CLI must route `kfp-box containerd-logger LOGPATH`
-// to LoggerMain; tests do the same in TestMain.
-const LoggerCommand = "containerd-logger"
-
-// logTimeLayout is the timestamp of every log line (RFC 3339 with nanoseconds, fixed width).
-const logTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
-
-// maxLogLine splits longer lines so that one line never holds unbounded memory.
-const maxLogLine = 256 << 10
+// LoggerCommand is the first argument the shim passes to the log binary:
+// `BINARY containerd-logger LOGPATH`. kfp-box-init understands it; when kfp-box itself is
+// the log binary (no kfp-box-init installed), the CLI must route it to LoggerMain.
+const LoggerCommand = tasklog.Command
 
 // IsLoggerInvocation reports whether args (os.Args) are those of a shim-started log binary.
-func IsLoggerInvocation(args []string) bool {
-	return len(args) == 3 && args[1] == LoggerCommand && os.Getenv("CONTAINER_ID") != ""
-}
+func IsLoggerInvocation(args []string) bool { return tasklog.IsInvocation(args) }
 
-// LoggerMain runs the log binary that containerd's shim starts for each task (its "binary"
-// log URI): the task's stdout arrives on fd 3, its stderr on fd 4, and closing fd 5 tells the
-// shim we are ready. Every line is appended to logPath as "<time> stdout|stderr <text>".
-//
-// The shim owns this process, so logs keep flowing while kfp-box itself restarts. The shim
-// closes the pipes when the task is deleted and then waits for this process to exit, which
-// is how Wait knows the log is complete. It returns the process exit code.
-func LoggerMain(logPath string) int {
-	// The shim sends SIGTERM after closing the pipes; keep draining until EOF instead.
-	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
-	stdout, stderr, ready := os.NewFile(3, "stdout"), os.NewFile(4, "stderr"), os.NewFile(5, "ready")
-	if stdout == nil || stderr == nil {
-		fmt.Fprintln(os.Stderr, "kfp-box logger: fds 3 and 4 are not open")
-		return 2
-	}
-	err := os.MkdirAll(filepath.Dir(logPath), 0o755)
-	var out *os.File
-	if err == nil {
-		out, err = os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	}
-	if ready != nil {
-		_ = ready.Close()
-	}
-	if err != nil {
-		// Drain so the task never blocks on a full pipe, and say why in the shim's log.
-		fmt.Fprintf(os.Stderr, "kfp-box logger: %v\n", err)
-		out = nil
-	}
-	lw := &lineWriter{out: out}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); lw.copyLines(stdout, "stdout") }()
-	go func() { defer wg.Done(); lw.copyLines(stderr, "stderr") }()
-	wg.Wait()
-	if out != nil {
-		if err := out.Close(); err != nil {
-			return 1
-		}
-	}
-	return 0
-}
-
-// lineWriter appends timestamped lines from several streams to one file.
-type lineWriter struct {
-	mu  sync.Mutex
-	out io.Writer
-	buf []byte
-}
-
-// copyLines reads r line by line until EOF and writes each line with its stream name.
-func (w *lineWriter) copyLines(r io.Reader, stream string) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var line []byte
-	for {
-		chunk, err := br.ReadSlice('\n')
-		line = append(line, chunk...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(line) >= maxLogLine {
-				w.write(stream, line)
-				line = line[:0]
-			}
-			continue
-		}
-		if len(line) > 0 {
-			w.write(stream, line)
-			line = line[:0]
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// write appends one line, as a single write so concurrent streams never interleave.
-func (w *lineWriter) write(stream string, text []byte) {
-	if n := len(text); n > 0 && text[n-1] == '\n' {
-		text = text[:n-1]
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.out == nil {
-		return
-	}
-	w.buf = w.buf[:0]
-	w.buf = time.Now().UTC().AppendFormat(w.buf, logTimeLayout)
-	w.buf = append(w.buf, ' ')
-	w.buf = append(w.buf, stream...)
-	w.buf = append(w.buf, ' ')
-	w.buf = append(w.buf, text...)
-	w.buf = append(w.buf, '\n')
-	_, _ = w.out.Write(w.buf)
-}
+// LoggerMain runs the log binary for one task and returns the exit code (see tasklog.Main).
+func LoggerMain(logPath string) int { return tasklog.Main(logPath) }

@@ -60,7 +60,8 @@ type Config struct {
 	// Snapshotter unpacks images (default "overlayfs").
 	Snapshotter string
 	// LoggerBinary is the executable the shim starts as each task's log binary with the
-	// arguments [LoggerCommand, LOGPATH] (default: this executable). It must call LoggerMain.
+	// arguments [LoggerCommand, LOGPATH] (default: the init binary, else this executable,
+	// which must then route those arguments to LoggerMain).
 	LoggerBinary string
 	// InitBinary is the static init bind-mounted as each task's PID 1; "" looks for
 	// kfp-box-init next to this executable and in PATH, "none" runs tasks without one.
@@ -126,16 +127,20 @@ func (c *Config) setDefaults() {
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	cfg.setDefaults()
 	log := cfg.Logger.With("component", "runtime/containerd")
+	initPath, err := findInit(cfg.InitBinary)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LoggerBinary == "" {
+		// The static init starts in a few milliseconds; kfp-box itself is the fallback.
+		cfg.LoggerBinary = initPath
+	}
 	if cfg.LoggerBinary == "" {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("containerd runtime: find log binary: %w", err)
 		}
 		cfg.LoggerBinary = exe
-	}
-	initPath, err := findInit(cfg.InitBinary)
-	if err != nil {
-		return nil, err
 	}
 	if initPath == "" {
 		log.Warn("no kfp-box-init found; tasks run as PID 1 and may ignore SIGTERM until the grace period ends",

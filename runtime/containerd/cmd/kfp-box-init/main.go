@@ -8,7 +8,12 @@
 // die of SIGKILL after the whole grace period. It must be built static (CGO_ENABLED=0): it
 // is bind-mounted into images that may have no C library at all.
 //
+// It is also each task's log binary (see package tasklog): containerd's shim starts it as
+// `kfp-box-init containerd-logger LOGPATH`; a tiny static binary starts faster than kfp-box.
+//
 // Usage: kfp-box-init [--] ARGV...
+//
+//	kfp-box-init containerd-logger LOGPATH   (started by the shim)
 package main
 
 import (
@@ -18,9 +23,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"syscall"
+
+	"github.com/kfp-box/kfp-box/runtime/containerd/tasklog"
 )
 
 func main() {
+	if tasklog.IsInvocation(os.Args) {
+		os.Exit(tasklog.Main(os.Args[2]))
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
