@@ -54,6 +54,13 @@ type harnessOpts struct {
 	staleness    time.Duration
 }
 
+// with returns a view of h that reports to t (for subtests).
+func (h *harness) with(t testing.TB) *harness {
+	c := *h
+	c.t = t
+	return &c
+}
+
 func testLogger() *slog.Logger {
 	lvl := slog.LevelWarn
 	if os.Getenv("KFPBOX_TEST_DEBUG") != "" {

@@ -30,12 +30,33 @@ func TestPipelineParamsAndArtifacts(t *testing.T) {
 	h.check(id2, r2, expectation{state: "SUCCEEDED", outputs: map[string]map[string]any{"consume": {"summary": want2}}})
 }
 
-func TestDebugDump(t *testing.T) {
+func TestPipelineConditions(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	p := testdataPipeline(t, "params_and_artifacts.yaml")
-	id := h.submit(p, nil)
-	h.waitRun(id, 20*time.Second)
-	for k, x := range h.tasks(id) {
-		t.Logf("%s: %+v", k, x.Inputs)
+	p := testdataPipeline(t, "conditions.yaml")
+	cases := []struct {
+		name   string
+		params map[string]any
+		want   expectation
+	}{
+		{"if", map[string]any{"side": "heads"}, expectation{state: "SUCCEEDED",
+			tasks: map[string]string{"condition-branches-1/condition-2": "SUCCEEDED", "condition-branches-1/condition-2/show": "SUCCEEDED",
+				"condition-branches-1/condition-3": "SKIPPED", "condition-branches-1/condition-4": "SKIPPED",
+				"condition-5": "SUCCEEDED", "condition-5/condition-6/big-and-small": "SUCCEEDED"},
+			outputs: map[string]map[string]any{"after": {"Output": "H"}}}},
+		{"elif", map[string]any{"side": "tails", "num": 1}, expectation{state: "SUCCEEDED",
+			tasks: map[string]string{"condition-branches-1/condition-2": "SKIPPED", "condition-branches-1/condition-3": "SUCCEEDED",
+				"condition-branches-1/condition-4": "SKIPPED", "condition-5": "SKIPPED"},
+			outputs: map[string]map[string]any{"after": {"Output": "T"}}}},
+		{"else", map[string]any{"side": "edge", "num": 500}, expectation{state: "SUCCEEDED",
+			tasks: map[string]string{"condition-branches-1/condition-4/show-3": "SUCCEEDED",
+				"condition-5": "SUCCEEDED", "condition-5/condition-6": "SKIPPED"},
+			outputs: map[string]map[string]any{"after": {"Output": "E"}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := h.with(t)
+			id := h.submit(p, tc.params)
+			h.check(id, h.waitRun(id, 20*time.Second), tc.want)
+		})
 	}
 }
