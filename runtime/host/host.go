@@ -205,7 +205,7 @@ type shimProc struct {
 }
 
 // spawnShim execs a shim that waits for its task. It is detached: its own session, stdio
-// on /dev/null (it moves stderr to the task's shim.log), a private mount namespace.
+// on /dev/null (it moves stderr to the task's shim.log).
 func (r *Runtime) spawnShim() (*shimProc, error) {
 	ctrlR, ctrlW, err := os.Pipe()
 	if err != nil {
@@ -220,9 +220,7 @@ func (r *Runtime) spawnShim() (*shimProc, error) {
 	env := []string{ShimEnv + "=1"}
 	attr := &syscall.SysProcAttr{Setsid: true}
 	if r.ns {
-		env = append(env, shimNSEnv+"=1")
-		// Go also makes "/" recursively private in the new namespace.
-		attr.Unshareflags = syscall.CLONE_NEWNS
+		env = append(env, shimNSEnv+"=1") // the shim makes its own mount namespace
 	}
 	cmd := &exec.Cmd{
 		Path:        r.shim,

@@ -435,3 +435,55 @@ func TestStartCanceled(t *testing.T) {
 		return true
 	})
 }
+
+// TestHostMountsReachTask checks the slave propagation of the task's mount namespace: a
+// mount made on the host after the task started (and after its spare shim was made) is
+// visible to the task, through the tmpfs copy of "/" too. The host's "/" is often private
+// (no propagation at all), so the test makes its own shared directory.
+func TestHostMountsReachTask(t *testing.T) {
+	requireNamespaces(t)
+	shared, ctl := t.TempDir(), t.TempDir()
+	if err := syscall.Mount(shared, shared, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(shared, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", shared, "", syscall.MS_SHARED, ""); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(shared, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	spec := runtime.TaskSpec{ID: "propagation",
+		Args:    []string{"sh", "-c", `while [ ! -e /kfp-rtt-ctl/go ]; do sleep 0.02; done; cat "$SUB/hello"`},
+		Env:     []string{"SUB=" + sub},
+		Mounts:  []runtime.Mount{{Source: ctl, Target: "/kfp-rtt-ctl"}}, // forces the copy of "/"
+		LogPath: filepath.Join(dir, "p.log")}
+	tk, err := r.Start(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(sub, syscall.MNT_DETACH) })
+	if err := os.WriteFile(filepath.Join(sub, "hello"), []byte("from a later mount\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := tk.Wait(testCtx(t))
+	if err != nil || st.Code != 0 {
+		t.Fatalf("wait = %+v, %v; log:\n%s", st, err, readLog(t, spec.LogPath))
+	}
+	if log := readLog(t, spec.LogPath); !strings.Contains(log, "stdout from a later mount\n") {
+		t.Errorf("the task did not see the host's later mount:\n%s", log)
+	}
+}

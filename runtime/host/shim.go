@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,11 @@ func runShim() int {
 	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
 	syscall.CloseOnExec(ctrlFD)
 	syscall.CloseOnExec(statusFD)
+	var nsErr error
+	ns := os.Getenv(shimNSEnv) == "1"
+	if ns {
+		nsErr = ownMountNamespace()
+	}
 	ctrl := os.NewFile(ctrlFD, "control")
 	status := os.NewFile(statusFD, "status")
 	// Signals: SIGTERM is Kill's request; the rest must not end the shim.
@@ -87,6 +93,9 @@ func runShim() int {
 		return 1
 	}
 	fail := func(err error) int { return report("error", err) }
+	if nsErr != nil {
+		return fail(nsErr)
+	}
 	var spec runtime.TaskSpec
 	if err := readJSON(dir, specFile, &spec); err != nil {
 		return fail(err)
@@ -105,7 +114,7 @@ func runShim() int {
 	defer logf.Close()
 
 	root := ""
-	if os.Getenv(shimNSEnv) == "1" {
+	if ns {
 		m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
 		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
 			return fail(err)
@@ -262,6 +271,23 @@ func runShim() int {
 	// Also keeps status referenced (and so open) until here.
 	_, _ = io.WriteString(status, "exited\n")
 	return 0
+}
+
+// ownMountNamespace gives the calling thread a mount namespace of its own, with "/" a
+// recursive slave of the host's: host mounts and unmounts still reach the task, its mounts
+// never reach the host (runc's default too). Only this thread changes namespace, so the
+// goroutine stays locked to it for good: the mounts are made and the task is forked from
+// it (fork copies the calling thread's namespaces). The shim's other threads stay in the
+// host's namespace, which is harmless: they only use descriptors.
+func ownMountNamespace() error {
+	goruntime.LockOSThread() // never unlocked: the thread must not serve other goroutines
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make / a slave mount: %w", err)
+	}
+	return nil
 }
 
 // warmSpec exercises every field of TaskSpec, so warmUp fills encoding/json's caches.
