@@ -5,7 +5,9 @@
 // # Shim
 //
 // Start re-executes kfp-box's own binary (or Config["shim"]) as a shim, detached in its own
-// session. The shim reads the task's spec.json, sets up its private mount namespace (bind
+// session; a spare shim is kept ready so that this exec is off Start's path. The shim reads
+// the task's spec.json, sets up the task's own mount namespace (a recursive slave of the
+// host's; bind
 // mounts, creating missing targets such as /minio/<bucket>/... on tmpfs copies so nothing
 // appears on the host), applies cgroup limits, starts the task in its own process group,
 // writes stdout and stderr to TaskSpec.LogPath as timestamped lines and, when the task
@@ -14,6 +16,10 @@
 //
 // A binary that links this package must call ShimMain first thing in main (and tests in
 // TestMain): it returns false in a normal process and never returns in a shim.
+//
+// Config keys: "shim" (ConfigShim) names another shim binary; "mount_namespaces"
+// (ConfigMountNamespaces) "false" turns namespaces off, as happens anyway without root:
+// tasks with mounts are then refused with runtime.ErrInvalid.
 //
 // # State
 //
