@@ -152,8 +152,10 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 	if !r.ns && len(spec.Mounts) > 0 {
 		return fmt.Errorf("task %q: mounts need a private mount namespace, which needs root: %w", spec.ID, runtime.ErrInvalid)
 	}
-	if fi, err := os.Stat(spec.WorkDir); !r.ns && spec.WorkDir != "" && (err != nil || !fi.IsDir()) {
-		return fmt.Errorf("task %q: work dir %s does not exist, and creating it needs a private mount namespace, which needs root: %w", spec.ID, spec.WorkDir, runtime.ErrInvalid)
+	if !r.ns && spec.WorkDir != "" {
+		if fi, err := os.Stat(spec.WorkDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("task %q: work dir %s does not exist, and creating it needs a private mount namespace, which needs root: %w", spec.ID, spec.WorkDir, runtime.ErrInvalid)
+		}
 	}
 	for _, m := range spec.Mounts {
 		if _, err := os.Stat(m.Source); err != nil {
