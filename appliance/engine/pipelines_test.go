@@ -60,3 +60,21 @@ func TestPipelineConditions(t *testing.T) {
 		})
 	}
 }
+
+func TestPipelineLoops(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.submit(testdataPipeline(t, "loops.yaml"), nil)
+	h.check(id, h.waitRun(id, 30*time.Second), expectation{
+		state: "SUCCEEDED",
+		tasks: map[string]string{
+			"for-loop-1": "SUCCEEDED", "for-loop-1[2]/square": "SUCCEEDED",
+			"for-loop-2[2]/write": "SUCCEEDED", "for-loop-3[2]/read": "SUCCEEDED",
+			"for-loop-4[1]/for-loop-5[1]/pair": "SUCCEEDED", "empty-loop": "SUCCEEDED",
+		},
+		outputs: map[string]map[string]any{
+			"sum":                               {"Output": "[1,4,9]"},
+			"collect-reads":                     {"Output": `["n=3","n=4","n=5"]`},
+			"for-loop-4[1]/for-loop-5[0]/pair": {"Output": "bp"},
+		},
+	})
+}

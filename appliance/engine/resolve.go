@@ -95,8 +95,19 @@ func (p *planner) resolveInputs(d *meta.Execution, key string, t *spec.PipelineT
 			io.Artifacts[name] = refs
 		}
 	}
+	// The loop item is bound per iteration, not on the loop itself.
+	item := ""
+	switch {
+	case t.ParameterIterator != nil:
+		item = t.ParameterIterator.ItemInput
+	case t.ArtifactIterator != nil:
+		item = t.ArtifactIterator.ItemInput
+	}
 	// Defaults of unwired inputs, then coercion against declared types.
 	for _, name := range sortedKeys(declP) {
+		if name == item {
+			continue
+		}
 		ps := declP[name]
 		v, ok := io.Parameters[name]
 		if !ok {
@@ -124,7 +135,7 @@ func (p *planner) resolveInputs(d *meta.Execution, key string, t *spec.PipelineT
 		io.Parameters[name] = cv
 	}
 	for _, name := range sortedKeys(declA) {
-		if _, ok := io.Artifacts[name]; !ok && !declA[name].IsOptional {
+		if _, ok := io.Artifacts[name]; !ok && !declA[name].IsOptional && name != item {
 			return io, fmt.Errorf("required input artifact %q has no value", name)
 		}
 	}
