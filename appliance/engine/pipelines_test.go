@@ -78,3 +78,49 @@ func TestPipelineLoops(t *testing.T) {
 		},
 	})
 }
+
+func TestPipelineNestedAndExitHandler(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.submit(testdataPipeline(t, "nested_and_exit.yaml"), nil)
+	r := h.waitRun(id, 20*time.Second)
+	h.check(id, r, expectation{
+		state: "FAILED",
+		tasks: map[string]string{
+			"exit-handler-1": "FAILED", "exit-handler-1/inner": "SUCCEEDED", "exit-handler-1/inner/make": "SUCCEEDED",
+			"exit-handler-1/read": "SUCCEEDED", "exit-handler-1/fail": "FAILED", "exit": "SUCCEEDED", "after": "OMITTED",
+		},
+		outputs: map[string]map[string]any{"exit-handler-1/read": {"Output": "hey!/hey!"}},
+	})
+	got := h.tasks(id)
+	status := got["exit"].Outputs.Parameters["Output"].(string)
+	for _, want := range []string{`"state":"FAILED"`, `"pipelineTaskName":"exit-handler-1"`, `"pipelineJobResourceName":"nested-and-exit-`, `exit code 3`} {
+		if !strings.Contains(status, want) {
+			t.Errorf("final status %s lacks %s", status, want)
+		}
+	}
+	if fail := got["exit-handler-1/fail"]; !strings.Contains(fail.Error, "exit code 3") || !strings.Contains(fail.Error, "about to fail") {
+		t.Errorf("failure message %q should name the exit code and the last output", fail.Error)
+	}
+	if r.Error == nil || !strings.Contains(r.Error.Message, `task "fail"`) {
+		t.Errorf("run error %+v should name the failed task", r.Error)
+	}
+}
+
+func TestPipelineRetryAndIgnoreUpstreamFailure(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	p := testdataPipeline(t, "retry_and_ignore.yaml")
+	id := h.submit(p, nil)
+	h.check(id, h.waitRun(id, 20*time.Second), expectation{
+		state:   "FAILED",
+		tasks:   map[string]string{"flaky": "SUCCEEDED", "fails": "FAILED", "cleanup": "SUCCEEDED"},
+		outputs: map[string]map[string]any{"flaky": {"Output": "ok"}, "cleanup": {"Output": "fallback"}},
+	})
+	if a := h.tasks(id)["flaky"].Attempt; a != 1 {
+		t.Errorf("flaky ran %d retries, want 1", a)
+	}
+	id2 := h.submit(p, map[string]any{"succeed": true})
+	h.check(id2, h.waitRun(id2, 20*time.Second), expectation{
+		state:   "SUCCEEDED",
+		outputs: map[string]map[string]any{"cleanup": {"Output": "produced"}},
+	})
+}
