@@ -1,9 +1,15 @@
 package engine
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
 func TestPipelineParamsAndArtifacts(t *testing.T) {
@@ -123,4 +129,122 @@ func TestPipelineRetryAndIgnoreUpstreamFailure(t *testing.T) {
 		state:   "SUCCEEDED",
 		outputs: map[string]map[string]any{"cleanup": {"Output": "produced"}},
 	})
+}
+
+func TestPipelineCache(t *testing.T) {
+	h := newHarness(t, harnessOpts{cache: true})
+	p := testdataPipeline(t, "cache.yaml")
+	id1 := h.submit(p, nil)
+	h.check(id1, h.waitRun(id1, 20*time.Second), expectation{state: "SUCCEEDED",
+		tasks: map[string]string{"cached": "SUCCEEDED", "uncached": "SUCCEEDED", "keyed": "SUCCEEDED", "stale": "SUCCEEDED"}})
+	id2 := h.submit(p, nil)
+	h.check(id2, h.waitRun(id2, 20*time.Second), expectation{state: "SUCCEEDED",
+		tasks: map[string]string{"cached": "CACHED", "uncached": "SUCCEEDED", "keyed": "CACHED", "stale": "SUCCEEDED"}})
+	t1, t2 := h.tasks(id1), h.tasks(id2)
+	for _, k := range []string{"cached", "keyed"} {
+		if a, b := t1[k].Outputs.Parameters["Output"], t2[k].Outputs.Parameters["Output"]; a != b {
+			t.Errorf("%s: cached output %v differs from the source's %v", k, b, a)
+		}
+		if cs := t2[k].CacheSource; cs == nil || cs.RunID != id1 || cs.ExecutionID != t1[k].ID {
+			t.Errorf("%s: cache source %+v, want run %s execution %s", k, cs, id1, t1[k].ID)
+		}
+	}
+	for _, k := range []string{"uncached", "stale"} {
+		if t1[k].Outputs.Parameters["Output"] == t2[k].Outputs.Parameters["Output"] {
+			t.Errorf("%s ran from cache", k)
+		}
+	}
+	// Another salt is another fingerprint.
+	id3 := h.submit(p, map[string]any{"salt": "other"})
+	h.check(id3, h.waitRun(id3, 20*time.Second), expectation{state: "SUCCEEDED",
+		tasks: map[string]string{"cached": "SUCCEEDED", "keyed": "CACHED"}})
+}
+
+func TestPipelineCacheSwitchAndStaleness(t *testing.T) {
+	cases := []struct {
+		name  string
+		opts  harnessOpts
+		state string
+	}{
+		{"server switch off", harnessOpts{cache: false}, "SUCCEEDED"},
+		{"stale entries ignored", harnessOpts{cache: true, staleness: time.Nanosecond}, "SUCCEEDED"},
+		{"fresh entries reused", harnessOpts{cache: true, staleness: time.Hour}, "CACHED"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.opts)
+			p := testdataPipeline(t, "cache.yaml")
+			id1 := h.submit(p, nil)
+			h.waitRun(id1, 20*time.Second)
+			id2 := h.submit(p, nil)
+			h.check(id2, h.waitRun(id2, 20*time.Second), expectation{state: "SUCCEEDED", tasks: map[string]string{"cached": tc.state}})
+		})
+	}
+}
+
+func TestPipelineImporterAndRunRetry(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	obj := filepath.Join(h.dir, "objects", "mlpipeline", "datasets", "input.txt")
+	if err := os.MkdirAll(filepath.Dir(obj), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(obj, []byte("rows"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gate := filepath.Join(t.TempDir(), "gate")
+	p := testdataPipeline(t, "importer_and_gate.yaml")
+	id := h.submit(p, map[string]any{"gate": gate})
+	r := h.waitRun(id, 20*time.Second)
+	h.check(id, r, expectation{state: "FAILED",
+		tasks:   map[string]string{"importer": "SUCCEEDED", "read": "SUCCEEDED", "gate": "FAILED", "last": "OMITTED"},
+		outputs: map[string]map[string]any{"read": {"Output": "rows:lab"}}})
+	before := h.tasks(id)
+
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.engine.Retry(context.Background(), id); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	r = h.waitRun(id, 20*time.Second)
+	h.check(id, r, expectation{state: "SUCCEEDED",
+		tasks:   map[string]string{"importer": "SUCCEEDED", "read": "SUCCEEDED", "gate": "SUCCEEDED", "last": "SUCCEEDED"},
+		outputs: map[string]map[string]any{"gate": {"Output": "rows:lab"}, "last": {"Output": "rows:lab"}}})
+	after := h.tasks(id)
+	if before["read"].ID != after["read"].ID || !before["read"].FinishedAt.Equal(after["read"].FinishedAt) {
+		t.Errorf("retry re-ran a task that had succeeded")
+	}
+	if err := h.engine.Retry(context.Background(), id); !errors.Is(err, ErrNotRetryable) {
+		t.Errorf("retry of a succeeded run: %v, want ErrNotRetryable", err)
+	}
+
+	// A second run reuses the imported artifact record.
+	id2 := h.submit(p, map[string]any{"gate": gate})
+	h.waitRun(id2, 20*time.Second)
+	a1 := after["importer"].Outputs.Artifacts["artifact"][0].ID
+	a2 := h.tasks(id2)["importer"].Outputs.Artifacts["artifact"][0].ID
+	if a1 != a2 {
+		t.Errorf("importer made artifact %s, want the existing %s reused", a2, a1)
+	}
+}
+
+func TestTerminate(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	id := h.submit(testdataPipeline(t, "sleep.yaml"), nil)
+	waitFor(t, 10*time.Second, "first task to run", func() bool {
+		x := h.tasks(id)["first"]
+		return x != nil && x.State == meta.ExecRunning
+	})
+	if err := h.engine.Terminate(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	r := h.waitRun(id, 10*time.Second)
+	h.check(id, r, expectation{state: "FAILED", tasks: map[string]string{"first": "CANCELED", "second": "OMITTED"}})
+	var sawCanceling bool
+	for _, ev := range r.StateHistory {
+		sawCanceling = sawCanceling || ev.State == meta.RunCanceling
+	}
+	if !sawCanceling {
+		t.Errorf("state history %+v lacks CANCELING", r.StateHistory)
+	}
 }

@@ -17,7 +17,7 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 	w := &meta.Writes{}
 	now := e.cfg.Now()
 	for _, x := range rs.list() {
-		if x.State != meta.ExecQueued && x.State != meta.ExecRunning {
+		if x.Kind != meta.KindContainer || (x.State != meta.ExecQueued && x.State != meta.ExecRunning) {
 			continue
 		}
 		if _, live := rs.handles[x.ID]; live {
