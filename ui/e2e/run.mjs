@@ -35,10 +35,17 @@ if (!url) {
   if (!bench) console.error(`kfp-box serving at ${url} (data ${server.dataDir})`);
 }
 
-// The UI must be the real build, not the stub page of a binary built before `make ui`.
-const page = await (await fetch(`${url}/runs`)).text();
-if (page.includes('make ui')) {
-  console.error(`${url} serves the "UI not built" stub: run \`make ui\` before building the binary`);
+// The UI must be the real build, not the stub page of a binary built before `make ui`, and
+// the server must mount it at all (ui.Handler as the router's fallback).
+const res = await fetch(`${url}/runs`);
+const page = await res.text();
+const problem = page.includes('make ui')
+  ? 'serves the "UI not built" stub: run `make ui` before building the binary'
+  : !res.ok || !page.includes('id="app"')
+    ? `does not serve the web UI at /runs (HTTP ${res.status}): mount ui.Handler(devURL) as the router's NoRoute handler`
+    : '';
+if (problem) {
+  console.error(`${url} ${problem}`);
   await server?.stop();
   process.exit(2);
 }

@@ -54,6 +54,20 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     }
   };
 
+  // The steps build on each other (upload, run, clone, compare): after one fails, the rest
+  // are skipped with that reason instead of each timing out on its own.
+  let failed = '';
+  const step = (name, fn) =>
+    it(name, async (t) => {
+      if (failed) return t.skip(`an earlier step failed: ${failed}`);
+      try {
+        await fn(t);
+      } catch (e) {
+        failed = name;
+        throw e;
+      }
+    });
+
   before(async () => {
     mkdirSync(OUT, { recursive: true });
     browser = await launchBrowser();
@@ -72,7 +86,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     assert.deepEqual(found, [], 'console errors');
   });
 
-  it('shows the run list', async () => {
+  step('shows the run list', async () => {
     await go('/');
     await page.waitForURL(/\/runs$/);
     await page.locator('[data-testid=run-list][data-loaded=true]').waitFor();
@@ -80,7 +94,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('runs');
   });
 
-  it('uploads a pipeline and shows its static graph and IR', async () => {
+  step('uploads a pipeline and shows its static graph and IR', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kfp-box-ui-pipeline-'));
     const file = join(dir, 'e2e-ui-pipeline.yaml');
     writeFileSync(file, pipelineYAML());
@@ -103,7 +117,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('pipelines');
   });
 
-  it('starts a run with typed parameters and watches the graph reach SUCCEEDED', async () => {
+  step('starts a run with typed parameters and watches the graph reach SUCCEEDED', async () => {
     await go('/pipelines');
     await page.getByRole('link', { name: `e2e-ui-${suffix}` }).click();
     await page.getByRole('link', { name: 'Create run' }).click();
@@ -128,7 +142,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.getByRole('tab', { name: 'Graph' }).click();
   });
 
-  it("opens a task's logs, learning curves and artifact preview", async () => {
+  step("opens a task's logs, learning curves and artifact preview", async () => {
     // Select the task from the keyboard.
     await page.locator('[data-task="train"]').focus();
     await page.keyboard.press('Enter');
@@ -153,7 +167,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.getByRole('tab', { name: 'Artifacts' }).first().click();
   });
 
-  it('clones the run with other parameters and compares the two runs', async () => {
+  step('clones the run with other parameters and compares the two runs', async () => {
     await go(`/runs/${runIds[0]}`);
     await page.getByRole('button', { name: 'Clone' }).click();
     await page.waitForURL(/\/runs\/new\?clone=/);
@@ -181,7 +195,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('compare');
   });
 
-  it('lists, sorts and pages runs', async () => {
+  step('lists, sorts and pages runs', async () => {
     await go('/runs');
     await page.getByLabel('Filter by name').fill(suffix);
     const rows = page.getByRole('table', { name: 'Runs' }).locator('tbody tr');
