@@ -2,10 +2,11 @@ package containerd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -13,6 +14,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/containerd/platforms"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kfp-box/kfp-box/runtime"
@@ -204,18 +206,13 @@ func PullImage(ctx context.Context, c *client.Client, ref, snapshotter string, p
 	}
 	name := NormalizeRef(ref)
 	var (
-		total    int64
-		finished int64
-		seen     = map[string]bool{}
-		mu       = make(chan struct{}, 1)
+		mu   sync.Mutex
+		seen = map[digest.Digest]int64{} // every descriptor the pull walks, with its size
 	)
-	handler := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
-		mu <- struct{}{}
-		if !seen[desc.Digest.String()] {
-			seen[desc.Digest.String()] = true
-			total += desc.Size
-		}
-		<-mu
+	handler := images.HandlerFunc(func(_ context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		mu.Lock()
+		seen[desc.Digest] = desc.Size
+		mu.Unlock()
 		return nil, nil
 	})
 	stop := make(chan struct{})
@@ -223,27 +220,33 @@ func PullImage(ctx context.Context, c *client.Client, ref, snapshotter string, p
 	go func() {
 		defer close(stopped)
 		if progress == nil {
-			<-stop
 			return
 		}
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			var active int64
-			if sts, err := c.ContentStore().ListStatuses(ctx); err == nil {
-				for _, s := range sts {
-					active += s.Offset
-				}
-			}
-			mu <- struct{}{}
-			t, f := total, finished
-			<-mu
-			progress(min(f+active, t), t)
 			select {
 			case <-stop:
 				return
 			case <-tick.C:
 			}
+			mu.Lock()
+			sizes := maps.Clone(seen)
+			mu.Unlock()
+			var done, total int64
+			cs := c.ContentStore()
+			for dg, size := range sizes {
+				total += size
+				if _, err := cs.Info(ctx, dg); err == nil {
+					done += size
+				}
+			}
+			if sts, err := cs.ListStatuses(ctx); err == nil {
+				for _, st := range sts {
+					done += st.Offset
+				}
+			}
+			progress(min(done, total), total)
 		}
 	}()
 	img, err := c.Pull(ctx, name, client.WithPullUnpack, client.WithPullSnapshotter(snapshotter), client.WithImageHandler(handler))
@@ -259,8 +262,5 @@ func PullImage(ctx context.Context, c *client.Client, ref, snapshotter string, p
 		size, _ := img.Size(ctx)
 		progress(size, size)
 	}
-	finished = 0
 	return img.Name(), nil
 }
-
-var errNoImage = errors.New("no image")

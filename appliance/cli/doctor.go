@@ -1,0 +1,350 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dustin/go-humanize"
+	"github.com/spf13/cobra"
+
+	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/runtime/containerd"
+)
+
+func init() { register(newDoctorCmd) }
+
+// checkLevel grades one doctor check.
+type checkLevel int
+
+const (
+	checkOK checkLevel = iota
+	checkWarn
+	checkFail
+)
+
+func (l checkLevel) String() string {
+	return [...]string{"ok", "warn", "FAIL"}[l]
+}
+
+// checkResult is one line of `kfp-box doctor`.
+type checkResult struct {
+	Name   string
+	Level  checkLevel
+	Detail string
+	// Fix says what to do when Level is not ok.
+	Fix string
+}
+
+// doctorEnv is what the checks read from the machine; tests replace parts of it.
+type doctorEnv struct {
+	cfg      appliance.Config
+	lookPath func(string) (string, error)
+	output   func(name string, args ...string) (string, error)
+	stat     func(string) (os.FileInfo, error)
+	probe    func(ctx context.Context) error
+}
+
+func newDoctorEnv(cfg appliance.Config) doctorEnv {
+	return doctorEnv{
+		cfg:      cfg,
+		lookPath: exec.LookPath,
+		output: func(name string, args ...string) (string, error) {
+			b, err := exec.Command(name, args...).CombinedOutput()
+			return strings.TrimSpace(string(b)), err
+		},
+		stat: os.Stat,
+		probe: func(ctx context.Context) error {
+			return containerd.Probe(ctx, containerd.ProbeOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
+		},
+	}
+}
+
+// newDoctorCmd is `kfp-box doctor`: it checks what the box needs on this machine and says
+// how to fix what is missing. It exits 1 when a check fails.
+func newDoctorCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Check this machine for what kfp-box needs, with a fix for each problem",
+		Long: `Checks the data directory, free disk, containerd, runc, kfp-box-init, cgroups, the
+NVIDIA driver (NVML) and the API and S3 ports, using the same configuration as 'serve'
+(flags, KFPBOX_* environment, --config). Exits 1 when a check fails; warnings do not fail.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			file, _ := cmd.Flags().GetString("config")
+			cfg, err := appliance.Load(file, os.Getenv, cmd.Flags())
+			if err != nil {
+				return &ExitError{Code: 2, Err: err}
+			}
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			results := runChecks(ctx, newDoctorEnv(cfg))
+			if failed := printChecks(cmd.OutOrStdout(), results); failed > 0 {
+				return &ExitError{Code: 1, Err: fmt.Errorf("doctor: %d check(s) failed", failed)}
+			}
+			return nil
+		},
+	}
+	appliance.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// runChecks runs every check in order.
+func runChecks(ctx context.Context, e doctorEnv) []checkResult {
+	out := []checkResult{checkDataDir(e), checkDisk(e)}
+	out = append(out, checkContainerd(ctx, e)...)
+	out = append(out, checkInit(e), checkCgroups(e), checkNVML(e))
+	out = append(out, checkPort(ctx, "api port", e.cfg.Listen, "--listen"))
+	if e.cfg.S3Listen != "" && e.cfg.S3Listen != "off" {
+		out = append(out, checkPort(ctx, "s3 port", e.cfg.S3Listen, "--s3-listen"))
+	}
+	return out
+}
+
+// printChecks writes one line per check and the fix under each problem; it returns the
+// number of failures.
+func printChecks(w io.Writer, results []checkResult) int {
+	failed := 0
+	for _, r := range results {
+		fmt.Fprintf(w, "[%-4s] %-12s %s\n", r.Level, r.Name, r.Detail)
+		if r.Level != checkOK && r.Fix != "" {
+			fmt.Fprintf(w, "       %-12s fix: %s\n", "", r.Fix)
+		}
+		if r.Level == checkFail {
+			failed++
+		}
+	}
+	return failed
+}
+
+// checkDataDir checks that the data directory exists and is writable, or can be created.
+func checkDataDir(e doctorEnv) checkResult {
+	dir := e.cfg.DataDir
+	r := checkResult{Name: "data dir"}
+	st, err := e.stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		parent := existingParent(e, dir)
+		if canWrite(parent) {
+			r.Detail = fmt.Sprintf("%s does not exist yet; serve creates it (in %s)", dir, parent)
+			return r
+		}
+		r.Level, r.Detail = checkFail, fmt.Sprintf("%s does not exist and %s is not writable", dir, parent)
+		r.Fix = fmt.Sprintf("sudo mkdir -p %s && sudo chown $(id -u) %s, or choose --data-dir", dir, dir)
+	case err != nil:
+		r.Level, r.Detail, r.Fix = checkFail, err.Error(), "choose another --data-dir"
+	case !st.IsDir():
+		r.Level, r.Detail, r.Fix = checkFail, dir+" is not a directory", "remove it or choose another --data-dir"
+	case !canWrite(dir):
+		r.Level, r.Detail = checkFail, dir+" is not writable by this user"
+		r.Fix = fmt.Sprintf("sudo chown -R $(id -u) %s, or run kfp-box as its owner", dir)
+	default:
+		r.Detail = dir + " is writable"
+	}
+	return r
+}
+
+// canWrite reports whether the current user may write into dir.
+func canWrite(dir string) bool {
+	return syscall.Access(dir, 0x2 /* W_OK */) == nil
+}
+
+// existingParent is the nearest existing ancestor of path.
+func existingParent(e doctorEnv, path string) string {
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
+		if _, err := e.stat(p); err == nil || p == filepath.Dir(p) {
+			return p
+		}
+	}
+}
+
+// checkDisk checks the free space where the data directory lives.
+func checkDisk(e doctorEnv) checkResult {
+	dir := e.cfg.DataDir
+	if _, err := e.stat(dir); err != nil {
+		dir = existingParent(e, dir)
+	}
+	r := checkResult{Name: "disk"}
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		r.Level, r.Detail, r.Fix = checkWarn, "cannot read free space: "+err.Error(), "check the filesystem of --data-dir"
+		return r
+	}
+	free := fs.Bavail * uint64(fs.Bsize)
+	r.Detail = fmt.Sprintf("%s free on %s", humanize.IBytes(free), dir)
+	switch {
+	case free < 2<<30:
+		r.Level, r.Fix = checkFail, "free disk space (images, artifacts and logs live there) or move --data-dir"
+	case free < 10<<30:
+		r.Level, r.Fix = checkWarn, "images and artifacts fill disks quickly; keep 10 GiB or more free"
+	}
+	return r
+}
+
+// checkContainerd checks the containerd backend and runc.
+func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
+	ctd := checkResult{Name: "containerd"}
+	runc := checkResult{Name: "runc"}
+	if p, err := e.lookPath("runc"); err != nil {
+		runc.Level, runc.Detail, runc.Fix = checkFail, "runc not found in PATH", "apt-get install runc"
+	} else {
+		v, _ := e.output(p, "--version")
+		runc.Detail = firstLine(v)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := e.probe(pctx)
+	version := ""
+	if p, lerr := e.lookPath("containerd"); lerr == nil {
+		v, _ := e.output(p, "--version")
+		version = firstLine(v)
+	}
+	switch {
+	case err == nil:
+		ctd.Detail = "usable"
+		if version != "" {
+			ctd.Detail += " (" + version + ")"
+		}
+	case e.cfg.Runtime == "host":
+		ctd.Level, ctd.Detail = checkWarn, "not usable, and --runtime host does not need it: "+err.Error()
+		ctd.Fix = "apt-get install containerd runc to run tasks in containers"
+	default:
+		ctd.Level, ctd.Detail = checkFail, err.Error()
+		ctd.Fix = "apt-get install containerd runc, run as root, or set --containerd-address; --runtime host runs tasks without containers"
+		if e.cfg.Runtime == "auto" {
+			ctd.Level = checkWarn
+			ctd.Detail += " (--runtime auto falls back to host processes)"
+		}
+	}
+	if e.cfg.Runtime == "host" && runc.Level == checkFail {
+		runc.Level = checkWarn
+	}
+	return []checkResult{ctd, runc}
+}
+
+// checkInit looks for kfp-box-init, each container task's PID 1 and log binary.
+func checkInit(e doctorEnv) checkResult {
+	r := checkResult{Name: "kfp-box-init"}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), containerd.InitBinaryName)
+		if _, err := e.stat(p); err == nil {
+			r.Detail = p
+			return r
+		}
+	}
+	if p, err := e.lookPath(containerd.InitBinaryName); err == nil {
+		r.Detail = p
+		return r
+	}
+	r.Level, r.Detail = checkWarn, "not found next to kfp-box or in PATH; tasks run as PID 1 (SIGTERM may be ignored until the grace period ends) and kfp-box itself writes their logs"
+	r.Fix = "install kfp-box-init next to the kfp-box binary (make build builds it)"
+	return r
+}
+
+// checkCgroups reports the cgroup version and whether CPU and memory limits can be set.
+func checkCgroups(e doctorEnv) checkResult {
+	r := checkResult{Name: "cgroups"}
+	if _, err := e.stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		b, _ := os.ReadFile("/sys/fs/cgroup/cgroup.controllers")
+		ctrl := " " + strings.TrimSpace(string(b)) + " "
+		if strings.Contains(ctrl, " cpu ") && strings.Contains(ctrl, " memory ") {
+			r.Detail = "v2 (unified), cpu and memory controllers available"
+			return r
+		}
+		r.Level, r.Detail = checkWarn, "v2 without the cpu or memory controller ("+strings.TrimSpace(ctrl)+"); limits are not enforced"
+		r.Fix = "enable the controllers (systemd: Delegate=yes, or boot with cgroup_enable=memory)"
+		return r
+	}
+	var missing []string
+	for _, c := range []string{"cpu", "memory"} {
+		if _, err := e.stat("/sys/fs/cgroup/" + c); err != nil {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		r.Level, r.Detail = checkWarn, "v1 without "+strings.Join(missing, ", ")+"; limits are not enforced"
+		r.Fix = "mount the cgroup controllers (a standard systemd boot does) or boot with cgroup_enable=memory"
+		return r
+	}
+	r.Detail = "v1, cpu and memory controllers mounted"
+	return r
+}
+
+// checkNVML looks for the NVIDIA driver's NVML library and device nodes.
+func checkNVML(e doctorEnv) checkResult {
+	r := checkResult{Name: "nvml"}
+	lib := ""
+	for _, d := range []string{"/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/nvidia/lib64"} {
+		if _, err := e.stat(filepath.Join(d, "libnvidia-ml.so.1")); err == nil {
+			lib = filepath.Join(d, "libnvidia-ml.so.1")
+			break
+		}
+	}
+	if lib == "" {
+		r.Level, r.Detail = checkWarn, "libnvidia-ml.so.1 not found: no GPUs for tasks"
+		r.Fix = "install the NVIDIA driver (e.g. apt-get install nvidia-driver) if this machine has GPUs"
+		return r
+	}
+	if _, err := e.stat("/dev/nvidiactl"); err != nil {
+		r.Level, r.Detail = checkWarn, lib+" found but /dev/nvidiactl is missing"
+		r.Fix = "load the driver (modprobe nvidia) or run nvidia-smi once to create the device nodes"
+		return r
+	}
+	r.Detail = lib + " and /dev/nvidiactl present"
+	return r
+}
+
+// checkPort checks that addr is free, or already served by a kfp-box.
+func checkPort(ctx context.Context, name, addr, flag string) checkResult {
+	r := checkResult{Name: name}
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		_ = l.Close()
+		r.Detail = addr + " is free"
+		return r
+	}
+	if boxAnswers(ctx, addr) {
+		r.Detail = addr + " is served by a running kfp-box"
+		return r
+	}
+	r.Level, r.Detail = checkFail, fmt.Sprintf("cannot listen on %s: %v", addr, err)
+	r.Fix = fmt.Sprintf("stop what uses %s (ss -ltnp) or choose another %s", addr, flag)
+	return r
+}
+
+// boxAnswers reports whether a kfp-box (its API or its S3 server) answers at addr.
+func boxAnswers(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for _, path := range []string{"/apis/v2beta1/healthz", "/minio/health/live"} {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+		if err != nil {
+			return false
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || strings.Contains(resp.Header.Get("Server"), "kfp-box") {
+			return true
+		}
+	}
+	return false
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
