@@ -60,10 +60,12 @@ func runShim() int {
 	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
 	syscall.CloseOnExec(ctrlFD)
 	syscall.CloseOnExec(statusFD)
+	// The task's mount namespace is made now, while the shim is a spare.
 	var nsErr error
+	var nst *nsThread
 	ns := os.Getenv(shimNSEnv) == "1"
 	if ns {
-		nsErr = ownMountNamespace()
+		nst, nsErr = newNSThread()
 	}
 	ctrl := os.NewFile(ctrlFD, "control")
 	status := os.NewFile(statusFD, "status")
@@ -113,18 +115,24 @@ func runShim() int {
 	}
 	defer logf.Close()
 
-	root := ""
-	if ns {
-		m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
-		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
-			return fail(err)
+	// Mounts and the executable's lookup happen in the task's view of the filesystem.
+	root, path, env := "", "", taskEnv(spec)
+	var mountErr, pathErr error
+	nst.run(func() {
+		if ns {
+			m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
+			if mountErr = m.setup(spec.Mounts, spec.WorkDir); mountErr != nil {
+				return
+			}
+			root = m.root
 		}
-		root = m.root
+		path, pathErr = lookPath(root, spec.Args[0], envValue(env, "PATH"))
+	})
+	if mountErr != nil {
+		return fail(mountErr)
 	}
-	env := taskEnv(spec)
-	path, err := lookPath(root, spec.Args[0], envValue(env, "PATH"))
-	if err != nil {
-		return report("invalid", err) // Start wraps it with runtime.ErrInvalid
+	if pathErr != nil {
+		return report("invalid", pathErr) // Start wraps it with runtime.ErrInvalid
 	}
 
 	// Limits need cgroups, which need root; without root a task runs unlimited, as the
@@ -182,7 +190,8 @@ func runShim() int {
 		}
 	}
 	startedAt := time.Now()
-	err = cmd.Start()
+	nst.run(func() { err = cmd.Start() }) // the fork copies the thread's mount namespace
+	nst.close()
 	leave()
 	outW.Close()
 	errW.Close()
@@ -273,21 +282,58 @@ func runShim() int {
 	return 0
 }
 
-// ownMountNamespace gives the calling thread a mount namespace of its own, with "/" a
-// recursive slave of the host's: host mounts and unmounts still reach the task, its mounts
-// never reach the host (runc's default too). Only this thread changes namespace, so the
-// goroutine stays locked to it for good: the mounts are made and the task is forked from
-// it (fork copies the calling thread's namespaces). The shim's other threads stay in the
-// host's namespace, which is harmless: they only use descriptors.
-func ownMountNamespace() error {
-	goruntime.LockOSThread() // never unlocked: the thread must not serve other goroutines
-	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("unshare mount namespace: %w", err)
+// nsThread is a goroutine locked to an OS thread that has a mount namespace of its own,
+// with "/" a recursive slave of the host's: host mounts and unmounts still reach the task,
+// its mounts never reach the host (runc's default too). Only that thread changes
+// namespace; the mounts are made and the task is forked on it (fork copies the calling
+// thread's namespaces), then the goroutine ends without unlocking, which ends the thread.
+// The rest of the shim stays in the host's namespace and is scheduled freely.
+type nsThread struct {
+	work chan func()
+}
+
+// newNSThread starts the thread and makes its namespace.
+func newNSThread() (*nsThread, error) {
+	t := &nsThread{work: make(chan func())}
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread must not serve other goroutines
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("unshare mount namespace: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+			errc <- fmt.Errorf("make / a slave mount: %w", err)
+			return
+		}
+		errc <- nil
+		for f := range t.work {
+			f()
+		}
+	}()
+	if err := <-errc; err != nil {
+		return nil, err
 	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-		return fmt.Errorf("make / a slave mount: %w", err)
+	return t, nil
+}
+
+// run runs f on the namespace's thread and waits for it; on a nil nsThread (no
+// namespaces) it runs f here.
+func (t *nsThread) run(f func()) {
+	if t == nil {
+		f()
+		return
 	}
-	return nil
+	done := make(chan struct{})
+	t.work <- func() { f(); close(done) }
+	<-done
+}
+
+// close ends the thread.
+func (t *nsThread) close() {
+	if t != nil {
+		close(t.work)
+	}
 }
 
 // warmSpec exercises every field of TaskSpec, so warmUp fills encoding/json's caches.
