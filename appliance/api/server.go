@@ -96,6 +96,7 @@ func (s *Server) routes() {
 	v2.GET("/runs/:id", s.getRun)
 	v2.DELETE("/runs/:id", s.deleteRun)
 	v2.POST("/runs/:id", s.runAction)
+	v2.GET("/runs/:id/tasks/:task_id/logs", s.taskLogs)
 
 	v2.POST("/recurringruns", s.createRecurringRun)
 	v2.GET("/recurringruns", s.listRecurringRuns)
