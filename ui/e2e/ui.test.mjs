@@ -164,7 +164,18 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await md.frameLocator('iframe').locator('h1', { hasText: 'Report' }).waitFor();
     await panel.locator('table.csv').getByRole('columnheader', { name: 'loss' }).waitFor();
     await screenshot('task-artifacts');
-    await page.getByRole('tab', { name: 'Artifacts' }).first().click();
+    const runTabs = page.getByRole('tablist', { name: 'Run views' });
+    await runTabs.getByRole('tab', { name: 'Artifacts' }).click();
+    await page.getByRole('list', { name: 'Artifacts' }).getByRole('button', { name: 'report' }).click();
+    await page.locator('.artifact-list .artifact-preview[data-kind=markdown] iframe').waitFor();
+    await screenshot('run-artifacts');
+    // Logs are kept after the run and searchable across its tasks.
+    await runTabs.getByRole('tab', { name: 'Logs' }).click();
+    await page.getByLabel('Search all task logs').fill('step=3');
+    const runLogs = page.getByTestId('run-logs');
+    await runLogs.getByRole('heading', { name: /train/ }).waitFor();
+    assert.match(await runLogs.locator('pre.log').first().textContent(), /step=3 loss=333/);
+    await screenshot('run-logs-search');
   });
 
   step('clones the run with other parameters and compares the two runs', async () => {

@@ -9,7 +9,7 @@ import { logsURL, stepMetrics, useLogs } from '../logs';
 import { navigate } from '../router';
 import { Breadcrumb } from './pipelines';
 
-type RunTab = 'graph' | 'params' | 'artifacts' | 'json';
+type RunTab = 'graph' | 'params' | 'artifacts' | 'logs' | 'json';
 
 export function RunDetails({ id }: { id: string }) {
   const run = useAsync((s) => get(`runs/${encodeURIComponent(id)}`, s), [id]);
@@ -79,6 +79,7 @@ export function RunDetails({ id }: { id: string }) {
           ['graph', 'Graph'],
           ['params', 'Parameters'],
           ['artifacts', 'Artifacts'],
+          ['logs', 'Logs'],
           ['json', 'Details'],
         ]}
         active={tab}
@@ -105,6 +106,7 @@ export function RunDetails({ id }: { id: string }) {
         </>
       )}
       {tab === 'artifacts' && <ArtifactList artifacts={artifacts.data} error={artifacts.error} />}
+      {tab === 'logs' && <RunLogs run={r} spec={spec} />}
       {tab === 'json' && <Json value={r} />}
     </Page>
   );
@@ -290,6 +292,67 @@ function TaskPanel({ run, name, spec, artifacts, onClose }: { run: Dict; name: s
           <Empty>No per-step metrics in this task's log (lines such as "step=3 loss=0.21" or {'{"step": 3, "loss": 0.21}'}).</Empty>
         ))}
     </aside>
+  );
+}
+
+/** isContainerTask reports whether a task name is a container (or importer) task in the spec. */
+function isContainerTask(spec: Dict | undefined, name: string): boolean {
+  const s = unwrapSpec(spec);
+  const t = findTask(s, name);
+  const comp = t && s?.components?.[t.componentRef?.name];
+  return !!comp && !comp.dag;
+}
+
+/** RunLogs searches the kept logs of every task of the run at once. */
+function RunLogs({ run, spec }: { run: Dict; spec?: Dict }) {
+  const tasks: Dict[] = (run.run_details?.task_details ?? []).filter((d: Dict) => isContainerTask(spec, d.display_name) && !['PENDING', 'SKIPPED', 'QUEUED'].includes(d.state));
+  const key = tasks.map((t) => `${t.task_id}:${t.state}`).join(',');
+  const logs = useAsync(
+    (signal) =>
+      Promise.all(
+        tasks.map(async (t) => {
+          const res = await fetch(logsURL(run.run_id, t.task_id, false), { signal });
+          return { task: t, text: res.ok ? await res.text() : '' };
+        }),
+      ),
+    [run.run_id, key],
+  );
+  const [search, setSearch] = useState('');
+  const s = search.toLowerCase();
+  const hits = (logs.data ?? []).map(({ task, text }) => ({
+    task,
+    lines: text
+      .split('\n')
+      .map((l, i) => [i + 1, l] as const)
+      .filter(([, l]) => (s ? l.toLowerCase().includes(s) : l !== '')),
+  }));
+  const total = hits.reduce((n, h) => n + h.lines.length, 0);
+  return (
+    <div class="logs" data-testid="run-logs">
+      <div class="toolbar">
+        <label>
+          Search all task logs <input type="search" value={search} onInput={(e) => setSearch((e.target as HTMLInputElement).value)} />
+        </label>
+        <span class="muted">
+          {total} {s ? 'matching ' : ''}lines in {tasks.length} tasks
+        </span>
+      </div>
+      <ErrorBox error={logs.error} what="Logs" />
+      {logs.loading && !logs.data && <Loading />}
+      {hits
+        .filter((h) => h.lines.length)
+        .map((h) => (
+          <section key={h.task.task_id}>
+            <h3>
+              {h.task.display_name} <StateBadge state={h.task.state} />
+            </h3>
+            <pre class="log" tabIndex={0} aria-label={`Log of ${h.task.display_name}`}>
+              {h.lines.slice(0, 2000).map(([n, l]) => `${String(n).padStart(5)}  ${l}\n`)}
+            </pre>
+          </section>
+        ))}
+      {logs.data && !total && <Empty>{s ? 'No log line matches.' : 'No logs yet.'}</Empty>}
+    </div>
   );
 }
 
