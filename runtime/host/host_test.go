@@ -78,11 +78,24 @@ func requireNamespaces(t *testing.T) {
 
 func TestConformance(t *testing.T) {
 	requireNamespaces(t)
-	opts := runtimetest.Options{}
-	if _, ok := detectCgroups("/sys/fs/cgroup"); !ok {
-		opts.NoCgroups = "no cgroup memory controller under /sys/fs/cgroup"
-	}
+	opts := runtimetest.Options{NoCgroups: cgroupsUnusable()}
 	runtimetest.Run(t, openHost, opts)
+}
+
+// cgroupsUnusable says why this machine cannot enforce task limits, or "".
+func cgroupsUnusable() string {
+	l, ok := detectCgroups("/sys/fs/cgroup")
+	if !ok {
+		return "no cgroup memory controller under /sys/fs/cgroup"
+	}
+	parent := filepath.Join(l.Root, cgroupParent)
+	if !l.V2 {
+		parent = filepath.Join(l.Root, "memory", cgroupParent)
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "cannot create cgroups: " + err.Error()
+	}
+	return ""
 }
 
 func testCtx(t *testing.T) context.Context {
@@ -271,10 +284,10 @@ func TestAvailable(t *testing.T) {
 // cgroup membership and settings, checking the task is born inside its cgroups.
 func TestCgroupLimitsApplied(t *testing.T) {
 	requireNamespaces(t)
-	layout, ok := detectCgroups("/sys/fs/cgroup")
-	if !ok {
-		t.Skip("no cgroup memory controller under /sys/fs/cgroup")
+	if why := cgroupsUnusable(); why != "" {
+		t.Skip(why)
 	}
+	layout, _ := detectCgroups("/sys/fs/cgroup")
 	dir := t.TempDir()
 	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
 	if err != nil {

@@ -145,8 +145,11 @@ func runShim() int {
 	}
 	if cg != nil {
 		if err := cg.create(); err != nil {
+			// A read-only or delegated-away cgroup tree: run, like the rest of the host
+			// runtime's degraded modes, without limits rather than not at all.
+			fmt.Fprintf(os.Stderr, "shim %s: resource limits not applied: %v\n", dir, err)
 			_ = removeCgroupDirs(cg.Dirs)
-			return fail(err)
+			cg = nil
 		}
 	}
 
