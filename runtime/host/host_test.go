@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -498,5 +499,61 @@ func TestHostMountsReachTask(t *testing.T) {
 	}
 	if log := readLog(t, spec.LogPath); !strings.Contains(log, "stdout from a later mount\n") {
 		t.Errorf("the task did not see the host's later mount:\n%s", log)
+	}
+}
+
+// TestMountLayouts runs tasks with several combinations of mount targets; each task writes
+// a file through every target, and nothing but the nested mount's directory may appear on
+// the host.
+func TestMountLayouts(t *testing.T) {
+	requireNamespaces(t)
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tmpTop := "/tmp/kfp-rtt-" + strconv.Itoa(os.Getpid())
+	tests := []struct {
+		name    string
+		targets []string
+	}{
+		{"siblings under one new top", []string{"/kfp-rtt-a/x", "/kfp-rtt-a/y"}},
+		{"nested", []string{"/kfp-rtt-b/outer", "/kfp-rtt-b/outer/inner/deep"}},
+		{"new top and under /tmp", []string{"/kfp-rtt-c/x", tmpTop + "/c/y"}},
+		{"two under /tmp", []string{tmpTop + "/d/1", tmpTop + "/d/2/3"}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mounts []runtime.Mount
+			script := "set -e"
+			for j, target := range tt.targets {
+				src := t.TempDir()
+				mounts = append(mounts, runtime.Mount{Source: src, Target: target})
+				script += fmt.Sprintf("; echo %d > %s/f%d", j, target, j)
+			}
+			spec := runtime.TaskSpec{ID: fmt.Sprintf("layout-%d", i), Args: []string{"sh", "-c", script},
+				Mounts: mounts, LogPath: filepath.Join(dir, fmt.Sprintf("layout-%d.log", i))}
+			tk, err := r.Start(testCtx(t), spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err := tk.Wait(testCtx(t)); err != nil || st.Code != 0 {
+				t.Fatalf("wait = %+v, %v; log:\n%s", st, err, readLog(t, spec.LogPath))
+			}
+			for j, m := range mounts {
+				if got, _ := os.ReadFile(filepath.Join(m.Source, fmt.Sprintf("f%d", j))); string(got) != fmt.Sprintf("%d\n", j) {
+					t.Errorf("%s: f%d = %q", m.Target, j, got)
+				}
+			}
+			for _, host := range []string{"/kfp-rtt-a", "/kfp-rtt-b", "/kfp-rtt-c", tmpTop} {
+				if _, err := os.Stat(host); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s exists on the host: %v", host, err)
+				}
+			}
+			if err := tk.Delete(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
