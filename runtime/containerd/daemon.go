@@ -43,6 +43,7 @@ type Daemon struct {
 	exited   chan struct{} // closed when cmd has exited
 	stopping bool
 	crashes  chan error
+	stop     chan struct{} // closed by Stop
 	done     chan struct{} // closed when the supervisor loop ends
 }
 
@@ -82,6 +83,7 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		log:     cfg.Logger.With("component", "containerd-daemon"),
 		address: DaemonAddress(dir),
 		crashes: make(chan error, 8),
+		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	if len(d.address) >= 104 {
@@ -276,7 +278,11 @@ func (d *Daemon) supervise() {
 		if time.Since(started) > time.Minute {
 			backoff = 100 * time.Millisecond
 		}
-		time.Sleep(backoff)
+		select {
+		case <-d.stop:
+			return
+		case <-time.After(backoff):
+		}
 		backoff = min(backoff*2, d.cfg.MaxBackoff)
 		d.mu.Lock()
 		stopping = d.stopping
@@ -292,6 +298,14 @@ func (d *Daemon) supervise() {
 			d.mu.Lock()
 			d.exited = closed
 			d.mu.Unlock()
+			continue
+		}
+		d.mu.Lock()
+		stopping, cur := d.stopping, d.cmd
+		d.mu.Unlock()
+		if stopping {
+			// Stop ran while this one started; end it too.
+			_ = cur.Process.Signal(syscall.SIGTERM)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -310,8 +324,11 @@ func (d *Daemon) Stop(ctx context.Context) error {
 	d.stopping = true
 	cmd, exited := d.cmd, d.exited
 	d.mu.Unlock()
-	if !already && cmd != nil && cmd.Process != nil {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+	if !already {
+		close(d.stop)
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
 	}
 	var err error
 	select {
@@ -321,7 +338,12 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		<-exited
 		err = fmt.Errorf("containerd daemon: killed after stop timeout: %w", ctx.Err())
 	}
-	<-d.done
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		_ = d.kill()
+		<-d.done
+	}
 	_ = os.Remove(d.pidPath())
 	return err
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
+	ctrlog "github.com/containerd/log"
 
 	"github.com/kfp-box/kfp-box/runtime"
 )
@@ -125,6 +126,11 @@ func (c *Config) setDefaults() {
 // New connects to containerd (starting a child one when needed, see Config.Address) and
 // returns the backend. Failing to reach or start containerd wraps runtime.ErrUnavailable.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	quietClientLog.Do(func() {
+		// The containerd client logs through logrus at info level ("fetch failed" for every
+		// registry miss of the pull policy); kfp-box reports what matters through slog.
+		_ = ctrlog.SetLevel("warn")
+	})
 	cfg.setDefaults()
 	log := cfg.Logger.With("component", "runtime/containerd")
 	initPath, err := findInit(cfg.InitBinary)
@@ -331,6 +337,8 @@ func (r *Runtime) taskLock(id string) *sync.Mutex {
 	}
 	return m
 }
+
+var quietClientLog sync.Once
 
 var idRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
 

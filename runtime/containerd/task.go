@@ -19,6 +19,9 @@ import (
 	"github.com/kfp-box/kfp-box/runtime"
 )
 
+// errRetry tells Wait to look at the task again.
+var errRetry = errors.New("retry")
+
 // harvestTimeout bounds recording an exit once the task has exited, whatever the caller's
 // context: a half-recorded exit would have to be redone after a restart.
 const harvestTimeout = 30 * time.Second
@@ -72,6 +75,11 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	}
 	labels[labelManaged] = "true"
 	labels[labelLogPath] = spec.LogPath
+	// Hold the task's lock from create to start, so a concurrent Wait never mistakes a
+	// container whose task is about to be created for one whose start was interrupted.
+	lock := r.taskLock(spec.ID)
+	lock.Lock()
+	defer lock.Unlock()
 	ctr, err := r.client.NewContainer(ctx, spec.ID,
 		client.WithImage(img),
 		client.WithSnapshotter(r.cfg.Snapshotter),
@@ -185,7 +193,11 @@ func (t *task) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 		ct, err := ctr.Task(ctx, nil)
 		if errdefs.IsNotFound(err) {
 			// No process: kfp-box stopped between creating the container and starting it.
-			return t.harvest(ctx, ctr, nil, client.ExitStatus{}, "the task was never started (kfp-box stopped while starting it)")
+			st, err := t.harvest(ctx, ctr, nil, client.ExitStatus{}, "the task was never started (kfp-box stopped while starting it)")
+			if errors.Is(err, errRetry) {
+				continue
+			}
+			return st, err
 		}
 		if err != nil {
 			if err := t.backoff(ctx, attempt, err); err != nil {
@@ -250,6 +262,12 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 	info, err := ctr.Info(hctx)
 	if err != nil {
 		return runtime.ExitStatus{}, mapErr(t.id, err)
+	}
+	if ct == nil {
+		// Start may have created the task while we waited for the lock.
+		if _, err := ctr.Task(hctx, nil); err == nil {
+			return runtime.ExitStatus{}, errRetry
+		}
 	}
 	st, ok := recorded(info.Labels)
 	if !ok {
