@@ -1,7 +1,8 @@
 # Makefile fragment for the web UI; the top-level Makefile includes it. Targets:
 #   ui        npm ci (when package-lock.json changed) + vite build into ui/dist
-#   test-ui   browser tests (playwright-core + Debian's chromium) against a real kfp-box
-#   bench-ui  one line: time to the first rendered run list on loopback
+#   test-ui   UI unit tests (node, no browser), then browser tests (playwright-core + Debian's
+#             chromium) against a real kfp-box; screenshots in test-output/ui
+#   bench-ui  time to the first rendered run list on loopback, as go-bench lines
 # `go test ./...` needs none of this: without ui/dist/index.html the binary serves a stub page.
 
 UI_DIR      ?= ui
@@ -9,7 +10,7 @@ CHROMIUM    ?= /usr/bin/chromium
 UI_TEST_OUT ?= $(CURDIR)/test-output/ui
 UI_SOURCES  := $(shell find $(UI_DIR)/src $(UI_DIR)/index.html $(UI_DIR)/vite.config.ts $(UI_DIR)/tsconfig.json $(UI_DIR)/package.json -type f 2>/dev/null)
 
-.PHONY: ui ui-deps ui-chromium ui-dev test-ui bench-ui
+.PHONY: ui ui-deps ui-chromium ui-dev test-ui test-ui-unit bench-ui
 
 $(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package-lock.json
 	cd $(UI_DIR) && npm ci --no-audit --no-fund
@@ -29,11 +30,14 @@ ui-chromium:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (no browser download)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test-ui: ui-chromium ui ## Browser tests against a real kfp-box; screenshots in test-output/ui
+test-ui-unit: ui-deps ## UI unit tests (parsers, graph model, log metrics); no browser
+	cd $(UI_DIR) && npm run --silent test:unit
+
+test-ui: ui-chromium ui test-ui-unit ## Browser tests against a real kfp-box; screenshots in test-output/ui
 	$(MAKE) --no-print-directory build
 	cd $(UI_DIR) && TEST_OUTPUT=$(UI_TEST_OUT) CHROMIUM=$(CHROMIUM) node e2e/run.mjs --binary $(CURDIR)/bin/kfp-box
 
-bench-ui: ui-chromium ## Time to the first rendered run list (one line)
+bench-ui: ui-chromium ## Time to the first rendered run list (go-bench lines)
 	@mkdir -p $(CURDIR)/test-output
 	@{ $(MAKE) --no-print-directory ui && $(MAKE) --no-print-directory build; } > $(CURDIR)/test-output/bench-ui-build.log 2>&1 \
 		|| { cat $(CURDIR)/test-output/bench-ui-build.log; exit 1; }

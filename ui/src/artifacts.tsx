@@ -6,6 +6,7 @@ import type { Dict } from './api';
 import { downloadURL, fmtBytes, get } from './api';
 import { LineChart } from './charts';
 import { Empty, ErrorBox, Loading, useAsync } from './components';
+import { looksLikeCSV, parseCSV } from './parse';
 
 export const artifactId = (a: Dict): string => String(a.artifact_id ?? a.id ?? '');
 export const artifactType = (a: Dict): string => String(a.type?.schema_title ?? a.schema_title ?? a.type ?? a.artifact_type ?? '');
@@ -181,46 +182,6 @@ function isText(b: Uint8Array): boolean {
   const n = Math.min(b.length, 4096);
   for (let i = 0; i < n; i++) if (b[i] === 0) return false;
   return true;
-}
-
-/** parseCSV parses RFC 4180 CSV (quotes, doubled quotes, CRLF). */
-export function parseCSV(text: string, maxRows = 200): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let q = false;
-  for (let i = 0; i < text.length && rows.length < maxRows; i++) {
-    const c = text[i];
-    if (q) {
-      if (c === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (c === '"') q = false;
-      else field += c;
-    } else if (c === '"') q = true;
-    else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else field += c;
-  }
-  if ((field || row.length) && rows.length < maxRows) {
-    row.push(field);
-    rows.push(row);
-  }
-  return rows;
-}
-
-function looksLikeCSV(text: string): boolean {
-  const lines = text.split(/\r?\n/).filter((l) => l.trim()).slice(0, 20);
-  if (lines.length < 2) return false;
-  const n = parseCSV(lines[0])[0]?.length ?? 0;
-  return n > 1 && lines.every((l) => (parseCSV(l)[0]?.length ?? 0) === n);
 }
 
 function Sniffed({ id, name }: { id: string; name: string }) {

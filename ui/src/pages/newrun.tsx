@@ -1,53 +1,11 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Dict, Json, ParamDef } from '../api';
+import type { Dict, ParamDef } from '../api';
 import { get, listAll, post, rootParams, runLink, unwrapSpec } from '../api';
 import { ErrorBox, Loading, Page, useAction, useAsync } from '../components';
 import { Graph } from '../graph';
+import { parseParam, toText } from '../parse';
 import { navigate, useLocation } from '../router';
 import { useExperiments } from './runs';
-
-/** toText renders a parameter value for its input field. */
-function toText(p: ParamDef, v: Json | undefined): string {
-  if (v === undefined || v === null) return '';
-  if (p.type === 'LIST' || p.type === 'STRUCT') return JSON.stringify(v, null, 1);
-  return String(v);
-}
-
-/** parseParam converts a field's text into the JSON value of the parameter's type. */
-export function parseParam(p: ParamDef, text: string): Json | undefined {
-  if (p.type === 'BOOLEAN') return text === 'true';
-  if (text.trim() === '') {
-    if (p.optional || p.default !== undefined) return undefined;
-    if (p.type === 'STRING') return '';
-    throw new Error(`parameter ${p.name} needs a value`);
-  }
-  switch (p.type) {
-    case 'NUMBER_INTEGER': {
-      const n = Number(text);
-      if (!Number.isInteger(n)) throw new Error(`parameter ${p.name} must be an integer`);
-      return n;
-    }
-    case 'NUMBER_DOUBLE': {
-      const n = Number(text);
-      if (!isFinite(n)) throw new Error(`parameter ${p.name} must be a number`);
-      return n;
-    }
-    case 'LIST':
-    case 'STRUCT': {
-      let v: Json;
-      try {
-        v = JSON.parse(text);
-      } catch {
-        throw new Error(`parameter ${p.name} must be JSON`);
-      }
-      if (p.type === 'LIST' && !Array.isArray(v)) throw new Error(`parameter ${p.name} must be a JSON list`);
-      if (p.type === 'STRUCT' && (typeof v !== 'object' || v === null || Array.isArray(v))) throw new Error(`parameter ${p.name} must be a JSON object`);
-      return v;
-    }
-    default:
-      return text;
-  }
-}
 
 const TYPE_NAME: Record<string, string> = { STRING: 'string', NUMBER_INTEGER: 'integer', NUMBER_DOUBLE: 'number', BOOLEAN: 'boolean', LIST: 'JSON list', STRUCT: 'JSON object' };
 
