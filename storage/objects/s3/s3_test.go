@@ -104,10 +104,14 @@ func TestParseURL(t *testing.T) {
 		ok   bool
 	}{
 		{"s3://mlpipeline?endpoint=http://127.0.0.1:8333", Config{Endpoint: "127.0.0.1:8333", Bucket: "mlpipeline", AccessKey: "envkey", SecretKey: "envsecret"}, true},
+		{"s3://mlpipeline?endpoint=http://seaweed.lan:8333", Config{Endpoint: "seaweed.lan:8333", Bucket: "mlpipeline", AccessKey: "envkey", SecretKey: "envsecret", SignPayload: true}, true},
+		{"s3://mlpipeline?endpoint=http://seaweed.lan:8333&sign_payload=false", Config{Endpoint: "seaweed.lan:8333", Bucket: "mlpipeline", AccessKey: "envkey", SecretKey: "envsecret"}, true},
+		{"s3://mlpipeline?endpoint=http://127.0.0.1:1&sign_payload=true", Config{Endpoint: "127.0.0.1:1", Bucket: "mlpipeline", AccessKey: "envkey", SecretKey: "envsecret", SignPayload: true}, true},
+		{"s3://mlpipeline?endpoint=http://127.0.0.1:1&sign_payload=maybe", Config{}, false},
 		{"s3://bkt?endpoint=https://s3.example.com&region=eu-west-1&access_key=a&secret_key=b", Config{Endpoint: "s3.example.com", Secure: true, Bucket: "bkt", Region: "eu-west-1", AccessKey: "a", SecretKey: "b"}, true},
 		{"s3://bkt?endpoint=minio.local:9000", Config{Endpoint: "minio.local:9000", Secure: true, Bucket: "bkt", AccessKey: "envkey", SecretKey: "envsecret"}, true},
 		{"s3://bkt", Config{Endpoint: "s3.amazonaws.com", Secure: true, Bucket: "bkt", AccessKey: "envkey", SecretKey: "envsecret"}, true},
-		{"s3://bkt?endpoint=http://h:1&part_size=8388608", Config{Endpoint: "h:1", Bucket: "bkt", AccessKey: "envkey", SecretKey: "envsecret", PartSize: 8 << 20}, true},
+		{"s3://bkt?endpoint=http://h:1&part_size=8388608", Config{Endpoint: "h:1", Bucket: "bkt", AccessKey: "envkey", SecretKey: "envsecret", PartSize: 8 << 20, SignPayload: true}, true},
 		{"minio://bkt?endpoint=http://h:1", Config{}, false},
 		{"s3://../x?endpoint=http://h:1", Config{}, false},
 		{"s3://bkt?endpoint=http://h:1/path", Config{}, false},
@@ -142,4 +146,21 @@ func FuzzParseURL(f *testing.F) {
 			t.Fatalf("ParseURL(%q) accepted %+v", raw, cfg)
 		}
 	})
+}
+
+func TestSignedPayload(t *testing.T) {
+	_, bucket := newStore(t)
+	access, secret := server.Credentials()
+	s, err := Open(fmt.Sprintf("s3://%s?endpoint=%s&access_key=%s&secret_key=%s&sign_payload=true", bucket, server.Endpoint(), access, secret), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("signed ", 100_000)
+	if err := s.Put(context.Background(), bucket, "signed.txt", strings.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("signed Put: %v", err)
+	}
+	info, err := s.Stat(context.Background(), bucket, "signed.txt")
+	if err != nil || info.Size != int64(len(body)) {
+		t.Fatalf("Stat = %+v, %v", info, err)
+	}
 }
