@@ -53,6 +53,17 @@ func (l *Lease) Owner() string { return l.owner }
 // UUIDs are the held GPUs in index order.
 func (l *Lease) UUIDs() []string { return append([]string(nil), l.uuids...) }
 
+// Env is the environment every runtime adds for the lease: NVIDIA_VISIBLE_DEVICES and
+// CUDA_VISIBLE_DEVICES listing the UUIDs, and NVIDIA_DRIVER_CAPABILITIES=compute,utility.
+func (l *Lease) Env() map[string]string {
+	uuids := strings.Join(l.uuids, ",")
+	return map[string]string{
+		"NVIDIA_VISIBLE_DEVICES":     uuids,
+		"CUDA_VISIBLE_DEVICES":       uuids,
+		"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+	}
+}
+
 // Devices returns the inventory entries of the held GPUs.
 func (l *Lease) Devices() []Device {
 	l.m.mu.Lock()

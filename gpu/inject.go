@@ -78,15 +78,7 @@ func (m *Manager) InjectionFor(l *Lease, runtimeName string) (*runtime.GPUs, err
 	}
 	m.mu.Unlock()
 
-	uuids := strings.Join(l.uuids, ",")
-	g := &runtime.GPUs{
-		UUIDs: append([]string(nil), l.uuids...),
-		Env: map[string]string{
-			"NVIDIA_VISIBLE_DEVICES":     uuids,
-			"CUDA_VISIBLE_DEVICES":       uuids,
-			"NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
-		},
-	}
+	g := &runtime.GPUs{UUIDs: append([]string(nil), l.uuids...), Env: l.Env()}
 	if runtimeName == HostRuntime {
 		return g, nil
 	}
