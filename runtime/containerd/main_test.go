@@ -13,7 +13,7 @@ import (
 )
 
 // testImage is imported into the shared containerd by TestMain.
-const testImage = "docker.io/kfp-box/busybox:test"
+const testImage = "127.0.0.1:1/kfp-box/busybox:test" // an unreachable registry: no test ever pulls
 
 // env is the one containerd all tests of this package share.
 var env struct {

@@ -150,7 +150,7 @@ func TestPullPolicyUsesLocalImage(t *testing.T) {
 	requireContainerd(t)
 	r := newRuntime(t, t.TempDir())
 	t.Cleanup(func() { _ = r.Close() })
-	// Always with an unreachable registry falls back to the imported image.
+	// testImage names an unreachable registry: Always falls back to the imported image.
 	for _, p := range []runtime.PullPolicy{runtime.PullNever, runtime.PullIfNotPresent, runtime.PullAlways} {
 		spec := newSpec(t, "echo", "hi")
 		spec.PullPolicy = p
