@@ -1,10 +1,14 @@
 package s3
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -18,22 +22,39 @@ import (
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 )
 
-// server is the embedded S3 server all tests in this package share: versitygw allows one
-// per process.
-var server *s3server.Server
+// server describes the S3 server all tests in this package share. It runs in another
+// process (this test binary re-executed with KFPBOX_S3_TEST_SERVER=1): external mode
+// talks to a separate server, and the gateway's process-wide state (one instance, its
+// working directory) stays out of the tests' process.
+var server struct {
+	endpoint, access, secret string
+}
+
+const infoPrefix = "KFPBOX_S3_TEST_SERVER "
+
+type serverInfo struct {
+	Endpoint string `json:"endpoint"`
+	Access   string `json:"access"`
+	Secret   string `json:"secret"`
+}
 
 func TestMain(m *testing.M) {
+	if os.Getenv("KFPBOX_S3_TEST_SERVER") == "1" {
+		os.Exit(serveChild())
+	}
 	os.Exit(runMain(m))
 }
 
-func runMain(m *testing.M) int {
+// serveChild runs the embedded server, prints its endpoint and credentials as one JSON
+// line, and stops when stdin closes (the parent exited or is done).
+func serveChild() int {
 	dir, err := os.MkdirTemp("", "kfpbox-s3-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	server, err = s3server.New(s3server.Options{
+	srv, err := s3server.New(s3server.Options{
 		Root:            filepath.Join(dir, "objects"),
 		Listen:          "127.0.0.1:0",
 		CredentialsFile: filepath.Join(dir, "s3-credentials.json"),
@@ -44,20 +65,65 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := server.Start(ctx); err != nil {
+	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	code := m.Run()
-	// An upload the tests broke on purpose may hold a connection open; do not wait for
-	// the gateway's 10 s drain at exit.
+	access, secret := srv.Credentials()
+	b, err := json.Marshal(serverInfo{srv.Endpoint(), access, secret})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// The gateway prints its own lines to stdout; ours carries a prefix.
+	fmt.Printf("%s%s\n", infoPrefix, b)
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	stopCtx, stopCancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer stopCancel()
-	start := time.Now()
-	if err := server.Stop(stopCtx); err != nil {
-		fmt.Fprintf(os.Stderr, "stop after %v: %v\n", time.Since(start), err)
+	_ = srv.Stop(stopCtx)
+	return 0
+}
+
+func runMain(m *testing.M) int {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "KFPBOX_S3_TEST_SERVER=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	return code
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	var info serverInfo
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if line, ok := strings.CutPrefix(sc.Text(), infoPrefix); ok {
+			if err := json.Unmarshal([]byte(line), &info); err != nil {
+				fmt.Fprintln(os.Stderr, "S3 server process:", err)
+				return 1
+			}
+			break
+		}
+	}
+	if info.Endpoint == "" {
+		fmt.Fprintln(os.Stderr, "S3 server process exited without an endpoint")
+		return 1
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	server.endpoint, server.access, server.secret = info.Endpoint, info.Access, info.Secret
+	return m.Run()
 }
 
 var bucketSeq atomic.Int64
@@ -66,9 +132,8 @@ var bucketSeq atomic.Int64
 // fresh bucket.
 func newStore(t *testing.T) (*Store, string) {
 	t.Helper()
-	access, secret := server.Credentials()
 	bucket := fmt.Sprintf("test-%d", bucketSeq.Add(1))
-	raw := fmt.Sprintf("s3://%s?endpoint=%s&access_key=%s&secret_key=%s", bucket, server.Endpoint(), access, secret)
+	raw := fmt.Sprintf("s3://%s?endpoint=%s&access_key=%s&secret_key=%s", bucket, server.endpoint, server.access, server.secret)
 	s, err := Open(raw, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +150,7 @@ func TestConformance(t *testing.T) {
 
 func TestWrongCredentials(t *testing.T) {
 	_, bucket := newStore(t)
-	s, err := Open(fmt.Sprintf("s3://%s?endpoint=%s&access_key=x&secret_key=y", bucket, server.Endpoint()), nil)
+	s, err := Open(fmt.Sprintf("s3://%s?endpoint=%s&access_key=x&secret_key=y", bucket, server.endpoint), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,8 +215,7 @@ func FuzzParseURL(f *testing.F) {
 
 func TestSignedPayload(t *testing.T) {
 	_, bucket := newStore(t)
-	access, secret := server.Credentials()
-	s, err := Open(fmt.Sprintf("s3://%s?endpoint=%s&access_key=%s&secret_key=%s&sign_payload=true", bucket, server.Endpoint(), access, secret), nil)
+	s, err := Open(fmt.Sprintf("s3://%s?endpoint=%s&access_key=%s&secret_key=%s&sign_payload=true", bucket, server.endpoint, server.access, server.secret), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
