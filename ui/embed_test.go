@@ -2,6 +2,7 @@ package ui
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -159,4 +160,31 @@ func TestDevProxy(t *testing.T) {
 	if res := get(t, Handler("::not a url"), http.MethodGet, "/", nil); res.StatusCode != http.StatusBadGateway {
 		t.Errorf("invalid dev URL: status %d, want 502", res.StatusCode)
 	}
+}
+
+// TestEmbeddedSize keeps the built UI within its budget: under 3 MB added to the binary.
+func TestEmbeddedSize(t *testing.T) {
+	if !Built() {
+		t.Skip("ui/dist holds no build; run `make ui` to check the UI's size budget")
+	}
+	const budget = 3 << 20
+	var total int64
+	err := fs.WalkDir(embedded, "dist", func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total >= budget {
+		t.Fatalf("embedded UI is %d bytes, over the %d byte budget", total, budget)
+	}
+	t.Logf("embedded UI: %d bytes (budget %d)", total, budget)
 }

@@ -140,16 +140,29 @@ function ArtifactList({ artifacts, error }: { artifacts?: Dict[] | null; error?:
 
 type TaskTab = 'info' | 'io' | 'logs' | 'artifacts' | 'curves';
 
-function cacheReason(t: Dict): string {
-  const c = t.cache_source ?? t.cache;
-  if (!c) return '';
-  if (typeof c === 'string') return c;
-  const parts = [];
-  if (c.run_id) parts.push(`outputs reused from run ${c.run_id}`);
-  if (c.task_id || c.task_name) parts.push(`task ${c.task_name ?? c.task_id}`);
-  if (c.fingerprint) parts.push(`cache key ${String(c.fingerprint).slice(0, 16)}`);
-  if (c.reason) parts.push(c.reason);
-  return parts.join(', ') || JSON.stringify(c);
+/** CacheReason explains a cache hit: which earlier run and task produced the reused outputs. */
+function CacheReason({ t, enabled }: { t: Dict; enabled: boolean }) {
+  const c = t.cache_source;
+  if (!c) return <>{enabled ? 'not a cache hit' : 'caching disabled for this task'}</>;
+  if (typeof c === 'string') return <>{c}</>;
+  return (
+    <>
+      cache hit: outputs reused from{' '}
+      {c.run_id ? (
+        <a href={`/runs/${encodeURIComponent(c.run_id)}`}>
+          task {c.task_name ?? c.task_id ?? ''} of run {String(c.run_id).slice(0, 8)}
+        </a>
+      ) : (
+        `task ${c.task_name ?? c.task_id ?? c.execution_id ?? '?'}`
+      )}
+      {c.fingerprint && (
+        <>
+          {' '}
+          with the same cache key <code title={c.fingerprint}>{String(c.fingerprint).slice(0, 12)}</code> (same component, inputs and image)
+        </>
+      )}
+    </>
+  );
 }
 
 function TaskPanel({ run, name, spec, artifacts, onClose }: { run: Dict; name: string; spec?: Dict; artifacts: Dict[] | null; onClose: () => void }) {
@@ -228,12 +241,26 @@ function TaskPanel({ run, name, spec, artifacts, onClose }: { run: Dict; name: s
             </tr>
             <tr>
               <th scope="row">Cache</th>
-              <td data-testid="cache-reason">{cacheReason(t) || (taskSpec?.cachingOptions?.enableCache === false ? 'caching disabled for this task' : 'not a cache hit')}</td>
+              <td data-testid="cache-reason">
+                <CacheReason t={t} enabled={taskSpec?.cachingOptions?.enableCache !== false} />
+              </td>
             </tr>
             <tr>
               <th scope="row">GPUs</th>
               <td>{gpus.length ? gpus.map((g: any) => (typeof g === 'string' ? g : `${g.index ?? ''} ${g.name ?? ''} ${g.uuid ?? ''}`.trim())).join(', ') : 'none'}</td>
             </tr>
+            {t.waiting && (
+              <tr>
+                <th scope="row">Waiting</th>
+                <td>{t.waiting}</td>
+              </tr>
+            )}
+            {Number(t.attempt) > 1 && (
+              <tr>
+                <th scope="row">Attempt</th>
+                <td>{t.attempt}</td>
+              </tr>
+            )}
             <tr>
               <th scope="row">Task id</th>
               <td>
@@ -252,9 +279,9 @@ function TaskPanel({ run, name, spec, artifacts, onClose }: { run: Dict; name: s
       {tab === 'io' && (
         <>
           <h3>Inputs</h3>
-          <KV data={ioValues(t?.inputs, taskSpec?.inputs, run)} label="Inputs" />
+          <KV data={{ ...ioValues(t?.inputs, taskSpec?.inputs, run), ...(t?.input_parameters ?? {}) }} label="Inputs" />
           <h3>Outputs</h3>
-          <KV data={ioValues(t?.outputs)} label="Outputs" />
+          <KV data={{ ...ioValues(t?.outputs), ...(t?.output_parameters ?? {}) }} label="Outputs" />
         </>
       )}
       {tab === 'logs' && (

@@ -87,7 +87,7 @@ function pct(v: unknown): number | null {
 function GPUs({ data }: { data: Dict | null }) {
   if (data === null) return <Empty>This server does not report GPUs.</Empty>;
   const gpus: Dict[] = data.gpus ?? data.devices ?? (Array.isArray(data) ? data : []);
-  if (!gpus.length) return <Empty>No GPUs found on this machine.</Empty>;
+  if (!gpus.length) return <Empty>No GPUs{data.unavailable_reason ? `: ${data.unavailable_reason}` : ' found on this machine'}.</Empty>;
   return (
     <table class="grid" aria-label="GPUs" data-testid="gpu-list">
       <thead>
@@ -103,10 +103,10 @@ function GPUs({ data }: { data: Dict | null }) {
       </thead>
       <tbody>
         {gpus.map((g, i) => {
-          const util = pct(g.utilization_gpu ?? g.utilization?.gpu ?? g.utilization);
-          const used = g.memory_used ?? g.memory?.used ?? g.memory_used_bytes;
-          const total = g.memory_total ?? g.memory?.total ?? g.memory_total_bytes;
-          const lease = g.assigned ?? g.assignment ?? g.lease ?? g.allocated_to;
+          const util = pct(g.utilization_percent ?? g.utilization_gpu ?? g.utilization);
+          const used = g.memory_used_bytes ?? g.memory_used;
+          const total = g.memory_total_bytes ?? g.memory_total;
+          const lease = g.assigned_to ?? g.assigned;
           return (
             <tr key={g.uuid ?? i}>
               <td>{g.index ?? i}</td>
@@ -122,19 +122,9 @@ function GPUs({ data }: { data: Dict | null }) {
                 )}
               </td>
               <td>{used !== undefined && total !== undefined ? `${fmtBytes(used)} / ${fmtBytes(total)}` : ''}</td>
-              <td>{fmtValue(g.health ?? g.healthy ?? '')}</td>
+              <td>{g.healthy === false ? <span class="badge st-bad">{g.health_reason || 'unhealthy'}</span> : <span class="badge st-ok">healthy</span>}</td>
               <td>
-                {lease ? (
-                  lease.run_id ? (
-                    <a href={`/runs/${encodeURIComponent(lease.run_id)}`}>
-                      {lease.task_name ?? lease.task_id ?? lease.run_id}
-                    </a>
-                  ) : (
-                    fmtValue(lease)
-                  )
-                ) : (
-                  <span class="muted">free</span>
-                )}
+                <Lease lease={lease} />
               </td>
             </tr>
           );
@@ -142,6 +132,18 @@ function GPUs({ data }: { data: Dict | null }) {
       </tbody>
     </table>
   );
+}
+
+/** Lease shows who holds a GPU: a run link when the holder names a run. */
+function Lease({ lease }: { lease: unknown }) {
+  if (!lease) return <span class="muted">free</span>;
+  if (typeof lease === 'object') {
+    const l = lease as Dict;
+    return l.run_id ? <a href={`/runs/${encodeURIComponent(l.run_id)}`}>{l.task_name ?? l.task_id ?? l.run_id}</a> : <>{fmtValue(l)}</>;
+  }
+  const s = String(lease);
+  const run = /^([0-9a-f]{8}-[0-9a-f-]{27})(?:[/:](.*))?$/i.exec(s);
+  return run ? <a href={`/runs/${encodeURIComponent(run[1])}`}>{run[2] || run[1]}</a> : <code>{s}</code>;
 }
 
 export function SystemPage() {
