@@ -10,6 +10,7 @@ package ui
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -91,6 +92,38 @@ type staticHandler struct {
 type file struct {
 	data []byte
 	etag string
+	gz   []byte // gzip-compressed data, nil when not worth compressing
+}
+
+// compressible lists the types worth gzipping; images and fonts are compressed already.
+func compressible(name string, size int) bool {
+	if size < 1024 {
+		return false
+	}
+	switch strings.ToLower(path.Ext(name)) {
+	case ".html", ".js", ".mjs", ".css", ".json", ".map", ".svg", ".txt", ".wasm":
+		return true
+	}
+	return false
+}
+
+func gzipBytes(data []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
+	_, _ = zw.Write(data)                                    // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding allows gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 func newStaticHandler(fsys fs.FS) *staticHandler {
@@ -142,8 +175,16 @@ func (h *staticHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		hdr.Set("Cache-Control", cacheRevalidate)
 	}
-	hdr.Set("ETag", f.etag)
-	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.data))
+	body, etag := f.data, f.etag
+	if f.gz != nil {
+		hdr.Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			body, etag = f.gz, strings.TrimSuffix(f.etag, `"`)+`-gz"`
+			hdr.Set("Content-Encoding", "gzip")
+		}
+	}
+	hdr.Set("ETag", etag)
+	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(body))
 }
 
 // isAssetPath reports whether a missing path must be a 404 rather than an app route: files
@@ -182,6 +223,11 @@ func (h *staticHandler) load(name string) (*file, error) {
 	}
 	sum := sha256.Sum256(data)
 	f := &file{data: data, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	if compressible(name, len(data)) {
+		if gz := gzipBytes(data); len(gz) < len(data)*9/10 {
+			f.gz = gz
+		}
+	}
 	h.files[name] = f
 	return f, nil
 }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"compress/gzip"
 	"io"
 	"io/fs"
 	"net/http"
@@ -187,4 +188,42 @@ func TestEmbeddedSize(t *testing.T) {
 		t.Fatalf("embedded UI is %d bytes, over the %d byte budget", total, budget)
 	}
 	t.Logf("embedded UI: %d bytes (budget %d)", total, budget)
+}
+
+func TestGzip(t *testing.T) {
+	big := strings.Repeat("console.log('kfp-box');\n", 200)
+	h := newStaticHandler(fstest.MapFS{
+		"index.html":        {Data: []byte("<!doctype html>")},
+		"assets/app-1.js":   {Data: []byte(big)},
+		"assets/pic-1.png":  {Data: []byte(strings.Repeat("x", 4096))},
+		"assets/small-1.js": {Data: []byte("1")},
+	})
+	res := get(t, h, http.MethodGet, "/assets/app-1.js", map[string]string{"Accept-Encoding": "br, gzip"})
+	if res.Header.Get("Content-Encoding") != "gzip" || res.Header.Get("Vary") != "Accept-Encoding" {
+		t.Fatalf("encoding %q vary %q, want gzip", res.Header.Get("Content-Encoding"), res.Header.Get("Vary"))
+	}
+	zr, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || string(plain) != big {
+		t.Fatalf("gunzipped body differs (err %v)", err)
+	}
+	identity := get(t, h, http.MethodGet, "/assets/app-1.js", nil)
+	if identity.Header.Get("Content-Encoding") != "" || body(t, identity) != big {
+		t.Error("a client without gzip got an encoded body")
+	}
+	if identity.Header.Get("ETag") == res.Header.Get("ETag") {
+		t.Error("gzip and identity representations share an ETag")
+	}
+	refused := get(t, h, http.MethodGet, "/assets/app-1.js", map[string]string{"Accept-Encoding": "gzip;q=0"})
+	if refused.Header.Get("Content-Encoding") != "" {
+		t.Error("gzip;q=0 was not honoured")
+	}
+	for _, p := range []string{"/assets/pic-1.png", "/assets/small-1.js"} {
+		if res := get(t, h, http.MethodGet, p, map[string]string{"Accept-Encoding": "gzip"}); res.Header.Get("Content-Encoding") != "" {
+			t.Errorf("%s: compressed, want identity", p)
+		}
+	}
 }
