@@ -71,19 +71,19 @@ func (f *fakeEngine) calls() (sub, term, retry []string) {
 
 // testAPI is a server over a real bbolt file on a real loopback port.
 type testAPI struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	meta   *meta.Store
 	engine *fakeEngine
 	srv    *Server
 }
 
-func newTestAPI(t *testing.T) *testAPI {
+func newTestAPI(t testing.TB) *testAPI {
 	t.Helper()
 	return newTestAPIWith(t, Deps{})
 }
 
-func newTestAPIWith(t *testing.T, d Deps) *testAPI {
+func newTestAPIWith(t testing.TB, d Deps) *testAPI {
 	t.Helper()
 	ctx := context.Background()
 	kvs, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(t.TempDir(), "meta.db"), NoSync: true})
