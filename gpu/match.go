@@ -203,3 +203,15 @@ func AcceleratorFromIR(resourceType, legacyType, resourceCount, legacyCount stri
 	}
 	return name, n, nil
 }
+
+// MostSpecific returns the first name that names a GPU model rather than any NVIDIA GPU, or
+// "nvidia.com/gpu" when none does. The engine uses it to combine the IR's accelerator type
+// with a node selector's accelerator label.
+func MostSpecific(names ...string) string {
+	for _, n := range names {
+		if !ParseAccelerator(n).Generic() {
+			return strings.TrimSpace(n)
+		}
+	}
+	return "nvidia.com/gpu"
+}

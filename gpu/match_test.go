@@ -129,3 +129,41 @@ func FuzzMatcher(f *testing.F) {
 		}
 	})
 }
+
+func TestMostSpecific(t *testing.T) {
+	tests := []struct {
+		in   []string
+		want string
+	}{
+		{nil, "nvidia.com/gpu"},
+		{[]string{"nvidia.com/gpu", ""}, "nvidia.com/gpu"},
+		{[]string{"nvidia.com/gpu", "nvidia-tesla-t4"}, "nvidia-tesla-t4"},
+		{[]string{"NVIDIA_L4", "nvidia-tesla-t4"}, "NVIDIA_L4"},
+		{[]string{"", "TPU_V4"}, "TPU_V4"},
+	}
+	for _, tt := range tests {
+		if got := MostSpecific(tt.in...); got != tt.want {
+			t.Errorf("MostSpecific(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzAcceleratorFromIR checks that any field values give either an error or a count of at
+// least zero with a name whenever the count is positive.
+func FuzzAcceleratorFromIR(f *testing.F) {
+	f.Add("nvidia.com/gpu", "nvidia.com/gpu", "1", "1")
+	f.Add("", "NVIDIA_TESLA_T4", "", "2")
+	f.Add("x", "", "-3", "")
+	f.Fuzz(func(t *testing.T, rt, lt, rc, lc string) {
+		name, n, err := AcceleratorFromIR(rt, lt, rc, lc)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error %v does not wrap ErrInvalid", err)
+			}
+			return
+		}
+		if n < 0 || n > 0 && name == "" {
+			t.Fatalf("got (%q, %d)", name, n)
+		}
+	})
+}
