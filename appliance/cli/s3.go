@@ -1,10 +1,16 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +30,53 @@ func newS3Cmd() *cobra.Command {
 		Use:   "s3",
 		Short: "The embedded S3 endpoint (artifacts over the S3 protocol)",
 	}
-	cmd.AddCommand(newS3CredentialsCmd())
+	cmd.AddCommand(newS3CredentialsCmd(), newS3ServeCmd())
+	return cmd
+}
+
+// newS3ServeCmd runs only the embedded S3 server, over <data-dir>/objects, until
+// interrupted: an S3 endpoint in its own process for external-mode tests and for sharing
+// a box's artifacts without running the box.
+func newS3ServeCmd() *cobra.Command {
+	var dataDir, listen, access, secret string
+	cmd := &cobra.Command{
+		Use:    "serve",
+		Short:  "Run only the embedded S3 server over <data-dir>/objects",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			abs, err := filepath.Abs(dataDir)
+			if err != nil {
+				return err
+			}
+			srv, err := s3server.New(s3server.Options{
+				Root:            filepath.Join(abs, "objects"),
+				Listen:          listen,
+				CredentialsFile: filepath.Join(abs, CredentialsFileName),
+				AccessKey:       access,
+				SecretKey:       secret,
+				Logger:          slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
+			})
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if err := srv.Start(ctx); err != nil {
+				return err
+			}
+			a, _ := srv.Credentials()
+			fmt.Fprintf(cmd.OutOrStdout(), "S3 endpoint %s (access key %s; 'kfp-box s3 credentials --data-dir %s' prints the secret)\n", srv.Endpoint(), a, abs)
+			<-ctx.Done()
+			stopCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			return srv.Stop(stopCtx)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", envOr("KFPBOX_DATA_DIR", appliance.DefaultDataDir()), "data directory (env KFPBOX_DATA_DIR)")
+	cmd.Flags().StringVar(&listen, "s3-listen", envOr("KFPBOX_S3_LISTEN", s3server.DefaultListen), "S3 listen address; non-loopback needs --access-key and --secret-key (env KFPBOX_S3_LISTEN)")
+	cmd.Flags().StringVar(&access, "access-key", os.Getenv("KFPBOX_S3_ACCESS_KEY"), "root access key instead of the generated one (env KFPBOX_S3_ACCESS_KEY)")
+	cmd.Flags().StringVar(&secret, "secret-key", os.Getenv("KFPBOX_S3_SECRET_KEY"), "root secret key instead of the generated one (env KFPBOX_S3_SECRET_KEY)")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,5 +42,16 @@ func TestS3CredentialsMissing(t *testing.T) {
 	err := root.Execute()
 	if err == nil || !strings.Contains(err.Error(), "kfp-box serve --data-dir "+dir) {
 		t.Fatalf("error = %v, want a hint to start serve with the data dir from KFPBOX_DATA_DIR", err)
+	}
+}
+
+func TestS3ServeRefusesPublicWithoutCredentials(t *testing.T) {
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"s3", "serve", "--data-dir", t.TempDir(), "--s3-listen", "0.0.0.0:0"})
+	err := root.Execute()
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 2 || !strings.Contains(err.Error(), "not loopback") {
+		t.Fatalf("error = %v, want a usage error about a non-loopback address", err)
 	}
 }
