@@ -44,6 +44,7 @@ const (
 	labelExitedAt  = labelPrefix + "exited-at"
 	labelOOM       = labelPrefix + "oom-killed"
 	labelMessage   = labelPrefix + "message"
+	labelKillAt    = labelPrefix + "kill-deadline"
 )
 
 // runcRuntime is the shim every task runs under.
@@ -84,8 +85,9 @@ type Runtime struct {
 	unpackedMu sync.Mutex
 	unpacked   map[string]bool // image target digest -> unpacked for cfg.Snapshotter
 
-	locksMu sync.Mutex
-	locks   map[string]*sync.Mutex // per task id, serializes harvesting an exit
+	locksMu    sync.Mutex
+	locks      map[string]*sync.Mutex // per task id, serializes harvesting an exit
+	escalating map[string]bool        // task ids with a pending SIGKILL timer
 
 	bg     context.Context // ends at Close; bounds background escalations
 	cancel context.CancelFunc
@@ -159,7 +161,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	bg, cancel := context.WithCancel(context.Background())
 	r := &Runtime{
 		cfg: cfg, log: log, client: c, daemon: d, init: initPath,
-		unpacked: map[string]bool{}, locks: map[string]*sync.Mutex{},
+		unpacked: map[string]bool{}, locks: map[string]*sync.Mutex{}, escalating: map[string]bool{},
 		bg: bg, cancel: cancel,
 	}
 	return r, nil

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
@@ -357,4 +359,105 @@ func boxMain(data string) {
 	}
 	fmt.Println("started")
 	select {}
+}
+
+// TestKillEscalatesAcrossRestart kills a task that ignores SIGTERM with a grace period,
+// closes the runtime before the grace period ends (a restart of kfp-box), and checks that
+// the reopened runtime still sends SIGKILL once the task is looked up again.
+func TestKillEscalatesAcrossRestart(t *testing.T) {
+	requireContainerd(t)
+	data := t.TempDir()
+	r := newRuntime(t, data)
+	spec := newSpec(t, "sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.05; done`)
+	ctx := ctxT(t)
+	tk, err := r.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(readLog(spec.LogPath), "stdout ready") {
+		if ctx.Err() != nil {
+			t.Fatal("task never printed ready")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := tk.Kill(ctx, 1500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil { // cancels this process's SIGKILL timer
+		t.Fatal(err)
+	}
+	r = newRuntime(t, data)
+	t.Cleanup(func() { _ = r.Close() })
+	tk, err = r.Lookup(ctx, spec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tk.Wait(ctx)
+	if err != nil || st.Code != 137 {
+		t.Fatalf("wait: %+v %v, want 137 (SIGKILL after the grace period)", st, err)
+	}
+	if err := tk.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitSurvivesContainerdCrash blocks in Wait while the supervised child containerd is
+// SIGKILLed and restarted; the task keeps running in its shim and Wait gets its exit.
+func TestWaitSurvivesContainerdCrash(t *testing.T) {
+	requireContainerd(t)
+	data, err := os.MkdirTemp("", "kfpbox-crash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { containerdtest.Unmount(data); _ = os.RemoveAll(data) })
+	r := newRuntimeOn(t, data)
+	if r.Daemon() == nil {
+		t.Skip("a system containerd answers at " + containerd.DefaultSocket + "; this test needs a child containerd")
+	}
+	ctx := ctxT(t)
+	if err := containerdtest.ImportBusyboxClient(namespaces.WithNamespace(ctx, containerd.DefaultNamespace), r.Client(), testImage); err != nil {
+		t.Fatal(err)
+	}
+	ctl := t.TempDir()
+	spec := newSpec(t, "sh", "-c", "while [ ! -e /ctl/go ]; do sleep 0.02; done; echo after; exit 4")
+	spec.Mounts = []runtime.Mount{{Source: ctl, Target: "/ctl"}}
+	tk, err := r.Start(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		st  runtime.ExitStatus
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := tk.Wait(ctx)
+		done <- result{st, err}
+	}()
+	if err := syscall.Kill(r.Daemon().Pid(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-r.Daemon().Crashes():
+	case <-ctx.Done():
+		t.Fatal("crash not reported")
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil || res.st.Code != 4 {
+		t.Fatalf("wait across a containerd crash: %+v %v, want code 4", res.st, res.err)
+	}
+	if !strings.Contains(readLog(spec.LogPath), "stdout after") {
+		t.Errorf("log: %s", readLog(spec.LogPath))
+	}
+	if err := tk.Delete(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLog(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }

@@ -139,6 +139,7 @@ func (r *Runtime) Lookup(ctx context.Context, id string) (runtime.Task, error) {
 	if info.Labels[labelManaged] != "true" {
 		return nil, fmt.Errorf("task %q: container not made by kfp-box: %w", id, runtime.ErrNotFound)
 	}
+	r.resumeKill(ctx, ctr, info.Labels)
 	return &task{rt: r, id: id, labels: userLabels(info.Labels)}, nil
 }
 
@@ -155,6 +156,7 @@ func (r *Runtime) List(ctx context.Context) ([]runtime.Task, error) {
 		if err != nil {
 			continue
 		}
+		r.resumeKill(ctx, ctr, info.Labels)
 		out = append(out, &task{rt: r, id: ctr.ID(), labels: userLabels(info.Labels)})
 	}
 	return out, nil
@@ -175,56 +177,65 @@ func (t *task) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 		if err := ctx.Err(); err != nil {
 			return runtime.ExitStatus{}, err
 		}
-		ctr, err := t.rt.client.LoadContainer(ctx, t.id)
-		if err != nil {
-			return runtime.ExitStatus{}, t.ctxOr(ctx, mapErr(t.id, err))
-		}
-		info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
-		if err != nil {
-			return runtime.ExitStatus{}, t.ctxOr(ctx, mapErr(t.id, err))
-		}
-		if st, ok := recorded(info.Labels); ok {
-			// Another Wait may still be deleting the task; its lock marks the log complete.
-			lock := t.rt.taskLock(t.id)
-			lock.Lock()
-			lock.Unlock() //nolint:staticcheck // an empty critical section waits for the harvester
-			return st, nil
-		}
-		ct, err := ctr.Task(ctx, nil)
-		if errdefs.IsNotFound(err) {
-			// No process: kfp-box stopped between creating the container and starting it.
-			st, err := t.harvest(ctx, ctr, nil, client.ExitStatus{}, "the task was never started (kfp-box stopped while starting it)")
-			if errors.Is(err, errRetry) {
-				continue
-			}
+		st, done, err := t.waitOnce(ctx)
+		switch {
+		case done:
 			return st, err
-		}
-		if err != nil {
-			if err := t.backoff(ctx, attempt, err); err != nil {
-				return runtime.ExitStatus{}, err
-			}
-			continue
-		}
-		ch, err := ct.Wait(ctx)
-		if err != nil {
-			if err := t.backoff(ctx, attempt, err); err != nil {
-				return runtime.ExitStatus{}, err
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
+		case ctx.Err() != nil:
 			return runtime.ExitStatus{}, ctx.Err()
-		case es := <-ch:
-			if es.Error() != nil {
-				// containerd restarted or the task was deleted under us: look again.
-				if err := t.backoff(ctx, attempt, es.Error()); err != nil {
-					return runtime.ExitStatus{}, err
-				}
-				continue
+		case errors.Is(err, errRetry):
+		default:
+			// containerd restarting, or the task deleted under us: look again.
+			if err := t.backoff(ctx, attempt, err); err != nil {
+				return runtime.ExitStatus{}, err
 			}
-			return t.harvest(ctx, ctr, ct, es, "")
 		}
+	}
+}
+
+// waitOnce makes one attempt at Wait. done is false when the attempt should be retried:
+// err is then the transient cause (containerd unreachable, a broken Wait stream).
+func (t *task) waitOnce(ctx context.Context) (_ runtime.ExitStatus, done bool, _ error) {
+	ctr, err := t.rt.client.LoadContainer(ctx, t.id)
+	if errdefs.IsNotFound(err) {
+		return runtime.ExitStatus{}, true, mapErr(t.id, err)
+	}
+	if err != nil {
+		return runtime.ExitStatus{}, false, err
+	}
+	info, err := ctr.Info(ctx, client.WithoutRefreshedMetadata)
+	if err != nil {
+		return runtime.ExitStatus{}, errdefs.IsNotFound(err), mapErr(t.id, err)
+	}
+	if st, ok := recorded(info.Labels); ok {
+		// Another Wait may still be deleting the task; its lock marks the log complete.
+		lock := t.rt.taskLock(t.id)
+		lock.Lock()
+		lock.Unlock() //nolint:staticcheck // an empty critical section waits for the harvester
+		return st, true, nil
+	}
+	ct, err := ctr.Task(ctx, nil)
+	if errdefs.IsNotFound(err) {
+		// No process: kfp-box stopped between creating the container and starting it.
+		st, err := t.harvest(ctx, ctr, nil, client.ExitStatus{}, "the task was never started (kfp-box stopped while starting it)")
+		return st, err == nil || errdefs.IsNotFound(err), err
+	}
+	if err != nil {
+		return runtime.ExitStatus{}, false, err
+	}
+	ch, err := ct.Wait(ctx)
+	if err != nil {
+		return runtime.ExitStatus{}, false, err
+	}
+	select {
+	case <-ctx.Done():
+		return runtime.ExitStatus{}, true, ctx.Err()
+	case es := <-ch:
+		if es.Error() != nil {
+			return runtime.ExitStatus{}, false, es.Error()
+		}
+		st, err := t.harvest(ctx, ctr, ct, es, "")
+		return st, err == nil || errdefs.IsNotFound(err), err
 	}
 }
 
@@ -383,23 +394,70 @@ func (t *task) Kill(ctx context.Context, grace time.Duration) error {
 	if sig == syscall.SIGKILL {
 		return nil
 	}
-	t.rt.wg.Add(1)
+	deadline := time.Now().Add(grace)
+	// Persist the deadline, so a kfp-box restarted during the grace period still escalates.
+	if _, err := ctr.SetLabels(ctx, map[string]string{labelKillAt: deadline.UTC().Format(time.RFC3339Nano)}); err != nil {
+		t.rt.log.Warn("kill: recording the deadline", "task", t.id, "err", err)
+	}
+	t.rt.escalate(t.id, ct, exited, deadline)
+	return nil
+}
+
+// escalate sends SIGKILL to every process of the task at deadline unless it exits first or
+// the runtime closes. One timer per task.
+func (r *Runtime) escalate(id string, ct client.Task, exited <-chan client.ExitStatus, deadline time.Time) {
+	r.locksMu.Lock()
+	if r.escalating[id] {
+		r.locksMu.Unlock()
+		return
+	}
+	r.escalating[id] = true
+	r.locksMu.Unlock()
+	r.wg.Add(1)
 	go func() {
-		defer t.rt.wg.Done()
-		timer := time.NewTimer(grace)
+		defer r.wg.Done()
+		defer func() {
+			r.locksMu.Lock()
+			delete(r.escalating, id)
+			r.locksMu.Unlock()
+		}()
+		timer := time.NewTimer(time.Until(deadline))
 		defer timer.Stop()
 		select {
 		case <-exited:
-		case <-t.rt.bg.Done():
+		case <-r.bg.Done():
 		case <-timer.C:
-			kctx, cancel := context.WithTimeout(t.rt.nsCtx(t.rt.bg), 10*time.Second)
+			kctx, cancel := context.WithTimeout(r.nsCtx(r.bg), 10*time.Second)
 			defer cancel()
 			if err := ct.Kill(kctx, syscall.SIGKILL, client.WithKillAll); err != nil && !errdefs.IsNotFound(err) && !isProcessDone(err) {
-				t.rt.log.Warn("kill: SIGKILL after grace failed", "task", t.id, "err", err)
+				r.log.Warn("kill: SIGKILL after grace failed", "task", id, "err", err)
 			}
 		}
 	}()
-	return nil
+}
+
+// resumeKill restarts the SIGKILL timer of a task that an earlier kfp-box was killing.
+func (r *Runtime) resumeKill(ctx context.Context, ctr client.Container, labels map[string]string) {
+	at, ok := labels[labelKillAt]
+	if !ok {
+		return
+	}
+	if _, done := recorded(labels); done {
+		return
+	}
+	deadline, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return
+	}
+	ct, err := ctr.Task(ctx, nil)
+	if err != nil {
+		return
+	}
+	exited, err := ct.Wait(r.nsCtx(r.bg))
+	if err != nil {
+		return
+	}
+	r.escalate(ctr.ID(), ct, exited, deadline)
 }
 
 // isProcessDone matches the shim's "process already finished" error.
