@@ -106,6 +106,9 @@ func fetchGPUs(ctx context.Context, server string) (gpuListBody, []byte, error) 
 	if err != nil {
 		return body, nil, fmt.Errorf("reading %s%s: %w", server, gpuListPath, err)
 	}
+	if resp.StatusCode == http.StatusNotFound {
+		return body, nil, fmt.Errorf("server %s has no GPU endpoint (%s answered 404): is it a kfp-box with GPU support?", server, gpuListPath)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Message string `json:"message"`

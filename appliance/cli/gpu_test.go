@@ -73,6 +73,10 @@ func TestGPUList(t *testing.T) {
 			errHas: "503 Service Unavailable: engine stopped",
 		},
 		{
+			name: "no endpoint", status: 404, body: `{"code":5,"message":"not found"}`,
+			errHas: "has no GPU endpoint",
+		},
+		{
 			name: "bad output flag", status: 200, body: twoGPUs, args: []string{"--output", "yaml"},
 			errHas: "want table or json",
 		},
