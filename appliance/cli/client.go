@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// apiPrefix is the KFP REST prefix the client commands use.
+const apiPrefix = "/apis/v2beta1"
+
+// apiClient is a thin client of the box's KFP v2beta1 API. (serverURL, which reads --server
+// and KFPBOX_SERVER, lives in gpu.go.)
+type apiClient struct {
+	base string
+	http *http.Client
+}
+
+func newAPIClient(cmd *cobra.Command) *apiClient {
+	return &apiClient{base: serverURL(cmd), http: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// apiError is an answer other than 2xx. 4xx answers are the user's input (exit 2); the
+// rest are failures (exit 1).
+type apiError struct {
+	Status  int
+	Message string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+// apiExit turns an API error into the CLI's exit codes.
+func apiExit(err error) error {
+	if ae, ok := err.(*apiError); ok && ae.Status >= 400 && ae.Status < 500 {
+		return &ExitError{Code: 2, Err: err}
+	}
+	return err
+}
+
+// do sends a JSON request and decodes the JSON answer into out (when non-nil).
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+apiPrefix+path, r)
+	if err != nil {
+		return usageErr("--server %q: %v", c.base, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return c.send(req, out)
+}
+
+func (c *apiClient) send(req *http.Request, out any) error {
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading the answer of %s: %w", req.URL.Path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &apiError{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw)}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return fmt.Errorf("bad answer from %s: %w", req.URL.Path, err)
+	}
+	return nil
+}
+
+// errorMessage extracts the message of a google.rpc.Status or upload error body.
+func errorMessage(status string, raw []byte) string {
+	var e struct {
+		Message      string `json:"message"`
+		ErrorMessage string `json:"error_message"`
+	}
+	if json.Unmarshal(raw, &e) == nil {
+		if e.Message != "" {
+			return e.Message
+		}
+		if e.ErrorMessage != "" {
+			return e.ErrorMessage
+		}
+	}
+	msg := strings.TrimSpace(string(raw))
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	return fmt.Sprintf("server answered %s: %s", status, msg)
+}
+
+// upload posts a file as the multipart field "uploadfile" with query parameters.
+func (c *apiClient) upload(ctx context.Context, path string, q url.Values, filename string, data []byte, out any) error {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, err := mw.CreateFormFile("uploadfile", filename)
+	if err != nil {
+		return err
+	}
+	if _, err := fw.Write(data); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	u := c.base + apiPrefix + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &buf)
+	if err != nil {
+		return usageErr("--server %q: %v", c.base, err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return c.send(req, out)
+}
+
+// experimentID resolves --experiment: an id, or a display name (created when missing, as
+// the SDK's create_run_from_pipeline_package does). Empty means the Default experiment.
+func (c *apiClient) experimentID(ctx context.Context, nameOrID string, create bool) (string, error) {
+	if nameOrID == "" {
+		return "", nil
+	}
+	var byID map[string]any
+	if err := c.do(ctx, http.MethodGet, "/experiments/"+url.PathEscape(nameOrID), nil, &byID); err == nil {
+		return nameOrID, nil
+	}
+	f, _ := json.Marshal(map[string]any{"predicates": []any{map[string]any{"operation": "EQUALS", "key": "display_name", "string_value": nameOrID}}})
+	var l struct {
+		Experiments []struct {
+			ExperimentID string `json:"experiment_id"`
+		} `json:"experiments"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/experiments?filter="+url.QueryEscape(string(f)), nil, &l); err != nil {
+		return "", err
+	}
+	if len(l.Experiments) > 0 {
+		return l.Experiments[0].ExperimentID, nil
+	}
+	if !create {
+		return "", &ExitError{Code: 2, Err: fmt.Errorf("no experiment named or with id %q", nameOrID)}
+	}
+	var e struct {
+		ExperimentID string `json:"experiment_id"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/experiments", map[string]any{"display_name": nameOrID}, &e); err != nil {
+		return "", err
+	}
+	return e.ExperimentID, nil
+}
+
+// outputFlag adds --output table|json.
+func outputFlag(cmd *cobra.Command) *string {
+	return cmd.Flags().StringP("output", "o", "table", "output format: table or json")
+}
+
+func checkOutput(o string) error {
+	if o != "table" && o != "json" {
+		return usageErr("--output %q: want table or json", o)
+	}
+	return nil
+}
+
+// printJSON writes v indented.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// shortTime renders an RFC 3339 time from the API for tables.
+func shortTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Unix() == 0 {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
