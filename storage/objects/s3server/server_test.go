@@ -263,6 +263,34 @@ func TestEmbeddedS3(t *testing.T) {
 		}
 	})
 
+	t.Run("PlainDirectoryIsABucket", func(t *testing.T) {
+		// The local store (or an operator) may create a bucket as a plain directory.
+		dir := filepath.Join(data, "objects", "made-on-disk", "k")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f.txt"), []byte("on disk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := cl.BucketExists(ctx, "made-on-disk"); err != nil || !ok {
+			t.Fatalf("BucketExists = %v, %v", ok, err)
+		}
+		if got := string(readObject(t, cl, "made-on-disk", "k/f.txt", minio.GetObjectOptions{})); got != "on disk" {
+			t.Fatalf("GetObject = %q", got)
+		}
+		buckets, err := cl.ListBuckets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, b := range buckets {
+			names = append(names, b.Name)
+		}
+		if !strings.Contains(strings.Join(names, ","), "made-on-disk") {
+			t.Fatalf("ListBuckets = %v, want made-on-disk among them", names)
+		}
+	})
+
 	t.Run("TraversalRejected", func(t *testing.T) {
 		secret := filepath.Join(data, "outside.txt")
 		if err := os.WriteFile(secret, []byte("secret"), 0o600); err != nil {
