@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"testing"
 
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
 	"github.com/gin-gonic/gin"
 
 	"github.com/kfp-box/kfp-box/gpu"
@@ -86,5 +88,34 @@ func TestGPUListRoute(t *testing.T) {
 				t.Fatalf("body:\n got %#v\nwant %#v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestGPUListRouteWithManager serves a real gpu.Manager over go-nvml's DGX A100 mock and
+// shows which task holds which GPU.
+func TestGPUListRouteWithManager(t *testing.T) {
+	s := dgxa100.New()
+	m, err := gpu.New(context.Background(), gpu.Options{NVML: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.Allocate(context.Background(), gpu.Request{Owner: "exec-42", Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	body := getGPUs(t, m)
+	gpus, _ := body["gpus"].([]any)
+	if len(gpus) != 8 || body["unavailable_reason"] != nil {
+		t.Fatalf("body = %v", body)
+	}
+	for i, g := range gpus {
+		want := ""
+		if i < 2 {
+			want = "exec-42"
+		}
+		if got := g.(map[string]any)["assigned_to"]; got != want {
+			t.Errorf("gpu %d assigned_to = %v, want %q", i, got, want)
+		}
 	}
 }
