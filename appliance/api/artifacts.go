@@ -182,20 +182,11 @@ func (h *artifactRoutes) render(ctx context.Context, a *meta.Artifact) artifactJ
 		j.CreatedAt = a.CreatedAt.UTC().Format(time.RFC3339)
 	}
 	u, err := objects.ParseURI(a.URI)
-	if err != nil || u.Key == "" {
+	if err != nil {
 		return j
 	}
-	key := strings.TrimSuffix(u.Key, "/")
-	if info, err := h.store.Stat(ctx, u.Bucket, key); err == nil {
-		j.SizeBytes, j.Size = &info.Size, &info.Size
-		return j
-	}
-	if infos, err := h.store.List(ctx, u.Bucket, key+"/"); err == nil && len(infos) > 0 {
-		var total int64
-		for _, in := range infos {
-			total += in.Size
-		}
-		j.SizeBytes, j.Size, j.IsFolder = &total, &total, true
+	if e, err := objects.Describe(ctx, h.store, u); err == nil {
+		j.SizeBytes, j.Size, j.IsFolder = &e.Size, &e.Size, e.Folder
 	}
 	return j
 }
