@@ -380,6 +380,11 @@ type runState struct {
 	wake         *time.Timer
 	wakeAt       time.Time
 	adopted      bool
+	// unsaved are records changed in memory only (lazily persisted RUNNING states).
+	unsaved map[string]bool
+	// pendingArts are artifacts of the step being committed, visible to its launches.
+	pendingArts map[string]*meta.Artifact
+	flush   *time.Timer
 }
 
 func (rs *runState) list() []*meta.Execution {

@@ -195,7 +195,9 @@ func (e *Engine) taskIO(ctx context.Context, rs *runState, x *meta.Execution, co
 	}
 	recs := map[string]*meta.Artifact{}
 	for _, id := range ids {
-		if a, err := e.cfg.Meta.GetArtifact(ctx, id); err == nil {
+		if a := rs.pendingArts[id]; a != nil {
+			recs[id] = a
+		} else if a, err := e.cfg.Meta.GetArtifact(ctx, id); err == nil {
 			recs[id] = a
 		}
 	}

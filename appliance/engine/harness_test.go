@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -52,6 +53,8 @@ type harnessOpts struct {
 	noStart      bool
 	logLevel     slog.Level
 	staleness    time.Duration
+	// sync makes bbolt fsync every commit (benchmarks of the real cost).
+	sync bool
 }
 
 // with returns a view of h that reports to t (for subtests).
@@ -93,7 +96,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		dir = t.TempDir()
 	}
 	ctx := context.Background()
-	st, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(dir, "meta.db"), NoSync: true})
+	st, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(dir, "meta.db"), NoSync: !o.sync})
 	if err != nil {
 		t.Fatalf("open kv: %v", err)
 	}
@@ -163,7 +166,11 @@ func (h *harness) submit(p *spec.Pipeline, params map[string]any) string {
 		InlineSpec: true, RuntimeConfig: meta.RuntimeConfig{Parameters: params}, CreatedAt: now, ScheduledAt: now,
 		State: meta.RunPending, PipelineName: p.Name(),
 		StateHistory: []meta.StateEvent{{UpdateTime: now, State: meta.RunPending}}}
-	if err := h.meta.CreateRun(context.Background(), r, p.StoredJSON()); err != nil {
+	stored := p.StoredJSON()
+	if stored == nil {
+		stored, _ = json.Marshal(p.Spec)
+	}
+	if err := h.meta.CreateRun(context.Background(), r, stored); err != nil {
 		h.t.Fatalf("create run: %v", err)
 	}
 	if err := h.engine.Submit(context.Background(), id); err != nil {

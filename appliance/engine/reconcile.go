@@ -221,30 +221,29 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		rs.info.Canceling = true
 	}
 	e.mu.Unlock()
-	if len(evs) > 0 {
-		w := &meta.Writes{}
-		var finished []string
-		for _, ev := range evs {
-			if done := e.applyEvent(ctx, rs, ev, w); done {
-				finished = append(finished, ev.execID)
-			}
+	// Task events and the first planning step are persisted together; nothing is acted on
+	// before that commit.
+	carry := &meta.Writes{}
+	var finished []string
+	for _, ev := range evs {
+		if done := e.applyEvent(ctx, rs, ev, carry); done {
+			finished = append(finished, ev.execID)
 		}
-		if err := e.commit(ctx, rs, w); err != nil {
-			e.mu.Lock()
-			rs.events = append(evs, rs.events...)
-			e.mu.Unlock()
-			return err
-		}
-		e.releaseTasks(rs, finished)
 	}
 	for round := 0; round < 1000; round++ {
 		out := plan(planInput{
 			Pipe: rs.pipe, Run: rs.info, Execs: rs.list(), Now: e.cfg.Now(),
 			Slots: e.freeSlots(), NewID: e.execIDs.new,
 		})
-		w := &meta.Writes{Executions: out.Changed}
+		w := carry
+		carry = &meta.Writes{}
+		w.Executions = append(w.Executions, out.Changed...)
 		for _, x := range out.Changed {
 			rs.execs[x.ID] = x // a failed commit drops the whole view (see worker)
+		}
+		rs.pendingArts = map[string]*meta.Artifact{}
+		for _, a := range w.Artifacts {
+			rs.pendingArts[a.ID] = a
 		}
 		var starts []*startReq
 		settled := false
@@ -258,8 +257,15 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 				settled = true
 			}
 		}
+		e.addUnsaved(rs, w)
 		if err := e.commit(ctx, rs, w); err != nil {
 			return err
+		}
+		rs.unsaved = nil
+		rs.pendingArts = nil
+		if len(finished) > 0 {
+			e.releaseTasks(rs, finished)
+			finished = nil
 		}
 		for _, s := range starts {
 			e.startTask(rs, s)
@@ -309,6 +315,37 @@ func (e *Engine) setWake(rs *runState, at time.Time) {
 	rs.wake = time.AfterFunc(d, func() { e.enqueue(id) })
 }
 
+// runningFlush is how long a RUNNING state may stay unsaved.
+const runningFlush = 100 * time.Millisecond
+
+func (e *Engine) armFlush(rs *runState) {
+	if rs.flush != nil {
+		return
+	}
+	id := rs.id
+	rs.flush = time.AfterFunc(runningFlush, func() { e.enqueue(id) })
+}
+
+// addUnsaved adds the records changed only in memory (RUNNING states) to w.
+func (e *Engine) addUnsaved(rs *runState, w *meta.Writes) {
+	if len(rs.unsaved) == 0 {
+		return
+	}
+	have := map[string]bool{}
+	for _, x := range w.Executions {
+		have[x.ID] = true
+	}
+	for id := range rs.unsaved {
+		if x := rs.execs[id]; x != nil && !have[id] {
+			w.Executions = append(w.Executions, x)
+		}
+	}
+	if rs.flush != nil {
+		rs.flush.Stop()
+		rs.flush = nil
+	}
+}
+
 // releaseTasks deletes finished runtime tasks and frees their slots and GPUs.
 func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
 	for _, id := range execIDs {
@@ -354,13 +391,19 @@ func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *
 	now := e.cfg.Now()
 	switch ev.kind {
 	case evStarted:
+		// RUNNING is not needed for recovery (QUEUED plus the runtime id is), so it is
+		// persisted lazily: with the next commit of the run, or by the flush timer.
 		rs.handles[x.ID] = ev.task
 		if x.State == meta.ExecQueued {
 			c := cloneExec(x)
 			c.Waiting = ""
 			setExecState(c, meta.ExecRunning, "", now)
-			w.Executions = append(w.Executions, c)
 			rs.execs[c.ID] = c
+			if rs.unsaved == nil {
+				rs.unsaved = map[string]bool{}
+			}
+			rs.unsaved[c.ID] = true
+			e.armFlush(rs)
 		}
 		return false
 	case evStartFailed:

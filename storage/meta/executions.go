@@ -69,8 +69,9 @@ func (w *Writes) Empty() bool {
 	return len(w.Executions) == 0 && len(w.DeleteExecutions) == 0 && len(w.Artifacts) == 0 && len(w.CacheEntries) == 0
 }
 
-// Commit writes w durably. It uses kv Batch, so concurrent commits of several runs share
-// one fsync; the writes are idempotent.
+// Commit writes w durably in one transaction. It uses kv Update rather than Batch: the
+// engine already groups a run step's writes, and Batch's coalescing delay would be added to
+// every step of a sequential pipeline.
 func (s *Store) Commit(ctx context.Context, w *Writes) error {
 	if w.Empty() {
 		return nil
@@ -104,7 +105,7 @@ func (s *Store) Commit(ctx context.Context, w *Writes) error {
 		}
 		puts = append(puts, kvp{[]byte(cacheKey(c.Scope, c.Fingerprint, c.ExecutionID)), b})
 	}
-	return s.kv.Batch(ctx, func(tx kv.Tx) error {
+	return s.kv.Update(ctx, func(tx kv.Tx) error {
 		for _, p := range puts {
 			if err := tx.Put(p.k, p.v); err != nil {
 				return err
