@@ -228,3 +228,32 @@ func TestSignedPayload(t *testing.T) {
 		t.Fatalf("Stat = %+v, %v", info, err)
 	}
 }
+
+// TestConformanceExternal runs the suite against any S3 server, e.g. SeaweedFS:
+//
+//	weed server -dir=D -ip=127.0.0.1 -s3 -s3.port=8333
+//	KFPBOX_TEST_S3_URL='s3://ignored?endpoint=http://127.0.0.1:8333' go test ./storage/objects/s3
+//
+// Each subtest creates its own bucket on that server.
+func TestConformanceExternal(t *testing.T) {
+	raw := os.Getenv("KFPBOX_TEST_S3_URL")
+	if raw == "" {
+		t.Skip("no external S3 server: set KFPBOX_TEST_S3_URL='s3://any?endpoint=URL[&access_key=..&secret_key=..]' to run the suite against one")
+	}
+	cfg, err := ParseURL(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := time.Now().UnixNano() % 1_000_000
+	objectstoretest.Run(t, func(t *testing.T) (objects.Store, string) {
+		s, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bucket := fmt.Sprintf("kfpbox-%d-%d", run, bucketSeq.Add(1))
+		if err := s.Client().MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return s, bucket
+	})
+}
