@@ -185,7 +185,25 @@ func (t ts) MarshalJSON() ([]byte, error) {
 	if tt.IsZero() {
 		tt = time.Unix(0, 0)
 	}
-	return []byte(`"` + tt.UTC().Format(time.RFC3339Nano) + `"`), nil
+	return []byte(`"` + tt.UTC().Format(wireTimeLayout) + `"`), nil
+}
+
+// wireTimeLayout is RFC 3339 with at most microseconds, which every client parses (Python's
+// datetime has no nanoseconds).
+const wireTimeLayout = "2006-01-02T15:04:05.999999Z07:00"
+
+// timeLayouts are the forms requests may use: RFC 3339, and the zone-less ISO 8601 that
+// Python's datetime.isoformat() writes for naive datetimes (read as UTC).
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999"}
+
+// parseTime reads a request timestamp.
+func parseTime(s string) (time.Time, error) {
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("timestamp %q is not RFC 3339", s)
 }
 
 func (t *ts) UnmarshalJSON(b []byte) error {
@@ -197,9 +215,9 @@ func (t *ts) UnmarshalJSON(b []byte) error {
 		*t = ts{}
 		return nil
 	}
-	v, err := time.Parse(time.RFC3339Nano, s)
+	v, err := parseTime(s)
 	if err != nil {
-		return fmt.Errorf("timestamp %q is not RFC 3339", s)
+		return err
 	}
 	*t = ts(v)
 	return nil

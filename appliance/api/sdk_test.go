@@ -384,6 +384,11 @@ func TestRunActions(t *testing.T) {
 	if _, body := a.do("GET", "/runs?filter="+f, nil); body["total_size"] != float64(1) {
 		t.Fatalf("archived runs = %v", body)
 	}
+	// v1 spelling of the enum value.
+	f = url.QueryEscape(`{"predicates":[{"operation":"EQUALS","key":"storage_state","string_value":"STORAGESTATE_ARCHIVED"}]}`)
+	if _, body := a.do("GET", "/runs?filter="+f, nil); body["total_size"] != float64(1) {
+		t.Fatalf("archived runs (v1 value) = %v", body)
+	}
 	if st, _ := a.do("POST", "/runs/"+id+":unarchive", nil); st != 200 {
 		t.Fatal("unarchive")
 	}
@@ -435,9 +440,11 @@ func TestSDKRecurringRuns(t *testing.T) {
 	st, rr2 := a.do("POST", "/recurringruns", map[string]any{
 		"displayName": "every minute", "pipelineSpec": ps, "mode": 2,
 		"runtimeConfig": map[string]any{"parameters": map[string]any{"msg": "x"}},
-		"trigger":       map[string]any{"periodicSchedule": map[string]any{"intervalSecond": 60}},
+		// Python's naive datetime.isoformat(): no zone, read as UTC.
+		"trigger": map[string]any{"periodicSchedule": map[string]any{"intervalSecond": 60, "startTime": "2026-01-01T00:00:00"}},
 	})
-	if st != 200 || rr2["status"] != "DISABLED" || obj(t, obj(t, rr2["trigger"])["periodic_schedule"])["interval_second"] != "60" {
+	per := obj(t, obj(t, rr2["trigger"])["periodic_schedule"])
+	if st != 200 || rr2["status"] != "DISABLED" || per["interval_second"] != "60" || per["start_time"] != "2026-01-01T00:00:00Z" {
 		t.Fatalf("periodic = %d %v", st, rr2)
 	}
 

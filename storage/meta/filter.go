@@ -312,7 +312,7 @@ func (f *Filter) compile(ix *index) ([]matcher, error) {
 }
 
 func (p Predicate) compile(ix *index) (matcher, error) {
-	_, ref, ok := ix.resolve(p.Key)
+	name, ref, ok := ix.resolve(p.Key)
 	if !ok {
 		return nil, fmt.Errorf("%s has no such key", ix.kind)
 	}
@@ -321,6 +321,15 @@ func (p Predicate) compile(ix *index) (matcher, error) {
 	case kindString:
 		if p.Kind != ValueString && p.Kind != ValueStrings {
 			return nil, fmt.Errorf("the key is a string: use string_value")
+		}
+		if name == "storage_state" {
+			// v1 clients spell the values STORAGESTATE_AVAILABLE and STORAGESTATE_ARCHIVED.
+			p.Str = strings.TrimPrefix(p.Str, "STORAGESTATE_")
+			strs := make([]string, len(p.Strs))
+			for i, v := range p.Strs {
+				strs[i] = strings.TrimPrefix(v, "STORAGESTATE_")
+			}
+			p.Strs = strs
 		}
 		return stringMatcher(ref.pos, p), nil
 	default:
