@@ -184,6 +184,7 @@ func TestStartSamplesUntilStop(t *testing.T) {
 		return nvml.Utilization{Gpu: 42}, nvml.SUCCESS
 	}
 	m, _ := newManager(t, s, func(o *Options) { o.SampleInterval = 1 })
+	m.eventWaitMs = 5
 	ctx := context.Background()
 	if err := m.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -203,5 +204,62 @@ func TestStartSamplesUntilStop(t *testing.T) {
 	}
 	if got := m.Devices()[0].Utilization; got != 42 {
 		t.Fatalf("utilization after Stop = %d, want last sample 42", got)
+	}
+}
+
+func TestCriticalXIDMarksGPUUnhealthy(t *testing.T) {
+	s := newDGX(t)
+	events := make(chan nvml.EventData)
+	withEvents(s, events)
+	m, _ := newManager(t, s)
+	m.eventWaitMs = 5
+	ctx := context.Background()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Application errors (XID 13, 31, 43...) leave the GPU healthy; XID 79 (fallen off the
+	// bus) does not. An unbuffered channel means each send is received by the watcher.
+	events <- nvml.EventData{Device: s.Devices[2], EventType: nvml.EventTypeXidCriticalError, EventData: 31}
+	events <- nvml.EventData{Device: s.Devices[3], EventType: nvml.EventTypeXidCriticalError, EventData: 79}
+	events <- nvml.EventData{Device: s.Devices[4], EventType: nvml.EventTypeXidCriticalError, EventData: 13}
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range m.Devices() {
+		wantHealthy := d.Index != 3
+		if d.Healthy != wantHealthy {
+			t.Errorf("gpu %d healthy = %v (%s), want %v", d.Index, d.Healthy, d.HealthReason, wantHealthy)
+		}
+	}
+	if r := m.Devices()[3].HealthReason; r != "critical XID error 79" {
+		t.Errorf("reason %q", r)
+	}
+	if _, err := m.Allocate(ctx, Request{Owner: "x", Count: 8}); !errors.Is(err, ErrUnsatisfiable) {
+		t.Fatalf("8 GPUs with one unhealthy: %v", err)
+	}
+}
+
+func TestXIDWithoutDeviceMarksAll(t *testing.T) {
+	m, _ := newManager(t, newDGX(t))
+	m.markXID("", 48)
+	for _, d := range m.Devices() {
+		if d.Healthy {
+			t.Fatalf("gpu %d still healthy after a device-less XID 48", d.Index)
+		}
+	}
+}
+
+func TestNoHealthEvents(t *testing.T) {
+	s := newDGX(t)
+	s.EventSetCreateFunc = func() (nvml.EventSet, nvml.Return) { return nil, nvml.ERROR_NOT_SUPPORTED }
+	m, logs := newManager(t, s)
+	if err := m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "health events unavailable") {
+		t.Fatalf("log:\n%s", logs)
 	}
 }

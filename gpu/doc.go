@@ -10,8 +10,11 @@
 // name, minor number, memory, MIG mode, and the system's driver and CUDA versions. When
 // libnvidia-ml.so.1 is absent or the driver is not loaded, New still succeeds: the Manager
 // has no devices, Unavailable returns the reason, and one log line says it. Start begins a
-// sampler that reads utilization and memory every SampleInterval; a device NVML reports lost
-// or failing becomes unhealthy and gets no new lease. GPUs in MIG mode are listed but not
+// sampler that reads utilization and memory every SampleInterval, and a watcher of NVML's
+// critical XID events (XIDs that a task's own faults cause, such as 13, 31, 43, 45, 68 and 109,
+// are ignored). A device NVML reports lost, failing or hit by a critical XID becomes unhealthy:
+// it keeps its holder but gets no new lease, and waiting requests that can no longer be met
+// fail with ErrUnsatisfiable. GPUs in MIG mode are listed but not
 // allocated: CUDA sees only their slices, which kfp-box does not schedule.
 //
 // # Allocation

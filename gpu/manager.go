@@ -56,10 +56,12 @@ type Manager struct {
 	unavailable string                           // why there are no GPUs; "" when NVML works
 	nvmlUp      bool                             // Init succeeded and Shutdown not yet called
 	onGrant     func(seq uint64, uuids []string) // test hook, called with mu held
+	eventWaitMs uint32                           // bound of one NVML event wait
 
-	runMu  sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	runMu   sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{} // sampler ended
+	xidDone chan struct{} // XID watcher ended
 }
 
 // New discovers the GPUs. A box without NVML (no libnvidia-ml, no driver) is not an error: the
@@ -69,13 +71,14 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m := &Manager{
-		log:      opts.Logger,
-		lib:      opts.NVML,
-		devFS:    opts.DevFS,
-		cdiDirs:  opts.CDIDirs,
-		interval: opts.SampleInterval,
-		byUUID:   map[string]*Device{},
-		holder:   map[string]string{},
+		log:         opts.Logger,
+		lib:         opts.NVML,
+		devFS:       opts.DevFS,
+		cdiDirs:     opts.CDIDirs,
+		interval:    opts.SampleInterval,
+		byUUID:      map[string]*Device{},
+		holder:      map[string]string{},
+		eventWaitMs: defaultEventWaitMs,
 	}
 	if m.log == nil {
 		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -158,8 +161,9 @@ func (m *Manager) Assignments() map[string]string {
 	return out
 }
 
-// Start begins periodic sampling of utilization, memory and health. It returns at once; Stop
-// ends the sampling. Without GPUs it does nothing.
+// Start begins periodic sampling of utilization, memory and health, and watches NVML's
+// critical XID events (errors that application faults cause are ignored). It returns at once;
+// Stop ends both. Without GPUs it does nothing.
 func (m *Manager) Start(ctx context.Context) error {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
@@ -174,8 +178,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.Sample(ctx)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancel, m.done = cancel, make(chan struct{})
+	m.cancel, m.done, m.xidDone = cancel, make(chan struct{}), make(chan struct{})
 	go m.loop(ctx, m.done)
+	go m.watchXID(ctx, m.xidDone)
 	return nil
 }
 
@@ -200,12 +205,14 @@ func (m *Manager) Stop(ctx context.Context) error {
 	defer m.runMu.Unlock()
 	if m.cancel != nil {
 		m.cancel()
-		select {
-		case <-m.done:
-		case <-ctx.Done():
-			return fmt.Errorf("gpu sampler stop: %w", ctx.Err())
+		for _, ch := range []chan struct{}{m.done, m.xidDone} {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return fmt.Errorf("gpu sampler stop: %w", ctx.Err())
+			}
 		}
-		m.cancel, m.done = nil, nil
+		m.cancel, m.done, m.xidDone = nil, nil, nil
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
