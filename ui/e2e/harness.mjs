@@ -68,14 +68,16 @@ export async function startServer(binary, extraArgs = []) {
     child.kill('SIGKILL');
     throw e;
   }
-  const stop = async () => {
+  // stop ends the server; keep leaves the data directory for a post-mortem (failed tests).
+  const stop = async (keep = false) => {
     if (!exited) {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exit;
       clearTimeout(t);
     }
-    rmSync(dataDir, { recursive: true, force: true });
+    if (keep) console.error(`kept the data directory of the failed test run: ${dataDir}`);
+    else rmSync(dataDir, { recursive: true, force: true });
   };
   return { url, dataDir, stop };
 }

@@ -30,7 +30,10 @@ if (!url) {
     console.error(`no kfp-box binary at ${binary}: build it first (make build)`);
     process.exit(2);
   }
-  server = await startServer(binary);
+  // The host runtime runs the tasks' `sh -c` scripts without needing an image in containerd
+  // (the test machine reaches no registry). KFPBOX_E2E_RUNTIME=containerd exercises containerd
+  // instead, with KFPBOX_E2E_IMAGE imported beforehand (kfp-box image import FILE).
+  server = await startServer(binary, ['--runtime', process.env.KFPBOX_E2E_RUNTIME || 'host']);
   url = server.url;
   if (!bench) console.error(`kfp-box serving at ${url} (data ${server.dataDir})`);
 }
@@ -59,6 +62,6 @@ const code = await new Promise((res) => {
   process.on('SIGTERM', forward);
   child.on('exit', (c, sig) => res(c ?? (sig ? 1 : 0)));
 });
-await server?.stop();
+await server?.stop(code !== 0);
 if (!bench) console.error(`screenshots in ${OUT}`);
 process.exit(code);
