@@ -2,6 +2,7 @@ package s3server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -61,7 +62,6 @@ type Server struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
-	runErr error
 }
 
 // New validates opts and returns a server that has not started yet.
@@ -207,14 +207,12 @@ func (s *Server) Start(ctx context.Context) error {
 		HealthPath:        "/kfp-box-s3-health",
 		S3Options:         []s3api.Option{s3api.WithOnListen(func() { readyOnce.Do(func() { close(ready) }) })},
 	}
+	var runErr error // written before done is closed
 	go func() {
 		defer close(done)
-		err := embedgw.RunVersityGW(runCtx, be, cfg)
-		s.mu.Lock()
-		s.runErr = err
-		s.mu.Unlock()
-		if err != nil && runCtx.Err() == nil {
-			s.log.Error("S3 server stopped", "err", err)
+		runErr = embedgw.RunVersityGW(runCtx, be, cfg)
+		if runErr != nil && runCtx.Err() == nil {
+			s.log.Error("S3 server stopped", "err", runErr)
 		}
 	}()
 	s.cancel, s.done = cancel, done
@@ -222,18 +220,22 @@ func (s *Server) Start(ctx context.Context) error {
 	select {
 	case <-ready:
 	case <-done:
-		s.mu.Unlock()
-		err := s.runErr
-		s.mu.Lock()
-		return fmt.Errorf("s3 server on %s: %w", listen, err)
+		cancel()
+		s.cancel, s.done = nil, nil
+		if runErr == nil {
+			runErr = errors.New("stopped before listening")
+		}
+		return fmt.Errorf("s3 server on %s: %w", listen, runErr)
 	case <-ctx.Done():
 		cancel()
 		<-done
+		s.cancel, s.done = nil, nil
 		return fmt.Errorf("s3 server on %s: waiting for readiness: %w", listen, ctx.Err())
 	}
 	if err := s.ensureBuckets(ctx); err != nil {
 		cancel()
 		<-done
+		s.cancel, s.done = nil, nil
 		return err
 	}
 	s.log.Info("S3 server listening", "endpoint", s.endpoint, "root", s.opts.Root)

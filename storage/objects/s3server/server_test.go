@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -350,4 +351,31 @@ func TestNewValidates(t *testing.T) {
 	if _, err := New(Options{Root: "/tmp/o", Listen: "0.0.0.0:9000", AccessKey: "admin", SecretKey: "a-long-secret-key"}); err != nil {
 		t.Fatalf("public address with explicit credentials: %v", err)
 	}
+}
+
+func TestStartFailsOnBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	data := t.TempDir()
+	srv, err := New(Options{
+		Root:            filepath.Join(data, "objects"),
+		Listen:          ln.Addr().String(),
+		CredentialsFile: filepath.Join(data, "s3-credentials.json"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Start(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("Start on a busy port = %v (context %v), want a prompt bind error", err, ctx.Err())
+	}
+	if err := srv.Stop(ctx); err != nil {
+		t.Fatalf("Stop after a failed Start: %v", err)
+	}
+	// The gateway slot is free again: a server on a free port starts.
+	startServer(t, t.TempDir())
 }
