@@ -1,0 +1,156 @@
+package k8s
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+)
+
+// KubernetesVersion is what the box reports at /version: the API level its subset follows.
+const KubernetesVersion = "v1.32.0"
+
+// Routes serves the Kubernetes API paths of the subset on g.
+func (s *Store) Routes(g gin.IRouter) {
+	g.GET("/version", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"major": "1", "minor": "32", "gitVersion": KubernetesVersion + "+kfp-box", "platform": "linux/amd64"})
+	})
+	g.GET("/api", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"kind": "APIVersions", "versions": []string{"v1"},
+			"serverAddressByClientCIDRs": []gin.H{{"clientCIDR": "0.0.0.0/0", "serverAddress": c.Request.Host}}})
+	})
+	g.GET("/apis", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
+	})
+	g.GET("/api/v1", func(c *gin.Context) {
+		verbs := []string{"create", "delete", "get", "list", "update"}
+		c.JSON(http.StatusOK, gin.H{"kind": "APIResourceList", "groupVersion": "v1", "resources": []gin.H{
+			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": []string{"get", "list"}, "shortNames": []string{"ns"}},
+			{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": verbs},
+			{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs, "shortNames": []string{"cm"}},
+		}})
+	})
+	g.GET("/api/v1/namespaces", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": []any{namespace(DefaultNamespace)}})
+	})
+	g.GET("/api/v1/namespaces/:ns", func(c *gin.Context) { c.JSON(http.StatusOK, namespace(c.Param("ns"))) })
+	g.GET("/api/v1/namespaces/:ns/:resource", s.list)
+	g.POST("/api/v1/namespaces/:ns/:resource", s.create)
+	g.GET("/api/v1/namespaces/:ns/:resource/:name", s.get)
+	g.PUT("/api/v1/namespaces/:ns/:resource/:name", s.update)
+	g.DELETE("/api/v1/namespaces/:ns/:resource/:name", s.remove)
+	g.GET("/api/v1/secrets", func(c *gin.Context) { s.listAll(c, "secrets") })
+	g.GET("/api/v1/configmaps", func(c *gin.Context) { s.listAll(c, "configmaps") })
+}
+
+func namespace(name string) gin.H {
+	return gin.H{"kind": "Namespace", "apiVersion": "v1", "metadata": gin.H{"name": name}, "status": gin.H{"phase": "Active"}}
+}
+
+// status writes a Kubernetes Status failure.
+func status(c *gin.Context, err error) {
+	code, reason := http.StatusInternalServerError, "InternalError"
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code, reason = http.StatusNotFound, "NotFound"
+	case errors.Is(err, ErrAlreadyExists):
+		code, reason = http.StatusConflict, "AlreadyExists"
+	case errors.Is(err, ErrConflict):
+		code, reason = http.StatusConflict, "Conflict"
+	case errors.Is(err, ErrInvalid):
+		code, reason = http.StatusUnprocessableEntity, "Invalid"
+	}
+	c.AbortWithStatusJSON(code, gin.H{"kind": "Status", "apiVersion": "v1", "metadata": gin.H{},
+		"status": "Failure", "message": err.Error(), "reason": reason, "code": code})
+}
+
+func (s *Store) list(c *gin.Context) {
+	items, rev, err := s.List(c.Request.Context(), c.Param("resource"), c.Param("ns"))
+	if err != nil {
+		status(c, err)
+		return
+	}
+	writeList(c, c.Param("resource"), items, rev)
+}
+
+func (s *Store) listAll(c *gin.Context, resource string) {
+	items, rev, err := s.List(c.Request.Context(), resource, "")
+	if err != nil {
+		status(c, err)
+		return
+	}
+	writeList(c, resource, items, rev)
+}
+
+func writeList(c *gin.Context, resource string, items []*Object, rev int64) {
+	if items == nil {
+		items = []*Object{}
+	}
+	c.JSON(http.StatusOK, gin.H{"kind": kinds[resource] + "List", "apiVersion": "v1",
+		"metadata": gin.H{"resourceVersion": strconv.FormatInt(rev, 10)}, "items": items})
+}
+
+func decode(c *gin.Context) (*Object, error) {
+	b, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		return nil, errors.Join(ErrInvalid, err)
+	}
+	return DecodeBody(c.ContentType(), b)
+}
+
+func (s *Store) create(c *gin.Context) {
+	o, err := decode(c)
+	if err == nil {
+		o, err = s.Create(c.Request.Context(), c.Param("resource"), c.Param("ns"), o)
+	}
+	if err != nil {
+		status(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, o)
+}
+
+func (s *Store) get(c *gin.Context) {
+	o, err := s.Get(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
+	if err != nil {
+		status(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (s *Store) update(c *gin.Context) {
+	o, err := decode(c)
+	if err == nil {
+		o, err = s.Update(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"), o)
+	}
+	if err != nil {
+		status(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+func (s *Store) remove(c *gin.Context) {
+	o, err := s.Delete(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
+	if err != nil {
+		status(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, o)
+}
+
+// DecodeBody decodes a request body given its content type (JSON or Kubernetes protobuf).
+func DecodeBody(contentType string, b []byte) (*Object, error) {
+	if isProtobuf(contentType, b) {
+		return decodeProtobuf(b)
+	}
+	var o Object
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, errors.Join(ErrInvalid, err)
+	}
+	return &o, nil
+}

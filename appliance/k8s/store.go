@@ -1,0 +1,326 @@
+package k8s
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kfp-box/kfp-box/storage/kv"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrInvalid       = errors.New("invalid")
+	ErrConflict      = errors.New("conflict")
+)
+
+// DefaultNamespace is where KFP tasks look for secrets and configmaps.
+const DefaultNamespace = "default"
+
+// Resources served, with their kinds.
+var kinds = map[string]string{"secrets": "Secret", "configmaps": "ConfigMap"}
+
+// ObjectMeta is the subset of Kubernetes metadata the box keeps.
+type ObjectMeta struct {
+	Name              string            `json:"name"`
+	Namespace         string            `json:"namespace,omitempty"`
+	UID               string            `json:"uid,omitempty"`
+	ResourceVersion   string            `json:"resourceVersion,omitempty"`
+	CreationTimestamp string            `json:"creationTimestamp,omitempty"`
+	Labels            map[string]string `json:"labels,omitempty"`
+	Annotations       map[string]string `json:"annotations,omitempty"`
+}
+
+// Object is a Secret or a ConfigMap. Secret data is base64 on the wire ([]byte in Go).
+type Object struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   ObjectMeta        `json:"metadata"`
+	Type       string            `json:"type,omitempty"`
+	Data       map[string][]byte `json:"-"`
+	StringData map[string]string `json:"-"`
+	Immutable  *bool             `json:"immutable,omitempty"`
+}
+
+type wireObject struct {
+	APIVersion string            `json:"apiVersion"`
+	Kind       string            `json:"kind"`
+	Metadata   ObjectMeta        `json:"metadata"`
+	Type       string            `json:"type,omitempty"`
+	Data       map[string]string `json:"data,omitempty"`
+	BinaryData map[string]string `json:"binaryData,omitempty"`
+	StringData map[string]string `json:"stringData,omitempty"`
+	Immutable  *bool             `json:"immutable,omitempty"`
+}
+
+// MarshalJSON writes Secret data as base64 and ConfigMap data as plain strings.
+func (o Object) MarshalJSON() ([]byte, error) {
+	w := wireObject{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: o.Metadata, Type: o.Type, Immutable: o.Immutable}
+	if len(o.Data) > 0 {
+		w.Data = map[string]string{}
+		for k, v := range o.Data {
+			if o.Kind == "Secret" {
+				w.Data[k] = base64.StdEncoding.EncodeToString(v)
+			} else {
+				w.Data[k] = string(v)
+			}
+		}
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads the wire form; Secret stringData is merged into data.
+func (o *Object) UnmarshalJSON(b []byte) error {
+	var w wireObject
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*o = Object{APIVersion: w.APIVersion, Kind: w.Kind, Metadata: w.Metadata, Type: w.Type, Immutable: w.Immutable, Data: map[string][]byte{}}
+	for k, v := range w.Data {
+		if w.Kind == "Secret" {
+			d, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return fmt.Errorf("data[%q] is not base64: %w", k, err)
+			}
+			o.Data[k] = d
+		} else {
+			o.Data[k] = []byte(v)
+		}
+	}
+	for k, v := range w.BinaryData {
+		d, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("binaryData[%q] is not base64: %w", k, err)
+		}
+		o.Data[k] = d
+	}
+	for k, v := range w.StringData {
+		o.Data[k] = []byte(v)
+	}
+	return nil
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
+var keyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]{1,253}$`)
+
+// Store keeps objects in the kv store.
+type Store struct {
+	kv  kv.Store
+	now func() time.Time
+}
+
+// NewStore returns a store over s.
+func NewStore(s kv.Store) *Store { return &Store{kv: s, now: time.Now} }
+
+func objKey(resource, ns, name string) []byte {
+	return []byte("/k8s/" + resource + "/" + ns + "/" + name)
+}
+
+func checkResource(resource string) (string, error) {
+	kind, ok := kinds[resource]
+	if !ok {
+		return "", fmt.Errorf("resource %q: %w", resource, ErrNotFound)
+	}
+	return kind, nil
+}
+
+func validate(o *Object) error {
+	if !nameRE.MatchString(o.Metadata.Name) {
+		return fmt.Errorf("metadata.name %q: must be a lowercase RFC 1123 subdomain: %w", o.Metadata.Name, ErrInvalid)
+	}
+	if !nameRE.MatchString(o.Metadata.Namespace) {
+		return fmt.Errorf("metadata.namespace %q: must be a lowercase RFC 1123 label: %w", o.Metadata.Namespace, ErrInvalid)
+	}
+	for k := range o.Data {
+		if !keyRE.MatchString(k) {
+			return fmt.Errorf("data key %q: must consist of alphanumerics, '-', '_' or '.': %w", k, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Create stores a new object.
+func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Object, error) {
+	kind, err := checkResource(resource)
+	if err != nil {
+		return nil, err
+	}
+	if o.Metadata.Namespace == "" {
+		o.Metadata.Namespace = ns
+	}
+	if o.Metadata.Namespace != ns {
+		return nil, fmt.Errorf("metadata.namespace %q does not match the request's namespace %q: %w", o.Metadata.Namespace, ns, ErrInvalid)
+	}
+	o.APIVersion, o.Kind = "v1", kind
+	if kind == "Secret" && o.Type == "" {
+		o.Type = "Opaque"
+	}
+	if err := validate(o); err != nil {
+		return nil, err
+	}
+	o.Metadata.UID = uuid.NewString()
+	o.Metadata.CreationTimestamp = s.now().UTC().Format(time.RFC3339)
+	err = s.kv.Update(ctx, func(tx kv.Tx) error {
+		k := objKey(resource, ns, o.Metadata.Name)
+		if _, err := tx.Get(k); err == nil {
+			return fmt.Errorf("%s %q: %w", resource, o.Metadata.Name, ErrAlreadyExists)
+		}
+		o.Metadata.ResourceVersion = strconv.FormatInt(tx.Revision(), 10)
+		b, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		return tx.Put(k, b)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Update replaces an object; a non-empty resourceVersion must match the stored one.
+func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object) (*Object, error) {
+	kind, err := checkResource(resource)
+	if err != nil {
+		return nil, err
+	}
+	if o.Metadata.Name != name {
+		return nil, fmt.Errorf("metadata.name %q does not match %q: %w", o.Metadata.Name, name, ErrInvalid)
+	}
+	if o.Metadata.Namespace == "" {
+		o.Metadata.Namespace = ns
+	}
+	o.APIVersion, o.Kind = "v1", kind
+	if err := validate(o); err != nil {
+		return nil, err
+	}
+	err = s.kv.Update(ctx, func(tx kv.Tx) error {
+		k := objKey(resource, ns, name)
+		b, err := tx.Get(k)
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", resource, name, ErrNotFound)
+		}
+		var old Object
+		if err := json.Unmarshal(b, &old); err != nil {
+			return err
+		}
+		if o.Metadata.ResourceVersion != "" && o.Metadata.ResourceVersion != old.Metadata.ResourceVersion {
+			return fmt.Errorf("%s %q: resourceVersion %s is not the latest (%s): %w", resource, name, o.Metadata.ResourceVersion, old.Metadata.ResourceVersion, ErrConflict)
+		}
+		if old.Immutable != nil && *old.Immutable {
+			return fmt.Errorf("%s %q is immutable: %w", resource, name, ErrInvalid)
+		}
+		o.Metadata.UID, o.Metadata.CreationTimestamp = old.Metadata.UID, old.Metadata.CreationTimestamp
+		if kind == "Secret" && o.Type == "" {
+			o.Type = old.Type
+		}
+		o.Metadata.ResourceVersion = strconv.FormatInt(tx.Revision(), 10)
+		nb, err := json.Marshal(o)
+		if err != nil {
+			return err
+		}
+		return tx.Put(k, nb)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Get returns one object.
+func (s *Store) Get(ctx context.Context, resource, ns, name string) (*Object, error) {
+	if _, err := checkResource(resource); err != nil {
+		return nil, err
+	}
+	var o Object
+	err := s.kv.View(ctx, func(tx kv.Tx) error {
+		b, err := tx.Get(objKey(resource, ns, name))
+		if err != nil {
+			return fmt.Errorf("%s %q not found in namespace %q: %w", resource, name, ns, ErrNotFound)
+		}
+		return json.Unmarshal(b, &o)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// List returns the objects of a namespace ("" = all namespaces) and the store's revision.
+func (s *Store) List(ctx context.Context, resource, ns string) ([]*Object, int64, error) {
+	if _, err := checkResource(resource); err != nil {
+		return nil, 0, err
+	}
+	prefix := "/k8s/" + resource + "/"
+	if ns != "" {
+		prefix += ns + "/"
+	}
+	var out []*Object
+	var rev int64
+	err := s.kv.View(ctx, func(tx kv.Tx) error {
+		rev = tx.Revision()
+		return tx.Scan([]byte(prefix), nil, false, func(_, v []byte) error {
+			var o Object
+			if err := json.Unmarshal(v, &o); err != nil {
+				return err
+			}
+			out = append(out, &o)
+			return nil
+		})
+	})
+	return out, rev, err
+}
+
+// Delete removes an object and returns it.
+func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object, error) {
+	if _, err := checkResource(resource); err != nil {
+		return nil, err
+	}
+	var o Object
+	err := s.kv.Update(ctx, func(tx kv.Tx) error {
+		k := objKey(resource, ns, name)
+		b, err := tx.Get(k)
+		if err != nil {
+			return fmt.Errorf("%s %q not found in namespace %q: %w", resource, name, ns, ErrNotFound)
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		return tx.Delete(k)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// Secret returns a secret's data from the default namespace (the engine's SecretStore).
+func (s *Store) Secret(ctx context.Context, name string) (map[string][]byte, error) {
+	o, err := s.Get(ctx, "secrets", DefaultNamespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return o.Data, nil
+}
+
+// ConfigMap returns a configmap's data from the default namespace.
+func (s *Store) ConfigMap(ctx context.Context, name string) (map[string]string, error) {
+	o, err := s.Get(ctx, "configmaps", DefaultNamespace, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(o.Data))
+	for k, v := range o.Data {
+		out[k] = string(v)
+	}
+	return out, nil
+}
