@@ -263,3 +263,10 @@ func TestNoHealthEvents(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 }
+
+func TestNilManagerInventory(t *testing.T) {
+	var m *Manager
+	if m.Devices() != nil || m.Unavailable() != NotRunningReason || len(m.Assignments()) != 0 {
+		t.Fatalf("nil manager: %v %q %v", m.Devices(), m.Unavailable(), m.Assignments())
+	}
+}

@@ -14,6 +14,9 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
+// NotRunningReason is the reason a nil Manager gives for having no GPUs.
+const NotRunningReason = "GPU support is not running in this kfp-box server"
+
 // DefaultSampleInterval is how often utilization and memory are read when Options leaves it 0.
 const DefaultSampleInterval = 10 * time.Second
 
@@ -132,7 +135,11 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 }
 
 // Devices returns a copy of the inventory ordered by index, each with its current holder.
+// A nil Manager has no devices.
 func (m *Manager) Devices() []Device {
+	if m == nil {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Device, len(m.devs))
@@ -145,6 +152,9 @@ func (m *Manager) Devices() []Device {
 
 // Unavailable says why the box has no GPUs, or "" when it has some.
 func (m *Manager) Unavailable() string {
+	if m == nil {
+		return NotRunningReason
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.unavailable
@@ -152,6 +162,9 @@ func (m *Manager) Unavailable() string {
 
 // Assignments maps the UUID of every held GPU to its owner.
 func (m *Manager) Assignments() map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make(map[string]string, len(m.holder))

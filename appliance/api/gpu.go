@@ -45,7 +45,7 @@ type wireGPUList struct {
 }
 
 // noGPUManager is the reason given when the box runs without a GPU manager.
-const noGPUManager = "GPU support is not running in this kfp-box server"
+const noGPUManager = gpu.NotRunningReason
 
 // registerGPURoutes adds GET <group>/gpus to the /apis/v2beta1 group: the GPU inventory and
 // which task holds which GPU. A nil inventory answers with no GPUs and a reason.

@@ -81,6 +81,11 @@ func TestGPUListRoute(t *testing.T) {
 			inv:  nil,
 			want: map[string]any{"gpus": []any{}, "unavailable_reason": noGPUManager},
 		},
+		{
+			name: "nil *gpu.Manager",
+			inv:  (*gpu.Manager)(nil),
+			want: map[string]any{"gpus": []any{}, "unavailable_reason": noGPUManager},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
