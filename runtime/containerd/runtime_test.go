@@ -330,7 +330,15 @@ func newRuntimeOn(t testing.TB, data string) *containerd.Runtime {
 	if err != nil {
 		t.Fatalf("open runtime on %s: %v", data, err)
 	}
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() {
+		// Whatever the test left running dies with its containerd, not after it.
+		if d := r.Daemon(); d != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			containerdtest.RemoveAll(ctx, d.Address())
+			cancel()
+		}
+		_ = r.Close()
+	})
 	return r
 }
 
