@@ -182,7 +182,7 @@ func (h *artifactRoutes) render(ctx context.Context, a *meta.Artifact) artifactJ
 		j.CreatedAt = a.CreatedAt.UTC().Format(time.RFC3339)
 	}
 	u, err := objects.ParseURI(a.URI)
-	if err != nil {
+	if err != nil || u.Scheme == objects.SchemeGCS {
 		return j
 	}
 	if e, err := objects.Describe(ctx, h.store, u); err == nil {
@@ -194,6 +194,10 @@ func (h *artifactRoutes) render(ctx context.Context, a *meta.Artifact) artifactJ
 // serve writes the object behind u, or a tar stream of the folder behind it.
 func (h *artifactRoutes) serve(c *gin.Context, u objects.URI, name, schemaTitle string) {
 	ctx := c.Request.Context()
+	if u.Scheme == objects.SchemeGCS {
+		abort(c, fmt.Errorf("uri %q: the box keeps no gs:// objects: %w", u.String(), objects.ErrUnsupported))
+		return
+	}
 	key := strings.TrimSuffix(u.Key, "/")
 	if key == "" {
 		abort(c, fmt.Errorf("uri %q names a bucket, not an artifact: %w", u.String(), ErrInvalid))

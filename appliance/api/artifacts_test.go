@@ -273,6 +273,7 @@ func TestDownloadErrors(t *testing.T) {
 		{"file scheme", "/apis/v2beta1/artifacts/download?uri=" + url.QueryEscape("file:///etc/passwd"), http.StatusBadRequest},
 		{"bucket only", "/apis/v2beta1/artifacts/download?uri=" + url.QueryEscape("minio://mlpipeline"), http.StatusBadRequest},
 		{"no uri", "/apis/v2beta1/artifacts/download", http.StatusBadRequest},
+		{"gs uri", "/apis/v2beta1/artifacts/download?uri=" + url.QueryEscape("gs://mlpipeline/v2/artifacts/pipe/run-1/prep/data.csv"), http.StatusBadRequest},
 		{"missing object", "/apis/v2beta1/artifacts/download?uri=" + url.QueryEscape("minio://mlpipeline/nothing/here"), http.StatusNotFound},
 	}
 	for _, tc := range tests {
