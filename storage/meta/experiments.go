@@ -107,36 +107,23 @@ func (s *Store) ListExperiments(ctx context.Context, opts ListOptions) (*Page[Ex
 	return listPage[Experiment](ctx, s, s.idx.experiments, opts, nil, experimentKey)
 }
 
-// DeleteExperiment removes an experiment with its runs and recurring runs. The Default
-// experiment cannot be deleted, nor one with runs that have not finished.
+// DeleteExperiment removes an experiment. As in KFP, its runs stay (still readable, listed
+// with their experiment_id); its recurring runs are disabled so that they create no runs into
+// a missing experiment. The Default experiment cannot be deleted.
 func (s *Store) DeleteExperiment(ctx context.Context, id string) error {
 	def, _ := s.DefaultExperimentID(ctx)
 	if id == def {
 		return fmt.Errorf("experiment %q is the Default experiment and cannot be deleted: %w", id, ErrFailedPrecondition)
 	}
-	runIDs := s.idsWhere(s.idx.runs, "experiment_id", id)
 	recIDs := s.idsWhere(s.idx.recurring, "experiment_id", id)
+	now := time.Now().UTC()
 	return s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
 		var e Experiment
 		if err := getJSON(tx, experimentKey(id), &e); err != nil {
 			return fmt.Errorf("experiment %q: %w", id, err)
 		}
-		for _, rid := range runIDs {
-			var r Run
-			if err := getJSON(tx, runKey(rid), &r); err != nil {
-				continue
-			}
-			if !IsTerminalRunState(r.State) {
-				return fmt.Errorf("experiment %q has run %q in state %s; terminate it first: %w", id, rid, r.State, ErrFailedPrecondition)
-			}
-			if err := s.deleteRunTx(tx, w, rid); err != nil {
-				return err
-			}
-		}
-		for _, rid := range recIDs {
-			if err := s.deleteRecurringTx(tx, w, rid); err != nil {
-				return err
-			}
+		if err := disableRecurringTx(tx, w, s.idx.recurring, recIDs, now); err != nil {
+			return err
 		}
 		if err := tx.Delete([]byte(nameKey("experiments", e.Namespace, e.DisplayName))); err != nil {
 			return err
@@ -147,6 +134,25 @@ func (s *Store) DeleteExperiment(ctx context.Context, id string) error {
 		w.del(s.idx.experiments, id)
 		return nil
 	})
+}
+
+// disableRecurringTx disables the given recurring runs inside a transaction.
+func disableRecurringTx(tx kv.Tx, w *writeSet, ix *index, ids []string, now time.Time) error {
+	for _, rid := range ids {
+		var rr RecurringRun
+		if err := getJSON(tx, recurringKey(rid), &rr); err != nil {
+			continue
+		}
+		if !rr.Enabled {
+			continue
+		}
+		rr.Enabled, rr.UpdatedAt = false, now
+		if err := putJSON(tx, recurringKey(rid), &rr); err != nil {
+			return err
+		}
+		w.put(ix, recurringRow(&rr))
+	}
+	return nil
 }
 
 // ArchiveExperiment archives an experiment and its runs and disables its recurring runs.
@@ -178,21 +184,7 @@ func (s *Store) ArchiveExperiment(ctx context.Context, id string) error {
 			}
 			w.put(s.idx.runs, runRow(&r))
 		}
-		for _, rid := range recIDs {
-			var rr RecurringRun
-			if err := getJSON(tx, recurringKey(rid), &rr); err != nil {
-				continue
-			}
-			if !rr.Enabled {
-				continue
-			}
-			rr.Enabled, rr.UpdatedAt = false, now
-			if err := putJSON(tx, recurringKey(rid), &rr); err != nil {
-				return err
-			}
-			w.put(s.idx.recurring, recurringRow(&rr))
-		}
-		return nil
+		return disableRecurringTx(tx, w, s.idx.recurring, recIDs, now)
 	})
 }
 

@@ -116,11 +116,17 @@ func TestExperimentRules(t *testing.T) {
 	if err := s.DeleteExperiment(ctx, def); !errors.Is(err, ErrFailedPrecondition) {
 		t.Fatalf("delete Default = %v", err)
 	}
+	if _, err := s.SetRecurringRunEnabled(ctx, "rr1", true); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.DeleteExperiment(ctx, "e1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetRun(ctx, r.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("run survived its experiment: %v", err)
+	if _, err := s.GetRun(ctx, r.ID); err != nil {
+		t.Fatalf("run lost with its experiment (KFP keeps runs): %v", err)
+	}
+	if rec, _ := s.GetRecurringRun(ctx, "rr1"); rec.Enabled {
+		t.Fatal("recurring run of a deleted experiment still enabled")
 	}
 	if err := s.CreateExperiment(ctx, &Experiment{ID: "e3", DisplayName: "exp"}); err != nil {
 		t.Fatalf("name not released by delete: %v", err)
