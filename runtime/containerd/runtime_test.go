@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -468,4 +469,44 @@ func TestWaitSurvivesContainerdCrash(t *testing.T) {
 func readLog(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// TestPullFromRegistry pulls the busybox image from an in-process registry on 127.0.0.1:
+// explicitly with progress, and implicitly when a task's image is missing (IfNotPresent).
+func TestPullFromRegistry(t *testing.T) {
+	requireContainerd(t)
+	h, err := containerdtest.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx := ctxT(t)
+	c, _, err := containerd.Connect(ctx, containerd.ConnectOptions{Address: env.daemon.Address()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nctx := namespaces.WithNamespace(ctx, containerd.DefaultNamespace)
+	var last, total int64
+	calls := 0
+	name, err := containerd.PullImage(nctx, c, host+"/team/bb:pulled", "", func(d, tot int64) { calls, last, total = calls+1, d, tot })
+	if err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if name != host+"/team/bb:pulled" || calls == 0 || last != total || total < 1<<20 {
+		t.Errorf("pull: name %q, %d progress calls, last %d/%d", name, calls, last, total)
+	}
+	t.Cleanup(func() { _ = containerd.RemoveImage(nctx, c, name) })
+
+	r := newRuntime(t, t.TempDir())
+	t.Cleanup(func() { _ = r.Close() })
+	spec := newSpec(t, "echo", "pulled")
+	spec.Image = host + "/team/bb:implicit"
+	st, log := run(t, r, spec)
+	if st.Code != 0 || !strings.Contains(log, "stdout pulled") {
+		t.Errorf("task on an implicitly pulled image: %+v %q", st, log)
+	}
+	_ = containerd.RemoveImage(nctx, c, spec.Image)
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,4 +303,58 @@ func Unmount(dir string) {
 	for i := len(points) - 1; i >= 0; i-- {
 		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
 	}
+}
+
+// Registry is an http.Handler serving the busybox image read-only through the OCI
+// distribution API under any repository and tag (/v2/<name>/manifests/<tag>), so pull paths
+// can be tested without a network. Serve it on 127.0.0.1, which containerd pulls from over
+// plain HTTP.
+func Registry() (http.Handler, error) {
+	layer, config, manifest, err := imageParts()
+	if err != nil {
+		return nil, err
+	}
+	blobs := map[string][]byte{
+		"sha256:" + sha(layer):    layer,
+		"sha256:" + sha(config):   config,
+		"sha256:" + sha(manifest): manifest,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			http.Error(w, "read-only", http.StatusMethodNotAllowed)
+			return
+		}
+		p := r.URL.Path
+		if p == "/v2/" || p == "/v2" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		var body []byte
+		switch {
+		case strings.Contains(p, "/manifests/"):
+			ref := p[strings.LastIndex(p, "/")+1:]
+			if strings.HasPrefix(ref, "sha256:") && ref != "sha256:"+sha(manifest) {
+				http.NotFound(w, r)
+				return
+			}
+			body = manifest
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			w.Header().Set("Docker-Content-Digest", "sha256:"+sha(manifest))
+		case strings.Contains(p, "/blobs/"):
+			b, ok := blobs[p[strings.LastIndex(p, "/")+1:]]
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			body = b
+			w.Header().Set("Content-Type", "application/octet-stream")
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		if r.Method == http.MethodGet {
+			_, _ = w.Write(body)
+		}
+	}), nil
 }
