@@ -59,6 +59,7 @@ func childMain() bool {
 // of a run, ten times at different points, restarts it over the same data dir and checks
 // the run ends as an uninterrupted one does: same final state, task states and outputs.
 func TestRecoveryAfterSIGKILL(t *testing.T) {
+	t.Parallel()
 	requireHost(t)
 	p := testdataPipeline(t, "crash.yaml")
 	rounds := 10
@@ -113,8 +114,10 @@ func (nopRuntime) Name() string { return "nop" }
 func (nopRuntime) Start(context.Context, runtime.TaskSpec) (runtime.Task, error) {
 	return nil, runtime.ErrUnavailable
 }
-func (nopRuntime) Lookup(context.Context, string) (runtime.Task, error) { return nil, runtime.ErrNotFound }
-func (nopRuntime) List(context.Context) ([]runtime.Task, error)         { return nil, nil }
-func (nopRuntime) Close() error                                         { return nil }
+func (nopRuntime) Lookup(context.Context, string) (runtime.Task, error) {
+	return nil, runtime.ErrNotFound
+}
+func (nopRuntime) List(context.Context) ([]runtime.Task, error) { return nil, nil }
+func (nopRuntime) Close() error                                 { return nil }
 
 var _ runtime.Runtime = nopRuntime{}

@@ -123,6 +123,7 @@ func (r apiRun) task(name string) *apiTask {
 }
 
 func TestAPIRunDetailsAndLogs(t *testing.T) {
+	t.Parallel()
 	b := newAPIBox(t, harnessOpts{cache: true})
 	p := testdataPipeline(t, "nested_and_exit.yaml")
 	r := b.runThroughAPI(p, nil, 20*time.Second)
@@ -171,6 +172,7 @@ func TestAPIRunDetailsAndLogs(t *testing.T) {
 }
 
 func TestAPILogsFollowStreamsWhileRunning(t *testing.T) {
+	t.Parallel()
 	b := newAPIBox(t, harnessOpts{})
 	p := loadPipelineBytes(t, []byte(followPipeline))
 	id := b.submit(p, nil)

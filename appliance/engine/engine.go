@@ -384,7 +384,7 @@ type runState struct {
 	unsaved map[string]bool
 	// pendingArts are artifacts of the step being committed, visible to its launches.
 	pendingArts map[string]*meta.Artifact
-	flush   *time.Timer
+	flush       *time.Timer
 }
 
 func (rs *runState) list() []*meta.Execution {

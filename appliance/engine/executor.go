@@ -231,15 +231,15 @@ func (e *Engine) taskIO(ctx context.Context, rs *runState, x *meta.Execution, co
 func (e *Engine) pipelinePlaceholders(rs *runState, x *meta.Execution) map[string]string {
 	r := rs.info
 	return map[string]string{
-		"{{$.pipeline_job_name}}":               r.DisplayName,
-		"{{$.pipeline_job_resource_name}}":      r.ResourceName,
-		"{{$.pipeline_job_uuid}}":               r.ID,
-		"{{$.pipeline_task_name}}":              x.TaskKey,
-		"{{$.pipeline_task_uuid}}":              x.ParentID,
-		"{{$.pipeline_job_create_time_utc}}":    r.CreatedAt.UTC().Format(time.RFC3339),
-		"{{$.pipeline_job_schedule_time_utc}}":  r.ScheduledAt.UTC().Format(time.RFC3339),
-		"{{$.workspace_path}}":                  WorkspacePath,
-		"{{$.pipeline_root}}":                   rs.pipelineRoot,
+		"{{$.pipeline_job_name}}":              r.DisplayName,
+		"{{$.pipeline_job_resource_name}}":     r.ResourceName,
+		"{{$.pipeline_job_uuid}}":              r.ID,
+		"{{$.pipeline_task_name}}":             x.TaskKey,
+		"{{$.pipeline_task_uuid}}":             x.ParentID,
+		"{{$.pipeline_job_create_time_utc}}":   r.CreatedAt.UTC().Format(time.RFC3339),
+		"{{$.pipeline_job_schedule_time_utc}}": r.ScheduledAt.UTC().Format(time.RFC3339),
+		"{{$.workspace_path}}":                 WorkspacePath,
+		"{{$.pipeline_root}}":                  rs.pipelineRoot,
 	}
 }
 

@@ -45,14 +45,14 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	dir          string
-	rt           runtime.Runtime
-	cache        bool
-	maxParallel  int
-	secrets      SecretStore
-	noStart      bool
-	logLevel     slog.Level
-	staleness    time.Duration
+	dir         string
+	rt          runtime.Runtime
+	cache       bool
+	maxParallel int
+	secrets     SecretStore
+	noStart     bool
+	logLevel    slog.Level
+	staleness   time.Duration
 	// sync makes bbolt fsync every commit (benchmarks of the real cost).
 	sync bool
 }

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPipelineParamsAndArtifacts(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	p := testdataPipeline(t, "params_and_artifacts.yaml")
 	id := h.submit(p, nil)
@@ -37,6 +38,7 @@ func TestPipelineParamsAndArtifacts(t *testing.T) {
 }
 
 func TestPipelineConditions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	p := testdataPipeline(t, "conditions.yaml")
 	cases := []struct {
@@ -68,6 +70,7 @@ func TestPipelineConditions(t *testing.T) {
 }
 
 func TestPipelineLoops(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	id := h.submit(testdataPipeline(t, "loops.yaml"), nil)
 	h.check(id, h.waitRun(id, 30*time.Second), expectation{
@@ -78,14 +81,15 @@ func TestPipelineLoops(t *testing.T) {
 			"for-loop-4[1]/for-loop-5[1]/pair": "SUCCEEDED", "empty-loop": "SUCCEEDED",
 		},
 		outputs: map[string]map[string]any{
-			"sum":                               {"Output": "[1,4,9]"},
-			"collect-reads":                     {"Output": `["n=3","n=4","n=5"]`},
+			"sum":                              {"Output": "[1,4,9]"},
+			"collect-reads":                    {"Output": `["n=3","n=4","n=5"]`},
 			"for-loop-4[1]/for-loop-5[0]/pair": {"Output": "bp"},
 		},
 	})
 }
 
 func TestPipelineNestedAndExitHandler(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	id := h.submit(testdataPipeline(t, "nested_and_exit.yaml"), nil)
 	r := h.waitRun(id, 20*time.Second)
@@ -113,6 +117,7 @@ func TestPipelineNestedAndExitHandler(t *testing.T) {
 }
 
 func TestPipelineRetryAndIgnoreUpstreamFailure(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	p := testdataPipeline(t, "retry_and_ignore.yaml")
 	id := h.submit(p, nil)
@@ -132,6 +137,7 @@ func TestPipelineRetryAndIgnoreUpstreamFailure(t *testing.T) {
 }
 
 func TestPipelineCache(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{cache: true})
 	p := testdataPipeline(t, "cache.yaml")
 	id1 := h.submit(p, nil)
@@ -161,6 +167,7 @@ func TestPipelineCache(t *testing.T) {
 }
 
 func TestPipelineCacheSwitchAndStaleness(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		opts  harnessOpts
@@ -183,6 +190,7 @@ func TestPipelineCacheSwitchAndStaleness(t *testing.T) {
 }
 
 func TestPipelineImporterAndRunRetry(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	obj := filepath.Join(h.dir, "objects", "mlpipeline", "datasets", "input.txt")
 	if err := os.MkdirAll(filepath.Dir(obj), 0o755); err != nil {
@@ -229,6 +237,7 @@ func TestPipelineImporterAndRunRetry(t *testing.T) {
 }
 
 func TestTerminate(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	id := h.submit(testdataPipeline(t, "sleep.yaml"), nil)
 	waitFor(t, 10*time.Second, "first task to run", func() bool {
