@@ -218,6 +218,63 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.waitForFunction(() => document.querySelector('th[aria-sort=descending]'));
     assert.match(await rows.first().textContent(), /e2e run B/);
     await screenshot('runs-sorted');
+
+    // The list works from the keyboard: Tab from the filter reaches the row checkboxes and
+    // links, Space selects, Enter follows a link.
+    await page.getByLabel('Filter by name').focus();
+    const target = `Select run e2e run B ${suffix}`;
+    let reached = false;
+    for (let i = 0; i < 40 && !reached; i++) {
+      await page.keyboard.press('Tab');
+      reached = await page.evaluate((name) => document.activeElement?.getAttribute('aria-label') === name, target);
+    }
+    assert.ok(reached, `Tab never reached the checkbox "${target}"`);
+    await page.keyboard.press('Space');
+    assert.equal(await page.getByRole('checkbox', { name: target }).isChecked(), true, 'Space selects the run');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), `e2e run B ${suffix}`, 'the run link follows its checkbox');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(new RegExp(`/runs/${runIds[1]}$`));
+  });
+
+  step('creates a periodic recurring run, disables and enables it', async () => {
+    await go('/pipelines');
+    await page.getByRole('link', { name: `e2e-ui-${suffix}` }).click();
+    await page.getByRole('link', { name: 'Create run' }).click();
+    await page.getByLabel(/^message/).waitFor();
+    await page.getByLabel('Run name').fill(`e2e nightly ${suffix}`);
+    await page.getByLabel('Recurring').check();
+    await page.getByLabel('Periodic').check();
+    await page.getByLabel('Interval in seconds').fill('86400');
+    await assertLabeled('/runs/new (recurring)');
+    await screenshot('new-recurring-run');
+    await page.getByRole('button', { name: 'Create recurring run' }).click();
+    await page.waitForURL(/\/recurring$/);
+    const row = page.getByRole('row', { name: new RegExp(`e2e nightly ${suffix}`) });
+    await row.getByText('enabled').waitFor();
+    await row.getByRole('button', { name: `Disable e2e nightly ${suffix}` }).click();
+    await row.getByText('disabled').waitFor();
+    await screenshot('recurring-disabled');
+    await row.getByRole('button', { name: `Enable e2e nightly ${suffix}` }).click();
+    await row.getByText('enabled').waitFor();
+    // Disable it again so it starts nothing while the remaining tests run.
+    await row.getByRole('button', { name: `Disable e2e nightly ${suffix}` }).click();
+    await row.getByText('disabled').waitFor();
+  });
+
+  step('creates and archives an experiment', async () => {
+    await go('/experiments');
+    await page.getByRole('button', { name: 'New experiment' }).click();
+    await page.getByLabel('Name', { exact: true }).fill(`e2e-exp-${suffix}`);
+    await page.getByRole('button', { name: 'Create', exact: true }).click();
+    await page.waitForURL(/\/runs\?experiment=/);
+    await page.getByRole('heading', { name: new RegExp(`e2e-exp-${suffix}`) }).waitFor();
+    await go('/experiments');
+    await page.getByRole('button', { name: `Archive experiment e2e-exp-${suffix}` }).click();
+    await page.getByRole('link', { name: `e2e-exp-${suffix}` }).waitFor({ state: 'detached' });
+    await page.getByLabel('Show archived').check();
+    await page.getByRole('link', { name: `e2e-exp-${suffix}` }).waitFor();
+    await screenshot('experiments-archived');
   });
 
   it('shows experiments, recurring runs and the system page', async () => {
