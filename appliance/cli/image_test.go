@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,13 @@ func TestImageCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	h, err := containerdtest.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	registry := strings.TrimPrefix(srv.URL, "http://")
 	kfpbox := func(args ...string) (string, int) {
 		t.Helper()
 		var out, errOut bytes.Buffer
@@ -70,6 +78,8 @@ func TestImageCommands(t *testing.T) {
 		{[]string{"image", "rm", "busybox:cli"}, 1, []string{"image not present"}},
 		{[]string{"image", "ls", "-o", "json"}, 0, []string{`"name": "example.com/team/bb:oci"`}},
 		{[]string{"image", "import", filepath.Join(data, "absent.tar")}, 2, []string{"no such file"}},
+		{[]string{"image", "pull", registry + "/team/bb:cli"}, 0, []string{"pulled " + registry + "/team/bb:cli", "] 1.9 MiB / 1.9 MiB"}},
+		{[]string{"image", "pull", "127.0.0.1:1/none:1"}, 1, []string{"kfp-box image import"}},
 	}
 	for _, s := range steps {
 		out, code := kfpbox(s.args...)

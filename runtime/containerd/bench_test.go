@@ -38,7 +38,7 @@ func BenchmarkPerTask(b *testing.B) {
 	}
 	b.Run("raw-containerd", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			rawTask(b, nctx, c, img, fmt.Sprintf("raw-%d-%d", os.Getpid(), i))
+			rawTask(nctx, b, c, img, fmt.Sprintf("raw-%d-%d", os.Getpid(), i))
 		}
 	})
 	b.Run("kfp-box", func(b *testing.B) {
@@ -46,13 +46,13 @@ func BenchmarkPerTask(b *testing.B) {
 		defer r.Close()
 		logs := b.TempDir()
 		for i := 0; b.Loop(); i++ {
-			boxTask(b, ctx, r, logs, fmt.Sprintf("kb-%d-%d", os.Getpid(), i))
+			boxTask(ctx, b, r, logs, fmt.Sprintf("kb-%d-%d", os.Getpid(), i))
 		}
 	})
 }
 
 // boxTask is one kfp-box task of `true`: Start, Wait, Delete.
-func boxTask(b *testing.B, ctx context.Context, r runtime.Runtime, logs, id string) {
+func boxTask(ctx context.Context, b *testing.B, r runtime.Runtime, logs, id string) {
 	tk, err := r.Start(ctx, runtime.TaskSpec{ID: id, Image: testImage, Args: []string{"true"}, LogPath: filepath.Join(logs, id+".log")})
 	if err != nil {
 		b.Fatal(err)
@@ -91,9 +91,9 @@ func BenchmarkPerTaskInterleaved(b *testing.B) {
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
-		rawTask(b, nctx, c, img, fmt.Sprintf("rawi-%d-%d", os.Getpid(), i))
+		rawTask(nctx, b, c, img, fmt.Sprintf("rawi-%d-%d", os.Getpid(), i))
 		t1 := time.Now()
-		boxTask(b, ctx, r, logs, fmt.Sprintf("kbi-%d-%d", os.Getpid(), i))
+		boxTask(ctx, b, r, logs, fmt.Sprintf("kbi-%d-%d", os.Getpid(), i))
 		rawT += t1.Sub(t0)
 		boxT += time.Since(t1)
 		n++
@@ -104,7 +104,7 @@ func BenchmarkPerTaskInterleaved(b *testing.B) {
 }
 
 // rawTask is containerd's own create+start+wait+delete of `true`.
-func rawTask(b *testing.B, ctx context.Context, c *client.Client, img client.Image, id string) {
+func rawTask(ctx context.Context, b *testing.B, c *client.Client, img client.Image, id string) {
 	ctr, err := c.NewContainer(ctx, id, client.WithImage(img), client.WithSnapshotter("overlayfs"),
 		client.WithNewSnapshot(id, img), client.WithRuntime("io.containerd.runc.v2", nil),
 		client.WithNewSpec(oci.WithImageConfig(img), oci.WithHostNamespace(specs.NetworkNamespace), oci.WithProcessArgs("true")))
