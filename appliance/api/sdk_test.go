@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -487,5 +488,17 @@ func TestSDKRecurringRuns(t *testing.T) {
 			st, body := a.do("POST", "/recurringruns", m)
 			assertRPCError(t, st, body, 400, codeInvalidArgument)
 		})
+	}
+}
+
+func TestUnknownAPIRouteIsJSON404(t *testing.T) {
+	a := newTestAPIWith(t, Deps{UI: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte(`{"ui":true}`))
+	})})
+	st, body := a.do("GET", "/nothing/here", nil)
+	assertRPCError(t, st, body, 404, codeNotFound)
+	req, _ := http.NewRequest("GET", strings.TrimSuffix(a.url, "/apis/v2beta1")+"/experiments/abc", nil)
+	if st, body := a.send(req); st != 200 || body["ui"] != true {
+		t.Fatalf("UI path = %d %v", st, body)
 	}
 }

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -53,10 +55,18 @@ func New(d Deps) *Server {
 	g.Use(gin.Recovery(), limitBody(d.MaxBodyBytes))
 	s := &Server{d: d, g: g}
 	s.routes()
-	if d.UI != nil {
-		g.NoRoute(gin.WrapH(d.UI))
-	}
+	g.NoRoute(s.noRoute)
 	return s
+}
+
+// noRoute answers unknown API paths in KFP's error shape and hands everything else to the UI.
+func (s *Server) noRoute(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, "/apis/") || s.d.UI == nil {
+		abort(c, fmt.Errorf("no such API route: %s %s: %w", c.Request.Method, c.Request.URL.Path, ErrNotFound))
+		return
+	}
+	c.Status(http.StatusOK) // gin presets 404 for unmatched routes; the UI decides
+	s.d.UI.ServeHTTP(c.Writer, c.Request)
 }
 
 // Handler returns the server's http.Handler.
