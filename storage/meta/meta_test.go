@@ -296,3 +296,41 @@ func TestIndexFollowsUpdatesAndDeletes(t *testing.T) {
 		t.Fatalf("spec survived: %v", err)
 	}
 }
+
+func TestConcurrentBatchedRunWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t)
+	const n = 40
+	errs := make(chan error, 2*n)
+	for i := 0; i < n; i++ {
+		go func() { errs <- s.CreateRun(ctx, mkRun(i, ""), nil) }()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < n; i++ {
+		go func() {
+			_, err := s.UpdateRunBatch(ctx, fmt.Sprintf("run-%05d", i), func(r *Run) error { r.State = RunRunning; return nil })
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := `{"predicates":[{"operation":1,"key":"state","string_value":"RUNNING"}]}`
+	if p, err := s.ListRuns(ctx, "", ListOptions{Filter: f}); err != nil || p.TotalSize != n {
+		t.Fatalf("running = %+v %v", p, err)
+	}
+	// The index agrees with a fresh load from disk.
+	fresh := &Store{kv: s.kv}
+	if err := fresh.loadIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := fresh.ListRuns(ctx, "", ListOptions{Filter: f}); p.TotalSize != n {
+		t.Fatalf("reloaded index: %d running", p.TotalSize)
+	}
+}

@@ -35,7 +35,8 @@ func (s *Store) CreateRun(ctx context.Context, r *Run, spec json.RawMessage) err
 	if r.ID == "" {
 		return fmt.Errorf("run without id: %w", ErrInvalid)
 	}
-	return s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
+	// Batch: concurrent creations share one fsync; the function is idempotent.
+	return s.write(ctx, true, func(tx kv.Tx, w *writeSet) error {
 		if _, err := tx.Get([]byte(runKey(r.ID))); err == nil {
 			return fmt.Errorf("run %q: %w", r.ID, ErrAlreadyExists)
 		}
@@ -75,6 +76,27 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 func (s *Store) UpdateRun(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
 	var r Run
 	err := s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
+		r = Run{}
+		if err := getJSON(tx, runKey(id), &r); err != nil {
+			return fmt.Errorf("run %q: %w", id, err)
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+		return s.putRun(tx, w, &r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// UpdateRunBatch is UpdateRun for hot paths: concurrent calls may share one commit (and one
+// fsync), and fn may be called more than once, each time on a freshly read run, so it must
+// only change the run it is given (no side effects outside it).
+func (s *Store) UpdateRunBatch(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
+	var r Run
+	err := s.write(ctx, true, func(tx kv.Tx, w *writeSet) error {
 		r = Run{}
 		if err := getJSON(tx, runKey(id), &r); err != nil {
 			return fmt.Errorf("run %q: %w", id, err)
