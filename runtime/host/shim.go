@@ -1,7 +1,7 @@
 package host
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,18 +56,16 @@ func ShimMain() (handled bool) {
 
 // runShim is the whole life of a shim: wait for a task, set up, start the task, report,
 // copy its output into the log, record its exit.
+//
+// Everything up to the task's start runs as straight-line blocking system calls on one
+// locked thread, with no hand-offs between goroutines: that path is the task's start
+// latency. With mount namespaces, that thread is also the only one that enters the task's
+// namespace; its goroutine ends without unlocking once the task is forked, which ends the
+// thread, so the rest of the shim stays in the host's namespace.
 func runShim() int {
 	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
 	syscall.CloseOnExec(ctrlFD)
 	syscall.CloseOnExec(statusFD)
-	// The task's mount namespace is made now, while the shim is a spare.
-	var nsErr error
-	var nst *nsThread
-	ns := os.Getenv(shimNSEnv) == "1"
-	if ns {
-		nst, nsErr = newNSThread()
-	}
-	ctrl := os.NewFile(ctrlFD, "control")
 	status := os.NewFile(statusFD, "status")
 	// Signals: SIGTERM is Kill's request; the rest must not end the shim.
 	sigs := make(chan os.Signal, 4)
@@ -75,12 +73,83 @@ func runShim() int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	warmUp()
 
-	line, err := bufio.NewReader(ctrl).ReadString('\n')
-	ctrl.Close()
-	if err != nil {
-		return 0 // a spare that was never used
+	ns := os.Getenv(shimNSEnv) == "1"
+	result := make(chan *startedTask, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: see above
+		var nsErr error
+		if ns {
+			// Made now, while the shim is a spare, off the start path.
+			nsErr = ownMountNamespace()
+		}
+		result <- startTask(status, sigs, ns, nsErr)
+	}()
+	t := <-result
+	if t.cmd == nil {
+		return t.code
 	}
-	dir := strings.TrimSuffix(line, "\n")
+	return superviseTask(status, sigs, t)
+}
+
+// startedTask is what the start phase hands to the supervision phase.
+type startedTask struct {
+	// code is the shim's exit code when no task was started (cmd nil).
+	code      int
+	dir       string
+	spec      runtime.TaskSpec
+	dirfd     int
+	logf      *os.File
+	cmd       *exec.Cmd
+	cg        *taskCgroup
+	outR      *os.File
+	errR      *os.File
+	startedAt time.Time
+}
+
+// ownMountNamespace gives the calling thread a mount namespace of its own, with "/" a
+// recursive slave of the host's: host mounts and unmounts still reach the task, its mounts
+// never reach the host (runc's default too).
+func ownMountNamespace() error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("unshare mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
+		return fmt.Errorf("make / a slave mount: %w", err)
+	}
+	return nil
+}
+
+// readCtrl reads the task directory from the control pipe with blocking reads, so the
+// waiting thread itself is woken by the kernel. It returns "" at EOF.
+func readCtrl() string {
+	_ = syscall.SetNonblock(ctrlFD, false) // this end belongs to the shim alone
+	defer syscall.Close(ctrlFD)
+	var line []byte
+	buf := make([]byte, 512)
+	for {
+		n, err := syscall.Read(ctrlFD, buf)
+		if n > 0 {
+			line = append(line, buf[:n]...)
+			if i := bytes.IndexByte(line, '\n'); i >= 0 {
+				return string(line[:i])
+			}
+		}
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if n <= 0 || err != nil {
+			return ""
+		}
+	}
+}
+
+// startTask waits for the task's directory, prepares everything and starts the task. It
+// runs on a locked thread (in the task's mount namespace when ns).
+func startTask(status *os.File, sigs chan os.Signal, ns bool, nsErr error) *startedTask {
+	dir := readCtrl()
+	if dir == "" {
+		return &startedTask{code: 0} // a spare that was never used
+	}
 	// A SIGTERM that reached the idle spare was not a Kill of this task.
 	for len(sigs) > 0 {
 		<-sigs
@@ -89,76 +158,76 @@ func runShim() int {
 		_ = unix.Dup3(int(f.Fd()), 2, 0)
 		f.Close()
 	}
-	report := func(kind string, err error) int {
+	report := func(kind string, err error) *startedTask {
 		fmt.Fprintf(os.Stderr, "shim %s: %v\n", dir, err)
 		fmt.Fprintf(status, "%s: %s\n", kind, strings.ReplaceAll(err.Error(), "\n", " "))
-		return 1
+		return &startedTask{code: 1}
 	}
-	fail := func(err error) int { return report("error", err) }
+	fail := func(err error) *startedTask { return report("error", err) }
 	if nsErr != nil {
 		return fail(nsErr)
 	}
-	var spec runtime.TaskSpec
-	if err := readJSON(dir, specFile, &spec); err != nil {
+	t := &startedTask{dir: dir}
+	if err := readJSON(dir, specFile, &t.spec); err != nil {
 		return fail(err)
 	}
-	dirfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
+	spec := &t.spec
+	var err error
+	if t.dirfd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return fail(err)
 	}
+	// The log is opened before the mounts, which could hide its directory.
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
 		return fail(fmt.Errorf("log dir: %w", err))
 	}
-	logf, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-	if err != nil {
+	if t.logf, err = os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return fail(fmt.Errorf("log: %w", err))
 	}
-	defer logf.Close()
 
-	// Mounts and the executable's lookup happen in the task's view of the filesystem.
-	root, path, env := "", "", taskEnv(spec)
-	var mountErr, pathErr error
-	nst.run(func() {
-		if ns {
-			m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
-			if mountErr = m.setup(spec.Mounts, spec.WorkDir); mountErr != nil {
-				return
-			}
-			root = m.root
+	root := ""
+	if ns {
+		m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
+		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
+			return fail(err)
 		}
-		path, pathErr = lookPath(root, spec.Args[0], envValue(env, "PATH"))
-	})
-	if mountErr != nil {
-		return fail(mountErr)
+		root = m.root
 	}
-	if pathErr != nil {
-		return report("invalid", pathErr) // Start wraps it with runtime.ErrInvalid
+	env := taskEnv(*spec)
+	path, err := lookPath(root, spec.Args[0], envValue(env, "PATH"))
+	if err != nil {
+		return report("invalid", err) // Start wraps it with runtime.ErrInvalid
 	}
 
 	// Limits need cgroups, which need root; without root a task runs unlimited, as the
 	// host runtime's degraded mode (see Available) promises nothing more.
-	var cg *taskCgroup
 	if layout, ok := detectCgroups("/sys/fs/cgroup"); ok && os.Geteuid() == 0 {
-		cg = planCgroup(layout, spec.ID, spec.Resources)
+		t.cg = planCgroup(layout, spec.ID, spec.Resources)
 	} else if spec.Resources != (runtime.Resources{}) {
 		fmt.Fprintf(os.Stderr, "shim %s: no cgroups (not root or none mounted): resource limits not applied\n", dir)
 	}
-	if cg != nil {
-		if err := cg.create(); err != nil {
+	if t.cg != nil {
+		if err := t.cg.create(); err != nil {
 			// A read-only or delegated-away cgroup tree: run, like the rest of the host
 			// runtime's degraded modes, without limits rather than not at all.
 			fmt.Fprintf(os.Stderr, "shim %s: resource limits not applied: %v\n", dir, err)
+			_ = removeCgroupDirs(t.cg.Dirs)
+			t.cg = nil
+		}
+	}
+	cg := t.cg
+	dropCgroup := func() {
+		if cg != nil {
 			_ = removeCgroupDirs(cg.Dirs)
-			cg = nil
 		}
 	}
 
-	outR, outW, err := os.Pipe()
-	if err != nil {
+	var outW, errW *os.File
+	if t.outR, outW, err = os.Pipe(); err != nil {
+		dropCgroup()
 		return fail(err)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
+	if t.errR, errW, err = os.Pipe(); err != nil {
+		dropCgroup()
 		return fail(err)
 	}
 	workDir := spec.WorkDir
@@ -182,67 +251,74 @@ func runShim() int {
 	if cg != nil && cg.Layout.V2 {
 		cgfd, err := unix.Open(cg.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			dropCgroup()
 			return fail(err)
 		}
 		defer unix.Close(cgfd)
 		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
 	} else if cg != nil {
 		if leave, err = cg.enterV1(); err != nil {
-			_ = removeCgroupDirs(cg.Dirs)
+			dropCgroup()
 			return fail(err)
 		}
 	}
-	startedAt := time.Now()
-	nst.run(func() { err = cmd.Start() }) // the fork copies the thread's mount namespace
-	nst.close()
+	t.startedAt = time.Now()
+	err = cmd.Start() // on this thread: the task gets its mount namespace
 	leave()
 	outW.Close()
 	errW.Close()
 	if err != nil {
-		if cg != nil {
-			_ = removeCgroupDirs(cg.Dirs)
-		}
+		dropCgroup()
 		return fail(fmt.Errorf("start %q: %w", spec.Args[0], err))
 	}
 	pid := cmd.Process.Pid
-	st := shimState{ShimPID: os.Getpid(), PID: pid, StartedAt: startedAt}
+	st := shimState{ShimPID: os.Getpid(), PID: pid, StartedAt: t.startedAt}
 	st.ShimStartTime, _ = procStartTime(st.ShimPID)
 	st.PIDStartTime, _ = procStartTime(pid)
 	if cg != nil {
 		st.Cgroups = cg.Dirs
 	}
-	if err := writeJSONAt(dirfd, stateFile, st); err != nil {
+	if err := writeJSONAt(t.dirfd, stateFile, st); err != nil {
 		signalGroup(pid, syscall.SIGKILL)
 		_ = cmd.Wait()
+		dropCgroup()
 		return fail(err)
 	}
-	io.WriteString(status, "ok\n")
-
-	lw := newLogWriter(logf)
-	var copiers sync.WaitGroup
-	for _, s := range []struct {
-		r    *os.File
-		name string
-	}{{outR, "stdout"}, {errR, "stderr"}} {
-		copiers.Add(1)
-		go func() {
-			defer copiers.Done()
-			if err := lw.copyStream(s.r, s.name); err != nil {
-				fmt.Fprintf(os.Stderr, "shim %s: copy %s: %v\n", dir, s.name, err)
-			}
-		}()
-	}
-	done := make(chan struct{})
-	if err := unix.Fstatat(dirfd, killFile, new(unix.Stat_t), 0); err == nil {
+	if err := unix.Fstatat(t.dirfd, killFile, new(unix.Stat_t), 0); err == nil {
 		// Killed while starting (Start gave up): its signal may have been drained above.
 		select {
 		case sigs <- syscall.SIGTERM:
 		default:
 		}
 	}
-	go killLoop(sigs, dirfd, pid, done)
+	_, _ = io.WriteString(status, "ok\n")
+	t.cmd = cmd
+	return t
+}
 
-	waitErr := cmd.Wait()
+// superviseTask copies the task's output into its log, forwards Kill requests, and
+// records the exit.
+func superviseTask(status *os.File, sigs chan os.Signal, t *startedTask) int {
+	defer t.logf.Close()
+	pid, cg := t.cmd.Process.Pid, t.cg
+	lw := newLogWriter(t.logf)
+	var copiers sync.WaitGroup
+	for _, s := range []struct {
+		r    *os.File
+		name string
+	}{{t.outR, "stdout"}, {t.errR, "stderr"}} {
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			if err := lw.copyStream(s.r, s.name); err != nil {
+				fmt.Fprintf(os.Stderr, "shim %s: copy %s: %v\n", t.dir, s.name, err)
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go killLoop(sigs, t.dirfd, pid, done)
+
+	waitErr := t.cmd.Wait()
 	exitedAt := time.Now()
 	close(done)
 	// The task is over: like a container, nothing it started outlives it.
@@ -256,87 +332,33 @@ func runShim() int {
 	case <-copied:
 	case <-time.After(2 * time.Second):
 		// A descendant that left the process group still holds the pipes.
-		outR.Close()
-		errR.Close()
+		t.outR.Close()
+		t.errR.Close()
 		<-copied
 	}
 
-	exit := runtime.ExitStatus{Code: -1, StartedAt: startedAt, ExitedAt: exitedAt}
-	if cmd.ProcessState != nil {
-		exit.Code = exitCode(cmd.ProcessState)
+	exit := runtime.ExitStatus{Code: -1, StartedAt: t.startedAt, ExitedAt: exitedAt}
+	if t.cmd.ProcessState != nil {
+		exit.Code = exitCode(t.cmd.ProcessState)
 	} else {
 		exit.Message = fmt.Sprintf("wait: %v", waitErr)
 	}
 	if cg != nil {
 		exit.OOMKilled = cg.oomKilled()
 		if err := removeCgroupDirs(cg.Dirs); err != nil {
-			fmt.Fprintf(os.Stderr, "shim %s: remove cgroups: %v\n", dir, err)
+			fmt.Fprintf(os.Stderr, "shim %s: remove cgroups: %v\n", t.dir, err)
 		}
 	}
 	if exit.OOMKilled {
-		exit.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", spec.Resources.MemoryLimit)
+		exit.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", t.spec.Resources.MemoryLimit)
 	}
-	if err := writeJSONAt(dirfd, exitFile, exit); err != nil {
-		fmt.Fprintf(os.Stderr, "shim %s: record exit: %v\n", dir, err)
+	if err := writeJSONAt(t.dirfd, exitFile, exit); err != nil {
+		fmt.Fprintf(os.Stderr, "shim %s: record exit: %v\n", t.dir, err)
 		return 1
 	}
 	// Also keeps status referenced (and so open) until here.
 	_, _ = io.WriteString(status, "exited\n")
 	return 0
-}
-
-// nsThread is a goroutine locked to an OS thread that has a mount namespace of its own,
-// with "/" a recursive slave of the host's: host mounts and unmounts still reach the task,
-// its mounts never reach the host (runc's default too). Only that thread changes
-// namespace; the mounts are made and the task is forked on it (fork copies the calling
-// thread's namespaces), then the goroutine ends without unlocking, which ends the thread.
-// The rest of the shim stays in the host's namespace and is scheduled freely.
-type nsThread struct {
-	work chan func()
-}
-
-// newNSThread starts the thread and makes its namespace.
-func newNSThread() (*nsThread, error) {
-	t := &nsThread{work: make(chan func())}
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread() // never unlocked: the thread must not serve other goroutines
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("unshare mount namespace: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
-			errc <- fmt.Errorf("make / a slave mount: %w", err)
-			return
-		}
-		errc <- nil
-		for f := range t.work {
-			f()
-		}
-	}()
-	if err := <-errc; err != nil {
-		return nil, err
-	}
-	return t, nil
-}
-
-// run runs f on the namespace's thread and waits for it; on a nil nsThread (no
-// namespaces) it runs f here.
-func (t *nsThread) run(f func()) {
-	if t == nil {
-		f()
-		return
-	}
-	done := make(chan struct{})
-	t.work <- func() { f(); close(done) }
-	<-done
-}
-
-// close ends the thread.
-func (t *nsThread) close() {
-	if t != nil {
-		close(t.work)
-	}
 }
 
 // warmSpec exercises every field of TaskSpec, so warmUp fills encoding/json's caches.
