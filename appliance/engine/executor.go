@@ -89,6 +89,9 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	if ex.Container == nil {
 		return fail(fmt.Errorf("executor %q is not a container or importer (resolver and custom jobs are not supported)", comp.ExecutorLabel))
 	}
+	if strings.HasPrefix(ex.Container.Image, "argostub/") {
+		return e.volumeOp(rs, x, ex.Container.Image, now)
+	}
 	tio, err := e.taskIO(ctx, rs, x, comp)
 	if err != nil {
 		return fail(err)
@@ -114,7 +117,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 		Image:   tio.resolve(ex.Container.Image, string(execInput)),
 		Args:    argv,
 		LogPath: e.logPath(x.RunID, x.ID),
-		Labels:  map[string]string{"kfp-box/run": x.RunID, "kfp-box/execution": x.ID, "kfp-box/task": x.TaskKey},
+		Labels:  map[string]string{"kfp-box/run": x.RunID, "kfp-box/execution": x.ID, "kfp-box/task": x.TaskKey, "kfp-box/component": t.ComponentRef.Name},
 	}
 	env, mounts, err := e.taskEnvMounts(ctx, rs, x, ex.Container, k8s, tio, string(execInput))
 	if err != nil {
@@ -278,10 +281,7 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		env = append(env, f.Name+"="+fieldPath(f.FieldPath, podName, k8s))
 	}
 	for _, s := range k8s.SecretAsEnv {
-		name := s.SecretName
-		if s.SecretNameParameter != nil {
-			name = e.paramValue(x, s.SecretNameParameter, name)
-		}
+		name := e.platformParam(rs, x, s.SecretNameParameter, s.SecretName)
 		data, err := e.secret(ctx, name)
 		if err != nil {
 			if s.Optional {
@@ -298,10 +298,7 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		}
 	}
 	for _, s := range k8s.SecretAsVolume {
-		name := s.SecretName
-		if s.SecretNameParameter != nil {
-			name = e.paramValue(x, s.SecretNameParameter, name)
-		}
+		name := e.platformParam(rs, x, s.SecretNameParameter, s.SecretName)
 		data, err := e.secret(ctx, name)
 		if err != nil {
 			if s.Optional {
@@ -339,10 +336,13 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	}
 	for _, m := range k8s.PVCMount {
 		name := m.Constant
-		if m.PVCNameParameter != nil {
-			name = e.paramValue(x, m.PVCNameParameter, name)
-		} else if m.ComponentInputParameter != "" {
-			name = formatParam(x.Inputs.Parameters[m.ComponentInputParameter])
+		switch {
+		case m.PVCNameParameter != nil:
+			name = e.platformParam(rs, x, m.PVCNameParameter, name)
+		case m.ComponentInputParameter != "":
+			name = e.parentInput(rs, x, m.ComponentInputParameter, name)
+		case m.TaskOutputParameter != nil:
+			name = e.siblingOutput(rs, x, m.TaskOutputParameter, name)
 		}
 		if name == "" || strings.ContainsAny(name, "/\\") || name == ".." {
 			return nil, nil, fmt.Errorf("volume name %q is not valid", name)
@@ -356,17 +356,45 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	return env, mounts, nil
 }
 
-// paramValue resolves a platform *Parameter field against the task's inputs: a constant or
-// a component input of the task; other forms fall back to the literal.
-func (e *Engine) paramValue(x *meta.Execution, p *spec.InputParameterSpec, literal string) string {
+// platformParam resolves a platform *Parameter field (secret, config map and volume
+// names) as the driver does: constants, the parent DAG's inputs, or a sibling's output.
+func (e *Engine) platformParam(rs *runState, x *meta.Execution, p *spec.InputParameterSpec, literal string) string {
+	if p == nil {
+		return literal
+	}
 	switch {
 	case p.RuntimeValue != nil:
 		if v := p.RuntimeValue.ConstantValue(); v != nil {
 			return formatParam(v)
 		}
 	case p.ComponentInputParameter != "":
-		if v, ok := x.Inputs.Parameters[p.ComponentInputParameter]; ok {
+		return e.parentInput(rs, x, p.ComponentInputParameter, literal)
+	case p.TaskOutputParameter != nil:
+		return e.siblingOutput(rs, x, p.TaskOutputParameter, literal)
+	}
+	return literal
+}
+
+// parentInput is an input parameter of x's parent DAG (else of x itself).
+func (e *Engine) parentInput(rs *runState, x *meta.Execution, name, literal string) string {
+	if parent := rs.execs[x.ParentID]; parent != nil {
+		if v, ok := parent.Inputs.Parameters[name]; ok && v != nil {
 			return formatParam(v)
+		}
+	}
+	if v, ok := x.Inputs.Parameters[name]; ok && v != nil {
+		return formatParam(v)
+	}
+	return literal
+}
+
+// siblingOutput is an output parameter of a task of the same DAG as x.
+func (e *Engine) siblingOutput(rs *runState, x *meta.Execution, ref *spec.TaskOutputParameterSpec, literal string) string {
+	for _, y := range rs.execs {
+		if y.ParentID == x.ParentID && y.TaskKey == ref.ProducerTask && y.Kind != meta.KindIteration {
+			if v, ok := y.Outputs.Parameters[ref.OutputParameterKey]; ok {
+				return formatParam(v)
+			}
 		}
 	}
 	return literal
@@ -482,6 +510,7 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 		if s.gpus > 0 {
 			lease, err := e.cfg.GPUs.Allocate(ctx, s.spec.ID, s.gpus, s.accel, func(why string) {
 				e.log.Info("task waits for GPUs", "run", runID, "task", s.x.TaskName, "reason", why)
+				e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evWaiting, waiting: why})
 			})
 			if err != nil {
 				if ctx.Err() == nil {
@@ -515,7 +544,11 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 				return
 			}
 		}
-		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStarted, task: t})
+		var uuids []string
+		if s.spec.GPUs != nil {
+			uuids = s.spec.GPUs.UUIDs
+		}
+		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStarted, task: t, gpus: uuids})
 		e.wait(runID, execID, attempt, t)
 	}()
 }
@@ -741,6 +774,42 @@ func (e *Engine) runImporter(ctx context.Context, rs *runState, x *meta.Executio
 	c.Outputs = meta.IO{Artifacts: map[string][]meta.ArtifactRef{"artifact": {ref}}}
 	setExecState(c, meta.ExecSucceeded, "", now)
 	return prepared{exec: c, artifacts: arts}
+}
+
+// volumeOp performs kfp-kubernetes' CreatePVC and DeletePVC, which KFP's driver runs
+// without a container: a PVC is a directory DataDir/volumes/<name> on the box.
+func (e *Engine) volumeOp(rs *runState, x *meta.Execution, image string, now time.Time) prepared {
+	c := cloneExec(x)
+	p := x.Inputs.Parameters
+	switch {
+	case strings.HasPrefix(image, "argostub/createpvc"):
+		name := formatParam(p["pvc_name"])
+		if name == "" {
+			name = rs.info.ResourceName + formatParam(p["pvc_name_suffix"])
+		}
+		if name == "" || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
+			setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: volume name %q is not valid", x.TaskName, name), now)
+			return prepared{exec: c}
+		}
+		if err := os.MkdirAll(filepath.Join(e.cfg.DataDir, "volumes", name), 0o755); err != nil {
+			setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: %v", x.TaskName, err), now)
+			return prepared{exec: c}
+		}
+		c.Outputs = meta.IO{Parameters: map[string]any{"name": name}}
+	case strings.HasPrefix(image, "argostub/deletepvc"):
+		name := formatParam(p["pvc_name"])
+		if name != "" && !strings.ContainsAny(name, "/\\") && name != "." && name != ".." {
+			if err := os.RemoveAll(filepath.Join(e.cfg.DataDir, "volumes", name)); err != nil {
+				setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: %v", x.TaskName, err), now)
+				return prepared{exec: c}
+			}
+		}
+	default:
+		setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: unknown driver operation %q", x.TaskName, image), now)
+		return prepared{exec: c}
+	}
+	setExecState(c, meta.ExecSucceeded, "", now)
+	return prepared{exec: c}
 }
 
 // logTail returns the last n lines of a task log, without timestamps, joined by " | ".

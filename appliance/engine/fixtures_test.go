@@ -131,7 +131,7 @@ func TestFixtures(t *testing.T) {
 		return nil
 	})
 	sort.Strings(files)
-	b := newAPIBox(t, harnessOpts{})
+	b := newAPIBox(t, harnessOpts{secrets: kfpTestSecrets})
 	ran := 0
 	for _, f := range files {
 		rel, _ := filepath.Rel(root, f)

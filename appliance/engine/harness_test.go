@@ -50,6 +50,7 @@ type harnessOpts struct {
 	cache       bool
 	maxParallel int
 	secrets     SecretStore
+	gpus        GPUAllocator
 	noStart     bool
 	logLevel    slog.Level
 	staleness   time.Duration
@@ -111,7 +112,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	e, err := New(Config{
 		Logger: testLogger(), Meta: ms, Runtime: rt, DataDir: dir,
-		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets,
+		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets, GPUs: o.gpus,
 		MaxCacheStaleness: o.staleness, KillGrace: 2 * time.Second,
 	})
 	if err != nil {
@@ -156,7 +157,16 @@ func testdataPipeline(t testing.TB, name string) *spec.Pipeline {
 // submit stores a run of p as the API does and hands it to the engine.
 func (h *harness) submit(p *spec.Pipeline, params map[string]any) string {
 	h.t.Helper()
+	return h.submitWith(p, params, nil)
+}
+
+// submitWith is submit with a hook called with the run id before the engine sees it.
+func (h *harness) submitWith(p *spec.Pipeline, params map[string]any, before func(id string)) string {
+	h.t.Helper()
 	id := uuid.NewString()
+	if before != nil {
+		before(id)
+	}
 	now := time.Now().UTC()
 	exp, err := h.meta.DefaultExperimentID(context.Background())
 	if err != nil {

@@ -17,6 +17,7 @@ const (
 	evStarted = iota + 1
 	evStartFailed
 	evExited
+	evWaiting
 )
 
 // taskEvent reports what happened to a task attempt; task goroutines post them and the
@@ -28,6 +29,8 @@ type taskEvent struct {
 	task    runtime.Task
 	status  runtime.ExitStatus
 	err     error
+	gpus    []string
+	waiting string
 }
 
 func (e *Engine) post(runID string, ev taskEvent) {
@@ -386,10 +389,18 @@ func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
 func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *meta.Writes) bool {
 	x := rs.execs[ev.execID]
 	if x == nil || x.Attempt != ev.attempt || (x.State != meta.ExecQueued && x.State != meta.ExecRunning) {
-		return ev.kind != evStarted
+		return ev.kind == evExited || ev.kind == evStartFailed
 	}
 	now := e.cfg.Now()
 	switch ev.kind {
+	case evWaiting:
+		if x.State == meta.ExecQueued && x.Waiting != ev.waiting {
+			c := cloneExec(x)
+			c.Waiting = ev.waiting
+			w.Executions = append(w.Executions, c)
+			rs.execs[c.ID] = c
+		}
+		return false
 	case evStarted:
 		// RUNNING is not needed for recovery (QUEUED plus the runtime id is), so it is
 		// persisted lazily: with the next commit of the run, or by the flush timer.
@@ -397,6 +408,7 @@ func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *
 		if x.State == meta.ExecQueued {
 			c := cloneExec(x)
 			c.Waiting = ""
+			c.GPUs = ev.gpus
 			setExecState(c, meta.ExecRunning, "", now)
 			rs.execs[c.ID] = c
 			if rs.unsaved == nil {

@@ -320,8 +320,7 @@ func (p *planner) loopItems(l *meta.Execution, t *spec.PipelineTaskSpec) ([]any,
 	return list, nil
 }
 
-// iterationInputs are the loop's inputs with the item bound to itemInput and the list
-// input removed.
+// iterationInputs are the loop's inputs with the item bound to itemInput.
 func (p *planner) iterationInputs(l *meta.Execution, t *spec.PipelineTaskSpec, item any) meta.IO {
 	io := meta.IO{Parameters: copyParams(l.Inputs.Parameters), Artifacts: copyArts(l.Inputs.Artifacts)}
 	if it := t.ArtifactIterator; it != nil {
@@ -335,9 +334,8 @@ func (p *planner) iterationInputs(l *meta.Execution, t *spec.PipelineTaskSpec, i
 	if io.Parameters == nil {
 		io.Parameters = map[string]any{}
 	}
-	if n := t.ParameterIterator.Items.InputParameter; n != "" {
-		delete(io.Parameters, n)
-	}
+	// Unlike KFP's driver, the list input is kept: nested loops and tasks of the body may
+	// still refer to it.
 	io.Parameters[t.ParameterIterator.ItemInput] = item
 	return io
 }
