@@ -334,3 +334,37 @@ func TestConcurrentBatchedRunWrites(t *testing.T) {
 		t.Fatalf("reloaded index: %d running", p.TotalSize)
 	}
 }
+
+// TestMigrationFromVersion1 opens a store written by schema 1 (no Default experiment yet).
+func TestMigrationFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	kvs, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(t.TempDir(), "m.db"), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kvs.Close()
+	err = kvs.Update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put(keySchemaVersion, []byte("1")); err != nil {
+			return err
+		}
+		return putJSON(tx, runKey("old"), &Run{ID: "old", State: RunSucceeded, DisplayName: "from v1"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, kvs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.DefaultExperimentID(ctx); err != nil || id == "" {
+		t.Fatalf("no Default experiment after migrating from 1: %v", err)
+	}
+	var v []byte
+	_ = kvs.View(ctx, func(tx kv.Tx) error { v, _ = tx.Get(keySchemaVersion); v = append([]byte(nil), v...); return nil })
+	if string(v) != strconv.Itoa(SchemaVersion) {
+		t.Fatalf("schema version %q", v)
+	}
+	if p, _ := s.ListRuns(ctx, "", ListOptions{}); p.TotalSize != 1 || p.Items[0].DisplayName != "from v1" {
+		t.Fatalf("old run not indexed: %+v", p)
+	}
+}
