@@ -99,6 +99,8 @@ function finishTask(run, t) {
     }
     addArtifact(run, t, 'report', 'system.Markdown', `# Report\n\nMessage: **${p.message}**, ${steps} steps.\n`);
     addArtifact(run, t, 'table', 'system.Dataset', csv);
+    addArtifact(run, t, 'page', 'system.HTML', `<!doctype html><h1>HTML report</h1><p>${p.message}</p>`);
+    addArtifact(run, t, 'plot', 'system.Artifact', Buffer.from('iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAAAGklEQVR42mNQTX6NFYkt9sKKGEY1jGoYvhoAmmw7EGiloUIAAAAASUVORK5CYII=', 'base64'));
     addArtifact(run, t, 'metrics', 'system.Metrics', '', { accuracy: 0.5 + steps / 20, loss: 1 / steps });
     addArtifact(run, t, 'classification', 'system.ClassificationMetrics', '', {
       confusionMatrix: { annotationSpecs: [{ displayName: 'cat' }, { displayName: 'dog' }], rows: [{ row: [40, 10] }, { row: [5, 45] }] },

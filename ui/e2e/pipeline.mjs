@@ -1,17 +1,20 @@
 // The pipeline the browser tests upload: KFP IR (schema 2.1.0) written by hand, three container
 // tasks running POSIX `sh -c` scripts (busybox is enough), typed parameters, an output
-// parameter, a Markdown and a CSV artifact, an artifact passed between tasks, and per-step
+// parameter, Markdown, CSV, HTML and PNG artifacts, an artifact passed between tasks, and per-step
 // metrics in the log.
 
 export const IMAGE = process.env.KFPBOX_E2E_IMAGE || 'docker.io/library/busybox:1.36';
 
 const q = (s) => JSON.stringify(s); // YAML accepts JSON strings
 
+// A 16x16 two-colour PNG as printf octal escapes, for the image preview.
+const PNG = String.raw`\211\120\116\107\015\012\032\012\000\000\000\015\111\110\104\122\000\000\000\020\000\000\000\020\010\002\000\000\000\220\221\150\066\000\000\000\032\111\104\101\124\170\332\143\120\115\176\215\025\211\055\366\302\212\030\106\065\214\152\030\276\032\000\232\154\073\020\150\245\241\102\000\000\000\000\111\105\116\104\256\102\140\202`;
+
 const trainScript = [
   'set -e',
-  'msg="$1"; steps="$2"; rate="$3"; report="$4"; table="$5"; summary="$6"',
+  'msg="$1"; steps="$2"; rate="$3"; report="$4"; table="$5"; summary="$6"; page="$7"; plot="$8"',
   'echo "training with message=$msg rate=$rate"',
-  'mkdir -p "$(dirname "$report")" "$(dirname "$table")" "$(dirname "$summary")"',
+  'mkdir -p "$(dirname "$report")" "$(dirname "$table")" "$(dirname "$summary")" "$(dirname "$page")" "$(dirname "$plot")"',
   'echo "step,loss" > "$table"',
   'i=1',
   'while [ "$i" -le "$steps" ]; do',
@@ -22,6 +25,8 @@ const trainScript = [
   'done',
   'printf "# Report\\n\\nMessage: **%s**, %s steps.\\n" "$msg" "$steps" > "$report"',
   'printf "%s after %s steps" "$msg" "$steps" > "$summary"',
+  'printf "<!doctype html><html><body><h1>HTML report</h1><p>%s</p></body></html>" "$msg" > "$page"',
+  `printf '${PNG}' > "$plot"`,
   'echo "training done"',
 ].join('\n');
 
@@ -45,6 +50,10 @@ components:
           artifactType: {schemaTitle: system.Markdown, schemaVersion: 0.0.1}
         table:
           artifactType: {schemaTitle: system.Dataset, schemaVersion: 0.0.1}
+        page:
+          artifactType: {schemaTitle: system.HTML, schemaVersion: 0.0.1}
+        plot:
+          artifactType: {schemaTitle: system.Artifact, schemaVersion: 0.0.1}
       parameters:
         summary: {parameterType: STRING}
   comp-report:
@@ -73,6 +82,8 @@ deploymentSpec:
         - "{{$.outputs.artifacts['report'].path}}"
         - "{{$.outputs.artifacts['table'].path}}"
         - "{{$.outputs.parameters['summary'].output_file}}"
+        - "{{$.outputs.artifacts['page'].path}}"
+        - "{{$.outputs.artifacts['plot'].path}}"
     exec-report:
       container:
         image: ${IMAGE}

@@ -163,6 +163,10 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await md.waitFor();
     await md.frameLocator('iframe').locator('h1', { hasText: 'Report' }).waitFor();
     await panel.locator('table.csv').getByRole('columnheader', { name: 'loss' }).waitFor();
+    await panel.locator('.artifact-preview[data-kind=html]').frameLocator('iframe').locator('h1', { hasText: 'HTML report' }).waitFor();
+    const img = panel.locator('.artifact-preview img.preview-img');
+    await img.waitFor();
+    await page.waitForFunction((el) => el.complete && el.naturalWidth === 16, await img.elementHandle());
     await screenshot('task-artifacts');
     const runTabs = page.getByRole('tablist', { name: 'Run views' });
     await runTabs.getByRole('tab', { name: 'Artifacts' }).click();
