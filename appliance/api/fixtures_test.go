@@ -45,3 +45,27 @@ func TestUploadEverySharedFixture(t *testing.T) {
 		}
 	}
 }
+
+// TestUploadRejectsEveryInvalidFixture: each invalid fixture is a 4xx with a message.
+func TestUploadRejectsEveryInvalidFixture(t *testing.T) {
+	dir := os.Getenv("KFPBOX_FIXTURES")
+	if dir == "" {
+		dir = "../../../shared/fixtures/kfp-ir"
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*"))
+	if len(files) == 0 {
+		t.Skipf("no KFP IR fixtures under %s (set KFPBOX_FIXTURES to their directory)", dir)
+	}
+	a := newTestAPI(t)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, body := a.upload("/pipelines/upload?name=x", filepath.Base(f), data)
+		msg, _ := body["error_message"].(string)
+		if st/100 != 4 || msg == "" {
+			t.Errorf("%s: upload = %d %v, want a 4xx with a message", f, st, body)
+		}
+	}
+}
