@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,9 +30,11 @@ const harvestTimeout = 30 * time.Second
 // task is one kfp-box task: a containerd container, its containerd task while the process
 // exists, and the exit status recorded in the container's labels once it has exited.
 type task struct {
-	rt     *Runtime
-	id     string
-	labels map[string]string // user labels only
+	rt        *Runtime
+	id        string
+	labels    map[string]string // user labels only
+	startedAt time.Time         // set when this process started the task
+	harvested atomic.Bool       // the containerd task is known to be deleted
 }
 
 var _ runtime.Task = (*task)(nil)
@@ -108,10 +111,18 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 		cleanup()
 		return nil, fmt.Errorf("task %q: start: %w", spec.ID, err)
 	}
-	if _, err := ctr.SetLabels(ctx, map[string]string{labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
-		r.log.Warn("recording start time", "task", spec.ID, "err", err)
-	}
-	return &task{rt: r, id: spec.ID, labels: userLabels(labels)}, nil
+	started := time.Now().UTC()
+	// Recorded off the critical path: this process knows the time, a later one reads it.
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		lctx, cancel := context.WithTimeout(r.nsCtx(r.bg), harvestTimeout)
+		defer cancel()
+		if _, err := ctr.SetLabels(lctx, map[string]string{labelStartedAt: started.Format(time.RFC3339Nano)}); err != nil && !errdefs.IsNotFound(err) && r.bg.Err() == nil {
+			r.log.Warn("recording start time", "task", spec.ID, "err", err)
+		}
+	}()
+	return &task{rt: r, id: spec.ID, labels: userLabels(labels), startedAt: started}, nil
 }
 
 // userLabels drops kfp-box's own keys.
@@ -270,7 +281,9 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 	defer lock.Unlock()
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
 	defer cancel()
-	info, err := ctr.Info(hctx)
+	// The cached metadata is enough: exits are recorded under this lock, and a second
+	// recording of the same exit is harmless.
+	info, err := ctr.Info(hctx, client.WithoutRefreshedMetadata)
 	if err != nil {
 		return runtime.ExitStatus{}, mapErr(t.id, err)
 	}
@@ -286,7 +299,10 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 		if ct == nil {
 			st.Code, st.ExitedAt = 255, time.Now().UTC()
 		}
-		st.StartedAt, _ = time.Parse(time.RFC3339Nano, info.Labels[labelStartedAt])
+		st.StartedAt = t.startedAt
+		if st.StartedAt.IsZero() {
+			st.StartedAt, _ = time.Parse(time.RFC3339Nano, info.Labels[labelStartedAt])
+		}
 		if st.StartedAt.IsZero() {
 			st.StartedAt = info.CreatedAt.UTC()
 		}
@@ -317,6 +333,7 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 			return st, fmt.Errorf("task %q: delete process: %w", t.id, err)
 		}
 	}
+	t.harvested.Store(true)
 	return st, nil
 }
 
@@ -473,7 +490,12 @@ func (t *task) Delete(ctx context.Context) error {
 	if err != nil {
 		return mapErr(t.id, err)
 	}
-	ct, err := ctr.Task(ctx, nil)
+	var ct client.Task
+	if !t.harvested.Load() {
+		ct, err = ctr.Task(ctx, nil)
+	} else {
+		err = errdefs.ErrNotFound
+	}
 	switch {
 	case errdefs.IsNotFound(err):
 	case err != nil:

@@ -49,13 +49,15 @@ func Main(logPath string) int {
 		fmt.Fprintln(os.Stderr, "kfp-box logger: fds 3 and 4 are not open")
 		return 2
 	}
+	// Ready at once: the shim waits for this before it creates the task, and the pipes
+	// buffer whatever the task writes while the file is being opened.
+	if ready != nil {
+		_ = ready.Close()
+	}
 	err := os.MkdirAll(filepath.Dir(logPath), 0o755)
 	var out *os.File
 	if err == nil {
 		out, err = os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	}
-	if ready != nil {
-		_ = ready.Close()
 	}
 	if err != nil {
 		// Drain so the task never blocks on a full pipe, and say why in the shim's log.
