@@ -214,7 +214,10 @@ type shimProc struct {
 
 // spawnShim execs a shim that waits for its task. It is detached: its own session, stdio
 // on /dev/null (it moves stderr to the task's shim.log).
-func (r *Runtime) spawnShim() (*shimProc, error) {
+//
+// A spare (made ahead of need) warms up at low priority; a shim made for a task waiting
+// now skips that.
+func (r *Runtime) spawnShim(spare bool) (*shimProc, error) {
 	ctrlR, ctrlW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -229,6 +232,9 @@ func (r *Runtime) spawnShim() (*shimProc, error) {
 	attr := &syscall.SysProcAttr{Setsid: true}
 	if r.ns {
 		env = append(env, shimNSEnv+"=1") // the shim makes its own mount namespace
+	}
+	if spare {
+		env = append(env, shimSpareEnv+"=1")
 	}
 	cmd := &exec.Cmd{
 		Path:        r.shim,
@@ -264,27 +270,19 @@ func (sp *shimProc) discard() {
 	sp.status.Close()
 }
 
-// takeShim returns the spare shim (waiting for the one being made, if any), or a new one.
-// The spare takes the shim's exec and Go start-up off Start's path; Start has the next one
-// made once its task runs, so that making it does not compete with the start.
-func (r *Runtime) takeShim(ctx context.Context) (*shimProc, error) {
+// takeShim returns the spare shim if one is ready, else makes one for this task (a spare
+// still warming up at low priority would be slower to wait for). The spare takes the
+// shim's exec and Go start-up off Start's path; Start has the next one made once its task
+// runs, so that making it does not compete with the start.
+func (r *Runtime) takeShim() (*shimProc, error) {
 	r.mu.Lock()
-	if w := r.spareWait; r.spare == nil && w != nil {
-		r.mu.Unlock()
-		select {
-		case <-w:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		r.mu.Lock()
-	}
 	sp := r.spare
 	r.spare = nil
 	r.mu.Unlock()
 	if sp != nil {
 		return sp, nil
 	}
-	return r.spawnShim()
+	return r.spawnShim(false)
 }
 
 // refill makes a spare shim in the background unless one exists or is being made.
@@ -298,7 +296,7 @@ func (r *Runtime) refill() {
 	r.spareWait = w
 	go func() {
 		defer close(w)
-		sp, err := r.spawnShim()
+		sp, err := r.spawnShim(true)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.spareWait = nil
@@ -318,14 +316,14 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec)
 	if err := writeJSON(dir, specFile, spec); err != nil {
 		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 	}
-	sp, err := r.takeShim(ctx)
+	sp, err := r.takeShim()
 	if err != nil {
 		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 	}
 	if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
 		// The spare died (killed by someone); use a fresh one.
 		sp.discard()
-		if sp, err = r.spawnShim(); err != nil {
+		if sp, err = r.spawnShim(false); err != nil {
 			return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 		}
 		if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {

@@ -27,8 +27,10 @@ import (
 const (
 	// ShimEnv marks a process as a host-runtime shim ("1"); ShimMain looks for it.
 	ShimEnv = "KFPBOX_HOST_SHIM"
-	// shimNSEnv is "1" when the shim was started in a private mount namespace.
+	// shimNSEnv is "1" when the shim must give the task its own mount namespace.
 	shimNSEnv = "KFPBOX_HOST_SHIM_NS"
+	// shimSpareEnv is "1" for a spare, made before its task is known.
+	shimSpareEnv = "KFPBOX_HOST_SHIM_SPARE"
 	// ctrlFD is where the shim reads its task's state directory, one line. A shim is
 	// started before it has a task (a spare, to keep exec off Start's path); EOF before a
 	// line means it will not get one and exits.
@@ -75,11 +77,15 @@ func runShim() int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
 	// A spare warms up and waits at low priority, so that making it never slows the tasks
 	// that run meanwhile. Only root may raise the priority back, so only root lowers it.
-	spareNice := os.Geteuid() == 0
+	// A shim made for a task that waits now does neither.
+	spare := os.Getenv(shimSpareEnv) == "1"
+	spareNice := spare && os.Geteuid() == 0
 	if spareNice {
 		setNice(10)
 	}
-	warmUp()
+	if spare {
+		warmUp()
+	}
 
 	ns := os.Getenv(shimNSEnv) == "1"
 	result := make(chan *startedTask, 1)
