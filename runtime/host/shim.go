@@ -416,10 +416,11 @@ func warmUp() {
 	_ = json.Unmarshal([]byte(`{"grace_ns":1}`), &kr)
 }
 
-// prefaultImage maps every page of the shim's own executable into its page tables
+// prefaultImage maps every code page of the shim's own executable into its page tables
 // (MADV_POPULATE_READ, Linux 5.14+). The pages are in the page cache already (kfp-box runs
 // the same file), but each first touch of a code page is a fault, and on virtual machines
-// faults are expensive: a task's start runs much code for the first time.
+// faults are expensive: a task's start runs much code for the first time. Read-only data
+// is left alone: it holds kfp-box's embedded web UI.
 func prefaultImage() {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
@@ -430,9 +431,9 @@ func prefaultImage() {
 		return
 	}
 	for _, line := range strings.Split(string(maps), "\n") {
-		// start-end perms offset dev inode path
+		// start-end perms offset dev inode path; only the executable mapping
 		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != exe || f[1][0] != 'r' {
+		if len(f) < 6 || f[5] != exe || f[1][2] != 'x' {
 			continue
 		}
 		lo, hi, ok := strings.Cut(f[0], "-")
