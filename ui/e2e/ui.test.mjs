@@ -15,6 +15,10 @@ const BASE = process.env.KFPBOX_URL;
 const RUN_TIMEOUT = Number(process.env.KFPBOX_E2E_RUN_TIMEOUT_MS || 240_000);
 const suffix = Date.now().toString(36);
 
+const UPLOAD = 'uploads a pipeline and shows its static graph and IR';
+const RUN = 'starts a run with typed parameters and watches the graph reach SUCCEEDED';
+const COMPARE = 'clones the run with other parameters and compares the two runs';
+
 describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through `make test-ui` (node e2e/run.mjs)' }, () => {
   let browser, page, errors;
   const runIds = [];
@@ -25,6 +29,11 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
   };
   const go = async (path) => {
     await page.goto(BASE + path);
+  };
+  // The app navigates with the History API, so wait on location itself rather than on a load.
+  const waitPath = async (test) => {
+    const src = test instanceof RegExp ? { re: test.source, flags: test.flags } : null;
+    await page.waitForFunction(({ re, flags }) => new RegExp(re, flags).test(location.pathname + location.search), src);
   };
   const assertLabeled = async (where) => assert.deepEqual(await unlabeledControls(page), [], `form controls without labels on ${where}`);
 
@@ -54,16 +63,17 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     }
   };
 
-  // The steps build on each other (upload, run, clone, compare): after one fails, the rest
-  // are skipped with that reason instead of each timing out on its own.
-  let failed = '';
-  const step = (name, fn) =>
+  // Steps build on each other (upload, run, clone, compare). A step names the steps it needs
+  // and is skipped, with the reason, when one of them failed, instead of timing out itself.
+  const failed = new Set();
+  const step = (name, needs, fn) =>
     it(name, async (t) => {
-      if (failed) return t.skip(`an earlier step failed: ${failed}`);
+      const missing = needs.filter((n) => failed.has(n));
+      if (missing.length) return t.skip(`needs the failed step(s): ${missing.join(', ')}`);
       try {
         await fn(t);
       } catch (e) {
-        failed = name;
+        failed.add(name);
         throw e;
       }
     });
@@ -86,15 +96,15 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     assert.deepEqual(found, [], 'console errors');
   });
 
-  step('shows the run list', async () => {
+  step('shows the run list', [], async () => {
     await go('/');
-    await page.waitForURL(/\/runs$/);
+    await waitPath(/\/runs$/);
     await page.locator('[data-testid=run-list][data-loaded=true]').waitFor();
     await assertLabeled('/runs');
     await screenshot('runs');
   });
 
-  step('uploads a pipeline and shows its static graph and IR', async () => {
+  step(UPLOAD, [], async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kfp-box-ui-pipeline-'));
     const file = join(dir, 'e2e-ui-pipeline.yaml');
     writeFileSync(file, pipelineYAML());
@@ -106,7 +116,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await assertLabeled('/pipelines upload form');
     await screenshot('pipeline-upload');
     await page.getByRole('button', { name: 'Upload', exact: true }).click();
-    await page.waitForURL(/\/pipelines\/[^/]+$/);
+    await waitPath(/\/pipelines\/[^/]+$/);
     for (const t of ['train', 'report', 'check']) await page.locator(`[data-task="${t}"]`).waitFor();
     await screenshot('pipeline-graph');
     await page.getByRole('tab', { name: 'Pipeline spec (IR)' }).click();
@@ -117,11 +127,11 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('pipelines');
   });
 
-  step('starts a run with typed parameters and watches the graph reach SUCCEEDED', async () => {
+  step(RUN, [UPLOAD], async () => {
     await go('/pipelines');
     await page.getByRole('link', { name: `e2e-ui-${suffix}` }).click();
     await page.getByRole('link', { name: 'Create run' }).click();
-    await page.waitForURL(/\/runs\/new\?/);
+    await waitPath(/\/runs\/new\?/);
     await page.getByLabel(/^message/).fill('from-e2e');
     await page.getByLabel(/^steps/).fill('4');
     await page.getByLabel(/^rate/).fill('0.25');
@@ -130,7 +140,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await assertLabeled('/runs/new');
     await screenshot('new-run');
     await page.getByRole('button', { name: 'Start run' }).click();
-    await page.waitForURL(/\/runs\/[0-9a-zA-Z-]+$/);
+    await waitPath(/\/runs\/[0-9a-zA-Z-]+$/);
     runIds.push(page.url().split('/').pop());
     await page.locator('[data-task="train"]').waitFor();
     await screenshot('run-started');
@@ -142,7 +152,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.getByRole('tab', { name: 'Graph' }).click();
   });
 
-  step("opens a task's logs, learning curves and artifact preview", async () => {
+  step("opens a task's logs, learning curves and artifact preview", [RUN], async () => {
     // Select the task from the keyboard.
     await page.locator('[data-task="train"]').focus();
     await page.keyboard.press('Enter');
@@ -182,17 +192,17 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('run-logs-search');
   });
 
-  step('clones the run with other parameters and compares the two runs', async () => {
+  step(COMPARE, [RUN], async () => {
     await go(`/runs/${runIds[0]}`);
     await page.getByRole('button', { name: 'Clone' }).click();
-    await page.waitForURL(/\/runs\/new\?clone=/);
+    await waitPath(/\/runs\/new\?clone=/);
     const msg = page.getByLabel(/^message/);
     await page.waitForFunction(() => document.querySelector('#param-message')?.value === 'from-e2e');
     await msg.fill('second');
     await page.getByLabel(/^steps/).fill('2');
     await page.getByLabel('Run name').fill(`e2e run B ${suffix}`);
     await page.getByRole('button', { name: 'Start run' }).click();
-    await page.waitForURL((u) => /\/runs\/[0-9a-zA-Z-]+$/.test(u.pathname) && !u.pathname.endsWith(runIds[0]));
+    await waitPath(new RegExp(`^/runs/(?!${runIds[0]}$)(?!new)[0-9a-zA-Z-]+$`));
     runIds.push(page.url().split('/').pop());
     await waitSucceeded(runIds[1]);
 
@@ -202,7 +212,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.getByRole('checkbox', { name: `Select run e2e run B ${suffix}` }).check();
     await screenshot('runs-selected');
     await page.getByRole('button', { name: 'Compare' }).click();
-    await page.waitForURL(/\/compare\?runs=/);
+    await waitPath(/\/compare\?runs=/);
     const params = page.getByTestId('compare-params');
     await params.getByText('from-e2e').waitFor();
     await params.getByText('second').waitFor();
@@ -210,7 +220,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('compare');
   });
 
-  step('lists, sorts and pages runs', async () => {
+  step('lists, sorts and pages runs', [COMPARE], async () => {
     await go('/runs');
     await page.getByLabel('Filter by name').fill(suffix);
     const rows = page.getByRole('table', { name: 'Runs' }).locator('tbody tr');
@@ -238,10 +248,10 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), `e2e run B ${suffix}`, 'the run link follows its checkbox');
     await page.keyboard.press('Enter');
-    await page.waitForURL(new RegExp(`/runs/${runIds[1]}$`));
+    await waitPath(new RegExp(`/runs/${runIds[1]}$`));
   });
 
-  step('creates a periodic recurring run, disables and enables it', async () => {
+  step('creates a periodic recurring run, disables and enables it', [UPLOAD], async () => {
     await go('/pipelines');
     await page.getByRole('link', { name: `e2e-ui-${suffix}` }).click();
     await page.getByRole('link', { name: 'Create run' }).click();
@@ -253,7 +263,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await assertLabeled('/runs/new (recurring)');
     await screenshot('new-recurring-run');
     await page.getByRole('button', { name: 'Create recurring run' }).click();
-    await page.waitForURL(/\/recurring$/);
+    await waitPath(/\/recurring$/);
     const row = page.getByRole('row', { name: new RegExp(`e2e nightly ${suffix}`) });
     await row.getByText('enabled').waitFor();
     await row.getByRole('button', { name: `Disable e2e nightly ${suffix}` }).click();
@@ -266,12 +276,12 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await row.getByText('disabled').waitFor();
   });
 
-  step('creates and archives an experiment', async () => {
+  step('creates and archives an experiment', [], async () => {
     await go('/experiments');
     await page.getByRole('button', { name: 'New experiment' }).click();
     await page.getByLabel('Name', { exact: true }).fill(`e2e-exp-${suffix}`);
     await page.getByRole('button', { name: 'Create', exact: true }).click();
-    await page.waitForURL(/\/runs\?experiment=/);
+    await waitPath(/\/runs\?experiment=/);
     await page.getByRole('heading', { name: new RegExp(`e2e-exp-${suffix}`) }).waitFor();
     await go('/experiments');
     await page.getByRole('button', { name: `Archive experiment e2e-exp-${suffix}` }).click();
