@@ -20,6 +20,9 @@ import (
 // childEnv names the data dir of a child engine process (the crash test's box).
 const childEnv = "KFPBOX_ENGINE_TEST_CHILD"
 
+// childShimEnv passes the test shim's path to the child.
+const childShimEnv = "KFPBOX_ENGINE_TEST_SHIM"
+
 // childMain runs an engine over the data dir in $KFPBOX_ENGINE_TEST_CHILD until killed. It
 // returns false in a normal test process.
 func childMain() bool {
@@ -41,7 +44,11 @@ func childMain() bool {
 	if err != nil {
 		return fail(err)
 	}
-	rt, err := runtime.Open(ctx, host.ID, runtime.Options{DataDir: dir})
+	cfg := map[string]string{}
+	if sh := os.Getenv(childShimEnv); sh != "" {
+		cfg[host.ConfigShim] = sh
+	}
+	rt, err := runtime.Open(ctx, host.ID, runtime.Options{DataDir: dir, Config: cfg})
 	if err != nil {
 		return fail(err)
 	}
@@ -68,6 +75,7 @@ func TestRecoveryAfterSIGKILL(t *testing.T) {
 	}
 	for i := 0; i < rounds; i++ {
 		t.Run(fmt.Sprintf("round-%d", i), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			// Store the run, then hand the data dir to the child box.
 			h := newHarness(t, harnessOpts{dir: dir, noStart: true, rt: nopRuntime{}})
@@ -76,7 +84,7 @@ func TestRecoveryAfterSIGKILL(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childEnv+"="+dir)
+			cmd.Env = append(os.Environ(), childEnv+"="+dir, childShimEnv+"="+testShim())
 			cmd.Stderr = os.Stderr
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			if err := cmd.Start(); err != nil {

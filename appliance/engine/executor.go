@@ -260,20 +260,30 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		env = append(env, v.Name+"="+tio.resolve(v.Value, execInput))
 	}
 	var mounts []runtime.Mount
-	pairs := make([][2]string, 0, len(tio.buckets))
-	for p := range tio.buckets {
-		pairs = append(pairs, p)
-	}
-	sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
-	for _, p := range pairs {
-		src := filepath.Join(e.cfg.DataDir, "objects", p[1])
-		if err := os.MkdirAll(src, 0o755); err != nil {
-			return nil, nil, err
+	// Mount only what the task can reach: object buckets when it has artifacts or sees the
+	// executor input or output file, the output parameter directory when it has output
+	// parameters. A task without either needs no mount namespace work at all.
+	cmdText := strings.Join(append(append([]string{}, ctr.Command...), ctr.Args...), "\x00")
+	needObjects := len(tio.InArts) > 0 || len(tio.OutArts) > 0 ||
+		strings.Contains(cmdText, "{{$}}") || strings.Contains(cmdText, "{{$.outputs.output_file}}")
+	if needObjects {
+		pairs := make([][2]string, 0, len(tio.buckets))
+		for p := range tio.buckets {
+			pairs = append(pairs, p)
 		}
-		target := containerPath(p[0] + "://" + p[1])
-		mounts = append(mounts, runtime.Mount{Source: src, Target: target})
+		sort.Slice(pairs, func(i, j int) bool { return pairs[i][0]+pairs[i][1] < pairs[j][0]+pairs[j][1] })
+		for _, p := range pairs {
+			src := filepath.Join(e.cfg.DataDir, "objects", p[1])
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				return nil, nil, err
+			}
+			target := containerPath(p[0] + "://" + p[1])
+			mounts = append(mounts, runtime.Mount{Source: src, Target: target})
+		}
 	}
-	mounts = append(mounts, runtime.Mount{Source: tio.hostOutParams, Target: OutputParamsDir})
+	if len(tio.OutParamFiles) > 0 {
+		mounts = append(mounts, runtime.Mount{Source: tio.hostOutParams, Target: OutputParamsDir})
+	}
 	if k8s == nil {
 		return env, mounts, nil
 	}

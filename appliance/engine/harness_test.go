@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,7 +33,39 @@ func TestMain(m *testing.M) {
 	if childMain() {
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if shimDir != "" {
+		_ = os.RemoveAll(shimDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	shimOnce sync.Once
+	shimDir  string
+	shimPath string
+)
+
+// testShim builds testdata/shim, a shim binary that links only the host runtime, once per
+// test process. The test binary itself can be the shim too, but it links gin, whose
+// dependencies spend about 150 ms in package init on every task start. "" when the build
+// fails (the test binary is used then).
+func testShim() string {
+	shimOnce.Do(func() {
+		d, err := os.MkdirTemp("", "kfpbox-shim-")
+		if err != nil {
+			return
+		}
+		shimDir = d
+		out := filepath.Join(d, "shim")
+		cmd := exec.Command("go", "build", "-o", out, "./testdata/shim")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building the test shim failed, using the test binary: %v\n%s", err, b)
+			return
+		}
+		shimPath = out
+	})
+	return shimPath
 }
 
 // harness is one engine over a real bbolt store and a runtime, in a temporary data dir.
@@ -83,7 +117,11 @@ func requireHost(t testing.TB) {
 
 func openHostRuntime(t testing.TB, dir string) runtime.Runtime {
 	t.Helper()
-	rt, err := runtime.Open(context.Background(), host.ID, runtime.Options{DataDir: dir, Logger: testLogger()})
+	cfg := map[string]string{}
+	if sh := testShim(); sh != "" {
+		cfg[host.ConfigShim] = sh
+	}
+	rt, err := runtime.Open(context.Background(), host.ID, runtime.Options{DataDir: dir, Logger: testLogger(), Config: cfg})
 	if err != nil {
 		t.Fatalf("open host runtime: %v", err)
 	}
