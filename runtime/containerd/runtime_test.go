@@ -97,7 +97,10 @@ func TestLimitsInCgroup(t *testing.T) {
 	r := newRuntime(t, t.TempDir())
 	t.Cleanup(func() { _ = r.Close() })
 	ctl := t.TempDir()
-	spec := newSpec(t, "sh", "-c", `df -k /dev/shm | tail -1; test -c /dev/fakegpu0 && echo dev-ok; echo "gpu=$NVIDIA_VISIBLE_DEVICES"; while [ ! -e /ctl/go ]; do sleep 0.02; done`)
+	spec := newSpec(t, "sh", "-c", `df -k /dev/shm | tail -1; test -c /dev/fakegpu0 && echo dev-ok; echo "gpu=$NVIDIA_VISIBLE_DEVICES"
+echo "quota=$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null | head -1)"
+echo "mem=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null | head -1)"
+while [ ! -e /ctl/go ]; do sleep 0.02; done`)
 	spec.Mounts = []runtime.Mount{{Source: ctl, Target: "/ctl"}}
 	spec.Resources = runtime.Resources{CPULimit: 0.5, CPURequest: 0.25, MemoryLimit: 96 << 20, MemoryRequest: 32 << 20, ShmSize: 16 << 20}
 	spec.GPUs = &runtime.GPUs{
@@ -142,7 +145,8 @@ func TestLimitsInCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	log, _ := os.ReadFile(spec.LogPath)
-	for _, want := range []string{" 16384 ", "stdout dev-ok", "stdout gpu=GPU-test"} {
+	// The task sees its own limits, as in a Kubernetes pod.
+	for _, want := range []string{" 16384 ", "stdout dev-ok", "stdout gpu=GPU-test", "stdout quota=50000", "stdout mem=" + strconv.Itoa(96<<20)} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}

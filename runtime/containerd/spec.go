@@ -34,6 +34,7 @@ func (r *Runtime) specOpts(spec runtime.TaskSpec, img client.Image) ([]oci.SpecO
 		oci.WithHostResolvconf,
 		oci.WithNoNewPrivileges,
 		oci.WithHostname(hostname(spec.ID)),
+		withCgroupMount,
 	}
 	if len(spec.Args) > 0 {
 		opts = append(opts, oci.WithProcessArgs(spec.Args...))
@@ -86,6 +87,24 @@ func (r *Runtime) specOpts(spec runtime.TaskSpec, img client.Image) ([]oci.SpecO
 		opts = append(opts, withInit(r.init))
 	}
 	return opts, nil
+}
+
+// withCgroupMount mounts the task's own cgroups read-only at /sys/fs/cgroup, as Kubernetes
+// pods have them: runtimes and libraries (JVM, Go, Python's os.process_cpu_count users,
+// PyTorch) size thread pools and caches from the limits they find there.
+func withCgroupMount(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	for _, m := range s.Mounts {
+		if m.Destination == "/sys/fs/cgroup" {
+			return nil
+		}
+	}
+	s.Mounts = append(s.Mounts, specs.Mount{
+		Destination: "/sys/fs/cgroup",
+		Type:        "cgroup",
+		Source:      "cgroup",
+		Options:     []string{"ro", "nosuid", "noexec", "nodev"},
+	})
+	return nil
 }
 
 // hostname is the task's host name: its id, cut to the 63 characters a label allows.
