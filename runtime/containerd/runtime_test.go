@@ -514,3 +514,30 @@ func TestPullFromRegistry(t *testing.T) {
 	}
 	_ = containerd.RemoveImage(nctx, c, spec.Image)
 }
+
+// TestCommandNotFound: the init reports a missing executable like a shell does.
+func TestCommandNotFound(t *testing.T) {
+	requireContainerd(t)
+	r := newRuntime(t, t.TempDir())
+	t.Cleanup(func() { _ = r.Close() })
+	st, log := run(t, r, newSpec(t, "no-such-command", "x"))
+	if st.Code != 127 || !strings.Contains(log, `stderr kfp-box-init: exec: "no-such-command": executable file not found`) {
+		t.Errorf("status %+v, log %q; want 127 and the reason", st, log)
+	}
+}
+
+// TestWithoutInit runs tasks without kfp-box-init: the task is PID 1, and this test binary
+// is the log binary (TestMain routes the shim's invocation to LoggerMain), as kfp-box
+// itself is when kfp-box-init is not installed.
+func TestWithoutInit(t *testing.T) {
+	requireContainerd(t)
+	r, err := containerd.New(ctxT(t), containerd.Config{Address: env.daemon.Address(), InitBinary: "none", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	st, log := run(t, r, newSpec(t, "sh", "-c", "echo pid=$$; echo oops >&2; exit 3"))
+	if st.Code != 3 || !strings.Contains(log, "stdout pid=1\n") || !strings.Contains(log, "stderr oops\n") {
+		t.Errorf("status %+v, log %q", st, log)
+	}
+}
