@@ -473,14 +473,24 @@ func TestSDKRecurringRuns(t *testing.T) {
 			"trigger":        map[string]any{"cron_schedule": map[string]any{"cron": "*/5 * * * * *"}}}
 	}
 	for name, mut := range map[string]func(m map[string]any){
-		"bad cron":         func(m map[string]any) { m["trigger"] = map[string]any{"cron_schedule": map[string]any{"cron": "every day"}} },
-		"no trigger":       func(m map[string]any) { delete(m, "trigger") },
-		"bad zone":         func(m map[string]any) { m["trigger"] = map[string]any{"cron_schedule": map[string]any{"cron": "0 0 9 * * *", "time_zone": "Mars/Olympus"}} },
-		"zero interval":    func(m map[string]any) { m["trigger"] = map[string]any{"periodic_schedule": map[string]any{"interval_second": 0}} },
-		"concurrency 11":   func(m map[string]any) { m["max_concurrency"] = 11 },
-		"unknown param":    func(m map[string]any) { m["runtime_config"] = map[string]any{"parameters": map[string]any{"msg": "x", "zzz": 1}} },
-		"bad mode":         func(m map[string]any) { m["mode"] = "SOMETIMES" },
-		"end before start": func(m map[string]any) { m["trigger"] = map[string]any{"periodic_schedule": map[string]any{"interval_second": 5, "start_time": "2026-02-01T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"}} },
+		"bad cron": func(m map[string]any) {
+			m["trigger"] = map[string]any{"cron_schedule": map[string]any{"cron": "every day"}}
+		},
+		"no trigger": func(m map[string]any) { delete(m, "trigger") },
+		"bad zone": func(m map[string]any) {
+			m["trigger"] = map[string]any{"cron_schedule": map[string]any{"cron": "0 0 9 * * *", "time_zone": "Mars/Olympus"}}
+		},
+		"zero interval": func(m map[string]any) {
+			m["trigger"] = map[string]any{"periodic_schedule": map[string]any{"interval_second": 0}}
+		},
+		"concurrency 11": func(m map[string]any) { m["max_concurrency"] = 11 },
+		"unknown param": func(m map[string]any) {
+			m["runtime_config"] = map[string]any{"parameters": map[string]any{"msg": "x", "zzz": 1}}
+		},
+		"bad mode": func(m map[string]any) { m["mode"] = "SOMETIMES" },
+		"end before start": func(m map[string]any) {
+			m["trigger"] = map[string]any{"periodic_schedule": map[string]any{"interval_second": 5, "start_time": "2026-02-01T00:00:00Z", "end_time": "2026-01-01T00:00:00Z"}}
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			m := base()
