@@ -78,7 +78,7 @@ func TestRecoveryAfterSIGKILL(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			// Store the run, then hand the data dir to the child box.
-			h := newHarness(t, harnessOpts{dir: dir, noStart: true, rt: nopRuntime{}})
+			h := newHarness(t, harnessOpts{dir: dir, noStart: true, rt: nopRuntime{}, direct: true})
 			id := h.submit(p, nil)
 			if err := h.kv.Close(); err != nil {
 				t.Fatal(err)

@@ -48,13 +48,33 @@ func standIn(typ string) any {
 	return "heads"
 }
 
+// pipeline reads the IR of a run from the store.
+func (d *dryRunner) pipeline(ctx context.Context, runID string) (*spec.Pipeline, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p := d.pipes[runID]; p != nil {
+		return p, nil
+	}
+	raw, err := d.h.meta.GetRunSpec(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := spec.FromJSON(raw)
+	if err != nil {
+		return nil, err
+	}
+	d.pipes[runID] = p
+	return p, nil
+}
+
 func (d *dryRunner) run(ctx context.Context, ts runtime.TaskSpec) runtime.ExitStatus {
 	fail := func(err error) runtime.ExitStatus {
 		return runtime.ExitStatus{Code: 99, Message: "dry run: " + err.Error()}
 	}
-	d.h.engine.mu.Lock()
-	p := d.pipes[ts.Labels["kfp-box/run"]]
-	d.h.engine.mu.Unlock()
+	p, err := d.pipeline(ctx, ts.Labels["kfp-box/run"])
+	if err != nil {
+		return fail(err)
+	}
 	comp := p.Spec.Components[ts.Labels["kfp-box/component"]]
 	x, err := d.h.meta.GetExecution(ctx, ts.Labels["kfp-box/run"], ts.Labels["kfp-box/execution"])
 	if err != nil || comp == nil {
@@ -168,11 +188,7 @@ func TestDryRunAllFixtures(t *testing.T) {
 			if p.Spec.Root == nil || p.Spec.Root.DAG == nil {
 				t.Skip("not a pipeline (a single component)")
 			}
-			id := h.submitWith(p, fixtureParams(p), func(id string) {
-				h.engine.mu.Lock()
-				dr.pipes[id] = p
-				h.engine.mu.Unlock()
-			})
+			id := h.submit(p, fixtureParams(p))
 			r := h.waitRun(id, 30*time.Second)
 			if why, ok := dryRunExpectFailure[rel]; ok {
 				t.Logf("run %s (expected not to succeed: %s)", r.State, why)

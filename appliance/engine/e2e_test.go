@@ -6,28 +6,21 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/spec"
 )
 
-// apiBox is a harness with the KFP HTTP API in front of the engine.
+// apiBox is a harness used through its HTTP API.
 type apiBox struct {
 	*harness
-	srv *httptest.Server
 }
 
 func newAPIBox(t *testing.T, o harnessOpts) *apiBox {
-	h := newHarness(t, o)
-	s := api.New(api.Deps{Logger: testLogger(), Meta: h.meta, Engine: h.engine})
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	return &apiBox{harness: h, srv: srv}
+	return &apiBox{harness: newHarness(t, o)}
 }
 
 func (b *apiBox) do(method, path string, body any, out any) int {

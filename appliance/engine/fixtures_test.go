@@ -148,7 +148,7 @@ func TestFixtures(t *testing.T) {
 			if want == "" {
 				want = slowFixtures[rel]
 			}
-			b := &apiBox{harness: b.harness.with(t), srv: b.srv}
+			b := &apiBox{harness: b.harness.with(t)}
 			p := loadPipeline(t, f)
 			r := b.runThroughAPI(p, fixtureParams(p), 15*time.Minute)
 			if r.State != want {

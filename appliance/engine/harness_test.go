@@ -1,10 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/host"
@@ -76,6 +81,8 @@ type harness struct {
 	meta   *meta.Store
 	rt     runtime.Runtime
 	engine *Engine
+	// srv is the KFP HTTP API in front of the engine (nil with harnessOpts.direct).
+	srv *httptest.Server
 }
 
 type harnessOpts struct {
@@ -90,6 +97,8 @@ type harnessOpts struct {
 	staleness   time.Duration
 	// sync makes bbolt fsync every commit (benchmarks of the real cost).
 	sync bool
+	// direct creates runs in the store and submits them to the engine, without the API.
+	direct bool
 }
 
 // with returns a view of h that reports to t (for subtests).
@@ -157,6 +166,10 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, dir: dir, kv: st, meta: ms, rt: rt, engine: e}
+	if !o.direct {
+		h.srv = httptest.NewServer(api.New(api.Deps{Logger: testLogger(), Meta: ms, Engine: e}).Handler())
+		t.Cleanup(h.srv.Close)
+	}
 	if !o.noStart {
 		if err := e.Start(ctx); err != nil {
 			t.Fatal(err)
@@ -192,10 +205,54 @@ func testdataPipeline(t testing.TB, name string) *spec.Pipeline {
 	return loadPipeline(t, filepath.Join(repoRoot(), "testdata", "pipelines", name))
 }
 
-// submit stores a run of p as the API does and hands it to the engine.
+// submit creates a run of p through the HTTP API (POST /apis/v2beta1/runs with the spec
+// inline, as kfp.Client does from a package), which stores it and hands it to the engine.
 func (h *harness) submit(p *spec.Pipeline, params map[string]any) string {
 	h.t.Helper()
-	return h.submitWith(p, params, nil)
+	if h.srv == nil {
+		return h.submitWith(p, params, nil)
+	}
+	stored := p.StoredJSON()
+	if stored == nil {
+		stored, _ = json.Marshal(p.Spec)
+	}
+	if params == nil {
+		params = map[string]any{}
+	}
+	body, _ := json.Marshal(map[string]any{
+		"display_name":   "run-" + uuid.NewString()[:8],
+		"pipeline_spec":  stored,
+		"runtime_config": map[string]any{"parameters": params},
+	})
+	resp, err := http.Post(h.srv.URL+"/apis/v2beta1/runs", "application/json", bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatalf("create run: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		RunID string `json:"run_id"`
+		State string `json:"state"`
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.RunID == "" {
+		h.t.Fatalf("create run: %d %s", resp.StatusCode, raw)
+	}
+	return out.RunID
+}
+
+// apiState reads a run's state through GET /apis/v2beta1/runs/{id}.
+func (h *harness) apiState(id string) string {
+	h.t.Helper()
+	resp, err := http.Get(h.srv.URL + "/apis/v2beta1/runs/" + id)
+	if err != nil {
+		h.t.Fatalf("get run: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		State string `json:"state"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return out.State
 }
 
 // submitWith is submit with a hook called with the run id before the engine sees it.
@@ -323,6 +380,9 @@ type expectation struct {
 func (h *harness) check(id string, r *meta.Run, want expectation) {
 	h.t.Helper()
 	got := h.tasks(id)
+	if st := h.apiState(id); h.srv != nil && st != want.state {
+		h.t.Errorf("GET /runs/%s says %s, want %s", id, st, want.state)
+	}
 	if r.State != want.state {
 		msg := ""
 		if r.Error != nil {
