@@ -88,6 +88,7 @@ type Runtime struct {
 	locksMu    sync.Mutex
 	locks      map[string]*sync.Mutex // per task id, serializes harvesting an exit
 	escalating map[string]bool        // task ids with a pending SIGKILL timer
+	exits      sync.Map               // task id -> runtime.ExitStatus recorded by this process
 
 	bg     context.Context // ends at Close; bounds background escalations
 	cancel context.CancelFunc
@@ -354,6 +355,11 @@ func validate(spec runtime.TaskSpec) error {
 	}
 	if spec.LogPath == "" || !filepath.IsAbs(spec.LogPath) {
 		return fmt.Errorf("task %q: log path %q must be absolute: %w", spec.ID, spec.LogPath, runtime.ErrInvalid)
+	}
+	for k := range spec.Labels {
+		if strings.HasPrefix(k, labelPrefix) {
+			return fmt.Errorf("task %q: label %q uses the reserved prefix %q: %w", spec.ID, k, labelPrefix, runtime.ErrInvalid)
+		}
 	}
 	for _, m := range spec.Mounts {
 		if !filepath.IsAbs(m.Source) || !filepath.IsAbs(m.Target) {

@@ -58,11 +58,11 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
 		return nil, fmt.Errorf("task %q: log directory: %w", spec.ID, err)
 	}
-	if f, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+	f, err := os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
 		return nil, fmt.Errorf("task %q: log file: %w", spec.ID, err)
-	} else {
-		_ = f.Close()
 	}
+	_ = f.Close()
 	sopts, err := r.specOpts(spec, img)
 	if err != nil {
 		return nil, err
@@ -70,11 +70,6 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	labels := maps.Clone(spec.Labels)
 	if labels == nil {
 		labels = map[string]string{}
-	}
-	for k := range labels {
-		if strings.HasPrefix(k, labelPrefix) {
-			return nil, fmt.Errorf("task %q: label %q uses the reserved prefix %q: %w", spec.ID, k, labelPrefix, runtime.ErrInvalid)
-		}
 	}
 	labels[labelManaged] = "true"
 	labels[labelLogPath] = spec.LogPath
@@ -92,6 +87,12 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 		client.WithContainerLabels(labels),
 	)
 	if err != nil {
+		if !errdefs.IsAlreadyExists(err) {
+			// The snapshot may have been prepared before the container record failed.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
+			_ = r.client.SnapshotService(r.cfg.Snapshotter).Remove(dctx, spec.ID)
+			cancel()
+		}
 		return nil, mapErr(spec.ID, err)
 	}
 	cleanup := func() {
@@ -250,14 +251,6 @@ func (t *task) waitOnce(ctx context.Context) (_ runtime.ExitStatus, done bool, _
 	}
 }
 
-// ctxOr prefers the context's error, so a canceled Wait says so.
-func (t *task) ctxOr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return err
-}
-
 // backoff waits a little before Wait looks again after a transient error (containerd
 // restarting), giving up after about a minute.
 func (t *task) backoff(ctx context.Context, attempt int, cause error) error {
@@ -281,8 +274,11 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 	defer lock.Unlock()
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), harvestTimeout)
 	defer cancel()
-	// The cached metadata is enough: exits are recorded under this lock, and a second
-	// recording of the same exit is harmless.
+	if st, ok := t.rt.exits.Load(t.id); ok {
+		// Another Wait of this process recorded it while we waited for the lock.
+		return st.(runtime.ExitStatus), nil
+	}
+	// The cached metadata is enough otherwise: this process records exits under the lock.
 	info, err := ctr.Info(hctx, client.WithoutRefreshedMetadata)
 	if err != nil {
 		return runtime.ExitStatus{}, mapErr(t.id, err)
@@ -334,6 +330,7 @@ func (t *task) harvest(ctx context.Context, ctr client.Container, ct client.Task
 		}
 	}
 	t.harvested.Store(true)
+	t.rt.exits.Store(t.id, st)
 	return st, nil
 }
 
@@ -521,5 +518,6 @@ func (t *task) Delete(ctx context.Context) error {
 	t.rt.locksMu.Lock()
 	delete(t.rt.locks, t.id)
 	t.rt.locksMu.Unlock()
+	t.rt.exits.Delete(t.id)
 	return nil
 }
