@@ -15,12 +15,17 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/kfp-box/kfp-box/runtime"
 )
 
 // ID is the backend's registered id.
 const ID = "host"
+
+// shimReadyTimeout bounds a shim's start-up, so that a binary that is not a shim (its
+// main does not call ShimMain) fails Open instead of hanging it.
+const shimReadyTimeout = 10 * time.Second
 
 // Config keys read from runtime.Options.Config.
 const (
@@ -90,7 +95,12 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 		r.ns = true
 	}
 	log.Debug("host runtime open", "dir", dir, "shim", shim, "mount_namespaces", r.ns)
-	r.refill()
+	// The first spare is made now: it proves the binary answers as a shim.
+	sp, err := r.spawnShim(shimSpare)
+	if err != nil {
+		return nil, fmt.Errorf("host runtime: %w: %w (the binary's main must call host.ShimMain first)", err, runtime.ErrUnavailable)
+	}
+	r.spare = sp
 	return r, nil
 }
 
@@ -203,6 +213,19 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	return t, nil
 }
 
+// shimMode says how a shim is made.
+type shimMode string
+
+// Shim modes, passed in shimSpareEnv.
+const (
+	// shimDirect is a shim made for a task that waits now: no warm-up.
+	shimDirect shimMode = ""
+	// shimSpare warms up before it reports ready.
+	shimSpare shimMode = "warm"
+	// shimIdleSpare warms up and waits at low priority: the spares made while tasks run.
+	shimIdleSpare shimMode = "idle"
+)
+
 // shimProc is a started shim, with the parent's ends of its pipes.
 type shimProc struct {
 	cmd    *exec.Cmd
@@ -215,9 +238,8 @@ type shimProc struct {
 // spawnShim execs a shim that waits for its task. It is detached: its own session, stdio
 // on /dev/null (it moves stderr to the task's shim.log).
 //
-// A spare (made ahead of need) warms up at low priority; a shim made for a task waiting
-// now skips that.
-func (r *Runtime) spawnShim(spare bool) (*shimProc, error) {
+// It returns once the shim reports ready (see shimMode for what it does first).
+func (r *Runtime) spawnShim(mode shimMode) (*shimProc, error) {
 	ctrlR, ctrlW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -233,8 +255,8 @@ func (r *Runtime) spawnShim(spare bool) (*shimProc, error) {
 	if r.ns {
 		env = append(env, shimNSEnv+"=1") // the shim makes its own mount namespace
 	}
-	if spare {
-		env = append(env, shimSpareEnv+"=1")
+	if mode != shimDirect {
+		env = append(env, shimSpareEnv+"="+string(mode))
 	}
 	cmd := &exec.Cmd{
 		Path:        r.shim,
@@ -257,9 +279,13 @@ func (r *Runtime) spawnShim(spare bool) (*shimProc, error) {
 		close(sp.reaped)
 	}()
 	// Wait until it has warmed up and waits for its task: a spare is only handed out ready.
-	if line, err := sp.br.ReadString('\n'); line != "ready\n" {
+	_ = statR.SetReadDeadline(time.Now().Add(shimReadyTimeout))
+	line, err := sp.br.ReadString('\n')
+	_ = statR.SetReadDeadline(time.Time{})
+	if line != "ready\n" {
+		_ = cmd.Process.Kill()
 		sp.discard()
-		return nil, fmt.Errorf("shim %s did not start: %q %v", r.shim, line, err)
+		return nil, fmt.Errorf("shim %s did not answer (%q, %v)", r.shim, line, err)
 	}
 	return sp, nil
 }
@@ -282,7 +308,7 @@ func (r *Runtime) takeShim() (*shimProc, error) {
 	if sp != nil {
 		return sp, nil
 	}
-	return r.spawnShim(false)
+	return r.spawnShim(shimDirect)
 }
 
 // refill makes a spare shim in the background unless one exists or is being made.
@@ -296,7 +322,7 @@ func (r *Runtime) refill() {
 	r.spareWait = w
 	go func() {
 		defer close(w)
-		sp, err := r.spawnShim(true)
+		sp, err := r.spawnShim(shimIdleSpare)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.spareWait = nil
@@ -323,7 +349,7 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec)
 	if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
 		// The spare died (killed by someone); use a fresh one.
 		sp.discard()
-		if sp, err = r.spawnShim(false); err != nil {
+		if sp, err = r.spawnShim(shimDirect); err != nil {
 			return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 		}
 		if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {

@@ -557,3 +557,13 @@ func TestMountLayouts(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenChecksShim points the runtime at a binary that is not a shim.
+func TestOpenChecksShim(t *testing.T) {
+	for _, shim := range []string{"/bin/true", "/nonexistent/kfp-box"} {
+		_, err := Open(testCtx(t), runtime.Options{DataDir: t.TempDir(), Config: map[string]string{ConfigShim: shim}})
+		if !errors.Is(err, runtime.ErrUnavailable) {
+			t.Errorf("open with shim %s: %v, want ErrUnavailable", shim, err)
+		}
+	}
+}

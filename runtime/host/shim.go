@@ -29,7 +29,7 @@ const (
 	ShimEnv = "KFPBOX_HOST_SHIM"
 	// shimNSEnv is "1" when the shim must give the task its own mount namespace.
 	shimNSEnv = "KFPBOX_HOST_SHIM_NS"
-	// shimSpareEnv is "1" for a spare, made before its task is known.
+	// shimSpareEnv is a spare's shimMode: "warm" or "idle" (warm, at low priority).
 	shimSpareEnv = "KFPBOX_HOST_SHIM_SPARE"
 	// ctrlFD is where the shim reads its task's state directory, one line. A shim is
 	// started before it has a task (a spare, to keep exec off Start's path); EOF before a
@@ -78,8 +78,9 @@ func runShim() int {
 	// A spare warms up and waits at low priority, so that making it never slows the tasks
 	// that run meanwhile. Only root may raise the priority back, so only root lowers it.
 	// A shim made for a task that waits now does neither.
-	spare := os.Getenv(shimSpareEnv) == "1"
-	spareNice := spare && os.Geteuid() == 0
+	mode := shimMode(os.Getenv(shimSpareEnv))
+	spare := mode != shimDirect
+	spareNice := mode == shimIdleSpare && os.Geteuid() == 0
 	if spareNice {
 		setNice(10)
 	}
