@@ -284,6 +284,13 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	if len(tio.OutParamFiles) > 0 {
 		mounts = append(mounts, runtime.Mount{Source: tio.hostOutParams, Target: OutputParamsDir})
 	}
+	if usesWorkspace(rs, cmdText, x) {
+		dir := filepath.Join(e.cfg.DataDir, "workspaces", x.RunID)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		mounts = append(mounts, runtime.Mount{Source: dir, Target: WorkspacePath})
+	}
 	if k8s == nil {
 		return env, mounts, nil
 	}
@@ -364,6 +371,25 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		mounts = append(mounts, runtime.Mount{Source: filepath.Join(dir, m.SubPath), Target: m.MountPath})
 	}
 	return env, mounts, nil
+}
+
+// usesWorkspace reports whether a task gets the run's workspace at /kfp-workspace: the
+// pipeline configures one (pipelineConfig.workspace), or the task refers to it.
+func usesWorkspace(rs *runState, cmdText string, x *meta.Execution) bool {
+	if p := rs.pipe.Platform; p != nil {
+		if k := p.Platforms["kubernetes"]; k != nil && strings.Contains(string(k.PipelineConfig), `"workspace"`) {
+			return true
+		}
+	}
+	if strings.Contains(cmdText, WorkspacePath) || strings.Contains(cmdText, "{{$.workspace_path}}") {
+		return true
+	}
+	for _, v := range x.Inputs.Parameters {
+		if s, ok := v.(string); ok && strings.Contains(s, WorkspacePath) {
+			return true
+		}
+	}
+	return false
 }
 
 // platformParam resolves a platform *Parameter field (secret, config map and volume
@@ -627,38 +653,51 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 		}
 		for _, name := range sortedKeys(d.Artifacts) {
 			as := d.Artifacts[name]
-			uri := x.TaskRoot + "/" + name
-			md := copyParams(as.Metadata)
-			if md == nil {
-				md = map[string]any{}
+			type entry struct {
+				uri, customPath string
+				md              map[string]any
 			}
+			entries := []entry{{uri: x.TaskRoot + "/" + name}}
 			if o, ok := eo.Artifacts[name]; ok && len(o.Artifacts) > 0 {
-				a := o.Artifacts[0]
-				if a.URI != "" {
-					uri = a.URI
+				entries = entries[:0]
+				for i, a := range o.Artifacts {
+					en := entry{uri: a.URI, customPath: a.CustomPath, md: a.Metadata}
+					if en.uri == "" {
+						en.uri = x.TaskRoot + "/" + name
+						if i > 0 {
+							en.uri += "/" + strconv.Itoa(i)
+						}
+					}
+					entries = append(entries, en)
 				}
-				for k, v := range a.Metadata {
+			}
+			for _, en := range entries {
+				md := copyParams(as.Metadata)
+				if md == nil {
+					md = map[string]any{}
+				}
+				for k, v := range en.md {
 					md[k] = v
 				}
-				if a.CustomPath != "" {
-					if err := e.copyCustomPath(a.CustomPath, uri); err != nil {
+				if en.customPath != "" {
+					if err := e.copyCustomPath(en.customPath, en.uri); err != nil {
 						return nil, nil, nil, fmt.Errorf("output artifact %q: custom path: %w", name, err)
 					}
 				}
+				if _, ok := md["display_name"]; !ok {
+					md["display_name"] = name
+				}
+				id := e.artIDs.new()
+				arts = append(arts, &meta.Artifact{
+					ID: id, RunID: x.RunID, ExecutionID: x.ID, TaskName: x.TaskName, Name: name,
+					SchemaTitle: as.ArtifactType.Title(), SchemaVersion: as.ArtifactType.SchemaVersion,
+					URI: en.uri, Metadata: md, CreatedAt: now, Scope: rs.info.PipelineName,
+				})
+				if c.Outputs.Artifacts == nil {
+					c.Outputs.Artifacts = map[string][]meta.ArtifactRef{}
+				}
+				c.Outputs.Artifacts[name] = append(c.Outputs.Artifacts[name], meta.ArtifactRef{ID: id, Name: name, URI: en.uri})
 			}
-			if _, ok := md["display_name"]; !ok {
-				md["display_name"] = name
-			}
-			id := e.artIDs.new()
-			arts = append(arts, &meta.Artifact{
-				ID: id, RunID: x.RunID, ExecutionID: x.ID, TaskName: x.TaskName, Name: name,
-				SchemaTitle: as.ArtifactType.Title(), SchemaVersion: as.ArtifactType.SchemaVersion,
-				URI: uri, Metadata: md, CreatedAt: now, Scope: rs.info.PipelineName,
-			})
-			if c.Outputs.Artifacts == nil {
-				c.Outputs.Artifacts = map[string][]meta.ArtifactRef{}
-			}
-			c.Outputs.Artifacts[name] = []meta.ArtifactRef{{ID: id, Name: name, URI: uri}}
 		}
 	}
 	setExecState(c, meta.ExecSucceeded, "", now)

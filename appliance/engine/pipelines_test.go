@@ -257,3 +257,15 @@ func TestTerminate(t *testing.T) {
 		t.Errorf("state history %+v lacks CANCELING", r.StateHistory)
 	}
 }
+
+func TestPipelineWorkspaceAndArtifactLists(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	id := h.submit(testdataPipeline(t, "workspace_and_lists.yaml"), nil)
+	h.check(id, h.waitRun(id, 20*time.Second), expectation{state: "SUCCEEDED",
+		tasks:   map[string]string{"writer": "SUCCEEDED", "reader": "SUCCEEDED"},
+		outputs: map[string]map[string]any{"reader": {"Output": "shared:2"}}})
+	if n := len(h.tasks(id)["writer"].Outputs.Artifacts["files"]); n != 2 {
+		t.Errorf("writer recorded %d artifacts for its list output, want 2", n)
+	}
+}
