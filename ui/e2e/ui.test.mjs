@@ -221,16 +221,37 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
   });
 
   step('lists, sorts and pages runs', [COMPARE], async () => {
+    // Eleven more runs (through the API, as a script would) give the list a second page.
+    const api = (p, init) => fetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
+    const ref = (await api(`runs/${runIds[0]}`)).pipeline_version_reference;
+    for (let i = 0; i < 11; i++) {
+      await api('runs', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ display_name: `e2e page ${String(i).padStart(2, '0')} ${suffix}`, pipeline_version_reference: ref, runtime_config: { parameters: { message: `page ${i}`, steps: 1 } } }),
+      });
+    }
     await go('/runs');
     await page.getByLabel('Filter by name').fill(suffix);
-    const rows = page.getByRole('table', { name: 'Runs' }).locator('tbody tr');
-    await rows.nth(1).waitFor();
-    await page.getByLabel('State').selectOption('SUCCEEDED');
-    await rows.nth(1).waitFor();
     await page.getByLabel('Rows per page').selectOption('10');
+    const rows = page.getByRole('table', { name: 'Runs' }).locator('tbody tr');
     await page.getByRole('button', { name: /^Name/ }).click(); // sort by name, descending
-    await page.waitForFunction(() => document.querySelector('th[aria-sort=descending]'));
+    await page.locator('th[aria-sort=descending]', { hasText: 'Name' }).waitFor();
+    await page.getByText(`page 1 · 13 total`).waitFor();
+    assert.equal(await rows.count(), 10);
     assert.match(await rows.first().textContent(), /e2e run B/);
+    await page.getByRole('button', { name: 'Next ›' }).click();
+    await page.getByText(`page 2 · 13 total`).waitFor();
+    assert.equal(await rows.count(), 3);
+    assert.match(await rows.last().textContent(), /e2e page 00/);
+    await screenshot('runs-page-2');
+    await page.getByRole('button', { name: '‹ Previous' }).click();
+    await page.getByText(`page 1 · 13 total`).waitFor();
+    await page.getByLabel('State').selectOption('SUCCEEDED');
+    await page.getByText('page 1 ·').waitFor();
+    await rows.filter({ hasText: `e2e run B ${suffix}` }).waitFor();
+    const states = await page.getByRole('table', { name: 'Runs' }).locator('tbody [data-state]').evaluateAll((els) => els.map((e) => e.dataset.state));
+    assert.ok(states.length > 0 && states.every((s) => s === 'SUCCEEDED'), `state filter shows ${states}`);
     await screenshot('runs-sorted');
 
     // The list works from the keyboard: Tab from the filter reaches the row checkboxes and

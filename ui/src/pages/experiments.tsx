@@ -5,7 +5,12 @@ import { navigate } from '../router';
 
 export function ExperimentList() {
   const pager = usePager();
-  const [sort, setSort] = useState('created_at desc');
+  const [sort, setSortState] = useState('created_at desc');
+  // A page token is only valid for the sort it was issued with: start again from page one.
+  const setSort = (v: string) => {
+    setSortState(v);
+    pager.reset();
+  };
   const [archived, setArchived] = useState(false);
   const [creating, setCreating] = useState(false);
   const [name, setName] = useState('');

@@ -18,7 +18,12 @@ export function RunList() {
   const experiment = query.get('experiment') ?? '';
   const recurring = query.get('recurring') ?? '';
   const pager = usePager();
-  const [sort, setSort] = useState('created_at desc');
+  const [sort, setSortState] = useState('created_at desc');
+  // A page token is only valid for the sort it was issued with: start again from page one.
+  const setSort = (v: string) => {
+    setSortState(v);
+    pager.reset();
+  };
   const [q, setQ] = useState('');
   const [state, setState] = useState('');
   const [archived, setArchived] = useState(false);
