@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,7 +141,7 @@ func ImportImages(ctx context.Context, c *client.Client, r io.Reader, snapshotte
 	}
 	opts := []client.ImportOpt{
 		client.WithImportPlatform(platforms.Default()),
-		client.WithImageRefTranslator(NormalizeRef),
+		client.WithImageRefTranslator(ociRefTranslator(indexName)),
 	}
 	if indexName != "" {
 		opts = append(opts, client.WithIndexName(NormalizeRef(indexName)))
@@ -153,6 +155,9 @@ func ImportImages(ctx context.Context, c *client.Client, r io.Reader, snapshotte
 	}
 	var names []string
 	for _, i := range imgs {
+		if slices.Contains(names, i.Name) {
+			continue
+		}
 		img := client.NewImageWithPlatform(c, i, platforms.Default())
 		if err := img.Unpack(ctx, snapshotter); err != nil {
 			return names, fmt.Errorf("import: unpack %q: %w", i.Name, err)
@@ -160,6 +165,21 @@ func ImportImages(ctx context.Context, c *client.Client, r io.Reader, snapshotte
 		names = append(names, i.Name)
 	}
 	return names, nil
+}
+
+// ociRefTranslator names the images of an OCI layout from their
+// org.opencontainers.image.ref.name: a full reference is normalized; a bare tag ("latest",
+// as skopeo and buildah write) names nothing by itself, so it takes indexName when given.
+func ociRefTranslator(indexName string) func(string) string {
+	return func(ref string) string {
+		if !strings.ContainsAny(ref, "/:@") {
+			if indexName == "" {
+				return ""
+			}
+			return NormalizeRef(indexName)
+		}
+		return NormalizeRef(ref)
+	}
 }
 
 // ListImages returns the stored images, sorted by name.

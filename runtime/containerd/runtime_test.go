@@ -198,6 +198,20 @@ func TestImportListRemove(t *testing.T) {
 	if !found {
 		t.Errorf("list %+v lacks %s", list, want)
 	}
+	// An OCI layout whose index names only a tag needs a name.
+	var oci bytes.Buffer
+	if err := containerdtest.WriteOCIArchive(&oci, "latest"); err != nil {
+		t.Fatal(err)
+	}
+	raw := oci.Bytes()
+	if _, err := containerd.ImportImages(ctx, c, bytes.NewReader(raw), "", ""); !errors.Is(err, runtime.ErrInvalid) {
+		t.Errorf("import of a tag-only OCI layout without a name: %v, want ErrInvalid", err)
+	}
+	names, err = containerd.ImportImages(ctx, c, bytes.NewReader(raw), "", "team/tagged:1")
+	if err != nil || len(names) != 1 || names[0] != "docker.io/team/tagged:1" {
+		t.Errorf("import with --name: %q %v", names, err)
+	}
+	_ = containerd.RemoveImage(ctx, c, "team/tagged:1")
 	// The short name runs, and is removed by its short name.
 	r := newRuntime(t, t.TempDir())
 	t.Cleanup(func() { _ = r.Close() })

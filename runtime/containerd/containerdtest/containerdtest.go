@@ -168,7 +168,8 @@ func writeTar(w io.Writer, entries []file) error {
 }
 
 // WriteOCIArchive writes an OCI image-layout tarball of the busybox image named ref (a full
-// name such as "docker.io/kfp-box/busybox:test" is kept as is on import).
+// name such as "docker.io/kfp-box/busybox:test" is kept as is on import). A bare tag
+// ("latest") is written only as org.opencontainers.image.ref.name, as skopeo does.
 func WriteOCIArchive(w io.Writer, ref string) error {
 	layer, config, manifest, err := imageParts()
 	if err != nil {
@@ -178,17 +179,18 @@ func WriteOCIArchive(w io.Writer, ref string) error {
 	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
 		tag = ref[i+1:]
 	}
+	annotations := map[string]string{"org.opencontainers.image.ref.name": tag}
+	if tag != ref {
+		annotations["io.containerd.image.name"] = containerd.NormalizeRef(ref)
+	}
 	index, err := json.Marshal(map[string]any{
 		"schemaVersion": 2,
 		"mediaType":     "application/vnd.oci.image.index.v1+json",
 		"manifests": []any{map[string]any{
-			"mediaType": "application/vnd.oci.image.manifest.v1+json",
-			"digest":    "sha256:" + sha(manifest),
-			"size":      len(manifest),
-			"annotations": map[string]string{
-				"io.containerd.image.name":          containerd.NormalizeRef(ref),
-				"org.opencontainers.image.ref.name": tag,
-			},
+			"mediaType":   "application/vnd.oci.image.manifest.v1+json",
+			"digest":      "sha256:" + sha(manifest),
+			"size":        len(manifest),
+			"annotations": annotations,
 		}},
 	})
 	if err != nil {
