@@ -18,6 +18,9 @@ import (
 	"github.com/containerd/containerd/v2/client"
 )
 
+// maxDaemonLog is the size at which the daemon's log is rotated when it (re)starts.
+const maxDaemonLog = 16 << 20
+
 // DaemonConfig configures a child containerd that kfp-box starts and supervises.
 type DaemonConfig struct {
 	// Dir holds the daemon's config, root, state, socket, pid file and log
@@ -182,7 +185,11 @@ func (d *Daemon) stopStale() {
 
 // launch starts one containerd process.
 func (d *Daemon) launch() error {
-	logf, err := os.OpenFile(filepath.Join(d.cfg.Dir, "containerd.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	logPath := filepath.Join(d.cfg.Dir, "containerd.log")
+	if st, err := os.Stat(logPath); err == nil && st.Size() > maxDaemonLog {
+		_ = os.Rename(logPath, logPath+".1") // one old generation is enough to debug a crash
+	}
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("containerd daemon: %w", err)
 	}
