@@ -115,7 +115,7 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 			defer wg.Done()
 			for i := 0; ; i++ {
 				name := fmt.Sprintf("w%d-%d", w, i)
-				// Half the writers create experiments (Update), half create runs (Batch).
+				// Half the writers create experiments, half create runs.
 				path, idKey := "/experiments", "experiment_id"
 				req := map[string]any{"display_name": name}
 				if w%2 == 1 {

@@ -35,8 +35,9 @@ func (s *Store) CreateRun(ctx context.Context, r *Run, spec json.RawMessage) err
 	if r.ID == "" {
 		return fmt.Errorf("run without id: %w", ErrInvalid)
 	}
-	// Batch: concurrent creations share one fsync; the function is idempotent.
-	return s.write(ctx, true, func(tx kv.Tx, w *writeSet) error {
+	// Update, not Batch: bbolt's Batch waits up to its batch delay (10 ms) for company, which
+	// a lone POST /runs would pay every time.
+	return s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
 		if _, err := tx.Get([]byte(runKey(r.ID))); err == nil {
 			return fmt.Errorf("run %q: %w", r.ID, ErrAlreadyExists)
 		}
@@ -91,8 +92,9 @@ func (s *Store) UpdateRun(ctx context.Context, id string, fn func(*Run) error) (
 	return &r, nil
 }
 
-// UpdateRunBatch is UpdateRun for hot paths: concurrent calls may share one commit (and one
-// fsync), and fn may be called more than once, each time on a freshly read run, so it must
+// UpdateRunBatch is UpdateRun for hot paths with many concurrent writers: concurrent calls may
+// share one commit (and one fsync), at the price of bbolt's batch delay (up to 10 ms) for a
+// lone caller. fn may be called more than once, each time on a freshly read run, so it must
 // only change the run it is given (no side effects outside it).
 func (s *Store) UpdateRunBatch(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
 	var r Run
