@@ -16,8 +16,9 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/kfp-box (embeds the web UI if it was built with `make ui`)
+build: ## Build bin/kfp-box and its static task init bin/kfp-box-init (embeds the UI if `make ui` ran)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/kfp-box
+	CGO_ENABLED=0 $(GO) build -ldflags "-s -w" -o bin/kfp-box-init ./runtime/containerd/cmd/kfp-box-init
 
 .PHONY: run
 run: ## Build the UI and the binary, then serve with the embedded defaults

@@ -13,6 +13,11 @@ import (
 	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/api"
+	"github.com/kfp-box/kfp-box/appliance/engine"
+	"github.com/kfp-box/kfp-box/gpu"
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/objects"
+	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/meta"
 )
@@ -25,9 +30,14 @@ type Appliance struct {
 	cfg    Config
 	logger *slog.Logger
 
-	kv   kv.Store
-	meta *meta.Store
-	api  *api.Server
+	kv      kv.Store
+	meta    *meta.Store
+	objects objects.Store
+	s3      *s3server.Server
+	runtime runtime.Runtime
+	gpus    *gpu.Manager
+	engine  *engine.Engine
+	api     *api.Server
 
 	httpLn  net.Listener
 	httpSrv *http.Server

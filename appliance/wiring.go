@@ -2,21 +2,183 @@ package appliance
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/api"
+	"github.com/kfp-box/kfp-box/appliance/engine"
+	"github.com/kfp-box/kfp-box/gpu"
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/runtime/containerd"
+	"github.com/kfp-box/kfp-box/storage/objects"
+	"github.com/kfp-box/kfp-box/storage/objects/local"
+	s3store "github.com/kfp-box/kfp-box/storage/objects/s3"
+	"github.com/kfp-box/kfp-box/storage/objects/s3server"
+	"github.com/kfp-box/kfp-box/ui"
 )
 
-// The setup steps below grow as backends land; each registers its stop with onStop.
+func (a *Appliance) setupObjects(ctx context.Context) error {
+	log := a.logger.With("component", "objects")
+	if strings.HasPrefix(a.cfg.ObjectStore, "s3://") {
+		st, err := s3store.Open(a.cfg.ObjectStore, log)
+		if err != nil {
+			return err
+		}
+		a.objects = st
+		log.Info("using an external S3 object store", "store", redactURL(a.cfg.ObjectStore))
+		return nil
+	}
+	root := filepath.Join(a.cfg.DataDir, "objects")
+	st, err := local.New(root, log)
+	if err != nil {
+		return err
+	}
+	a.objects = st
+	if a.cfg.S3Listen == "" || a.cfg.S3Listen == "off" {
+		log.Info("embedded S3 server disabled")
+		return nil
+	}
+	srv, err := s3server.New(s3server.Options{
+		Root:            root,
+		Listen:          a.cfg.S3Listen,
+		CredentialsFile: filepath.Join(a.cfg.DataDir, "s3-credentials.json"),
+		Logger:          log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	a.s3 = srv
+	a.onStop("s3", srv.Stop)
+	access, _ := srv.Credentials()
+	log.Info("embedded S3 serving", "endpoint", srv.Endpoint(), "access_key", access, "credentials", "kfp-box s3 credentials")
+	return nil
+}
 
-func (a *Appliance) setupObjects(context.Context) error { return nil }
+// redactURL drops credentials from an s3:// URL before it is logged.
+func redactURL(u string) string {
+	if i := strings.Index(u, "?"); i >= 0 {
+		return u[:i] + "?…"
+	}
+	return u
+}
 
-func (a *Appliance) setupRuntime(context.Context) error { return nil }
+func (a *Appliance) setupRuntime(ctx context.Context) error {
+	log := a.logger.With("component", "runtime")
+	opts := runtime.Options{DataDir: a.cfg.DataDir, Logger: log, Config: map[string]string{}}
+	id := a.cfg.Runtime
+	if a.cfg.ContainerdAddress != "" {
+		opts.Config["address"] = a.cfg.ContainerdAddress
+	}
+	if id == "auto" {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := containerd.Probe(pctx, containerd.ProbeOptions{Address: a.cfg.ContainerdAddress, DataDir: a.cfg.DataDir})
+		cancel()
+		if err != nil {
+			log.Warn("containerd is not usable; tasks run as host processes (images are ignored)", "reason", err)
+			id = "host"
+		} else {
+			id = "containerd"
+		}
+	}
+	rt, err := runtime.Open(ctx, id, opts)
+	if err != nil && a.cfg.Runtime == "auto" && id == "containerd" && errors.Is(err, runtime.ErrUnavailable) {
+		log.Warn("containerd failed to start; tasks run as host processes (images are ignored)", "reason", err)
+		id = "host"
+		rt, err = runtime.Open(ctx, id, opts)
+	}
+	if err != nil {
+		return err
+	}
+	a.runtime = rt
+	a.onStop("runtime", func(context.Context) error { return rt.Close() })
+	log.Info("task runtime ready", "runtime", rt.Name())
+	return nil
+}
 
-func (a *Appliance) setupGPU(context.Context) error { return nil }
+func (a *Appliance) setupGPU(ctx context.Context) error {
+	m, err := gpu.New(ctx, gpu.Options{Logger: a.logger.With("component", "gpu")})
+	if err != nil {
+		return err
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	a.gpus = m
+	a.onStop("gpu", m.Stop)
+	return nil
+}
 
-func (a *Appliance) setupEngine(context.Context) error { return nil }
+func (a *Appliance) setupEngine(ctx context.Context) error {
+	workers := goruntime.NumCPU()
+	if workers < 4 {
+		workers = 4
+	}
+	parallel := a.cfg.MaxParallelTasks
+	if parallel == 0 {
+		parallel = 4 * goruntime.NumCPU()
+	}
+	e, err := engine.New(engine.Config{
+		Logger:              a.logger.With("component", "engine"),
+		Meta:                a.meta,
+		Runtime:             a.runtime,
+		DataDir:             a.cfg.DataDir,
+		Workers:             workers,
+		MaxParallelTasks:    parallel,
+		CacheEnabled:        a.cfg.CacheEnabled,
+		DefaultPipelineRoot: objects.DefaultPipelineRoot,
+		GPUs:                gpuAllocator{m: a.gpus, runtime: a.runtime.Name()},
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.Start(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	a.engine = e
+	a.onStop("engine", e.Stop)
+	return nil
+}
 
-func (a *Appliance) engineForAPI() api.Engine { return nil }
+func (a *Appliance) engineForAPI() api.Engine {
+	if a.engine == nil {
+		return nil
+	}
+	return a.engine
+}
 
-func (a *Appliance) uiHandler() http.Handler { return nil }
+func (a *Appliance) uiHandler() http.Handler { return ui.Handler(a.cfg.UIDevURL) }
+
+// gpuAllocator adapts the GPU manager to the engine's allocator interface.
+type gpuAllocator struct {
+	m       *gpu.Manager
+	runtime string
+}
+
+func (g gpuAllocator) Allocate(ctx context.Context, owner string, count int, accelerator string, onWait func(string)) (engine.GPULease, error) {
+	l, err := g.m.Allocate(ctx, gpu.Request{Owner: owner, Count: count, Accelerator: accelerator, OnWait: onWait})
+	if err != nil {
+		return nil, err
+	}
+	inj, err := g.m.InjectionFor(l, g.runtime)
+	if err != nil {
+		l.Release()
+		return nil, err
+	}
+	return gpuLease{Lease: l, inj: inj}, nil
+}
+
+type gpuLease struct {
+	*gpu.Lease
+	inj *runtime.GPUs
+}
+
+// RuntimeGPUs passes device nodes, CDI names and driver mounts to the runtime.
+func (l gpuLease) RuntimeGPUs() *runtime.GPUs { return l.inj }

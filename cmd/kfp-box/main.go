@@ -4,11 +4,13 @@ package main
 import (
 	"os"
 
-	_ "github.com/kfp-box/kfp-box/appliance/builtins" // backends register themselves
-
+	"github.com/kfp-box/kfp-box/appliance/builtins"
 	"github.com/kfp-box/kfp-box/appliance/cli"
 )
 
 func main() {
+	if code, handled := builtins.Reexec(os.Args); handled {
+		os.Exit(code)
+	}
 	os.Exit(cli.Main(os.Args[1:]))
 }
