@@ -200,6 +200,12 @@ async function api(req, res, url) {
     res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8' });
     return res.end(l);
   }
+  if ((x = m(/^\/artifacts\/([^/:]+)$/))) {
+    const a = db.artifacts.find((a) => a.id === x[1]);
+    if (!a) return notFound(res);
+    const { body, ...rest } = a;
+    return json(res, 200, rest);
+  }
   if ((x = m(/^\/artifacts\/([^/:]+):download$/))) {
     const a = db.artifacts.find((a) => a.id === x[1]);
     if (!a) return notFound(res);

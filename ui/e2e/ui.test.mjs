@@ -83,7 +83,8 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     browser = await launchBrowser();
     const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     page = await ctx.newPage();
-    page.setDefaultTimeout(20_000);
+    // Generous: CI machines are often busy. Each wait still ends as soon as its condition holds.
+    page.setDefaultTimeout(Number(process.env.KFPBOX_E2E_STEP_TIMEOUT_MS || 45_000));
     errors = watchConsole(page);
   });
 
@@ -183,7 +184,14 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.getByRole('list', { name: 'Artifacts' }).getByRole('button', { name: 'report' }).click();
     await page.locator('.artifact-list .artifact-preview[data-kind=markdown] iframe').waitFor();
     await screenshot('run-artifacts');
+    await page.getByRole('link', { name: 'Open artifact report on its own page' }).click();
+    await waitPath(/^\/artifacts\/[^/]+$/);
+    await page.locator('.artifact-preview[data-kind=markdown]').frameLocator('iframe').locator('h1', { hasText: 'Report' }).waitFor();
+    await screenshot('artifact-page');
+    await page.goBack();
+    await waitPath(new RegExp(`^/runs/${runIds[0]}$`));
     // Logs are kept after the run and searchable across its tasks.
+    await page.getByTestId('run-summary').waitFor();
     await runTabs.getByRole('tab', { name: 'Logs' }).click();
     await page.getByLabel('Search all task logs').fill('step=3');
     const runLogs = page.getByTestId('run-logs');

@@ -12,6 +12,7 @@ const RunDetails = lazyPage(() => import('./pages/rundetails').then((m) => m.Run
 const NewRun = lazyPage(() => import('./pages/newrun').then((m) => m.NewRun));
 const PipelineList = lazyPage(() => import('./pages/pipelines').then((m) => m.PipelineList));
 const PipelineDetails = lazyPage(() => import('./pages/pipelines').then((m) => m.PipelineDetails));
+const ArtifactPage = lazyPage(() => import('./pages/artifact').then((m) => m.ArtifactPage));
 const Compare = lazyPage(() => import('./pages/compare').then((m) => m.Compare));
 import { installLinkHandler, match, navigate, useLocation } from './router';
 
@@ -34,6 +35,7 @@ function route(path: string) {
   if ((m = match('/pipelines/:id/versions/:vid', path))) return <PipelineDetails id={m.id} versionId={m.vid} />;
   if (path === '/experiments') return <ExperimentList />;
   if (path === '/compare') return <Compare />;
+  if ((m = match('/artifacts/:id', path))) return <ArtifactPage id={m.id} />;
   if (path === '/recurring') return <RecurringList />;
   if (path === '/system') return <SystemPage />;
   return (

@@ -129,7 +129,10 @@ function ArtifactList({ artifacts, error }: { artifacts?: Dict[] | null; error?:
             </button>{' '}
             <span class="muted">
               {artifactType(a)} {artifactTask(a) && `· from ${artifactTask(a)}`}
-            </span>
+            </span>{' '}
+            <a href={`/artifacts/${encodeURIComponent(aid)}`} aria-label={`Open artifact ${artifactName(a)} on its own page`}>
+              open
+            </a>
             {open === aid && <ArtifactPreview artifact={a} />}
           </li>
         );
