@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -264,8 +265,8 @@ func (s *Store) Stat(ctx context.Context, bucket, key string) (objects.Info, err
 	return objects.Info{Bucket: bucket, Key: key, Size: st.Size, ModTime: st.LastModified, ETag: st.ETag}, nil
 }
 
-// List lists bucket recursively under prefix. Folder marker objects (keys ending in '/')
-// are skipped.
+// List lists bucket recursively under prefix, sorted by key. Folder marker objects (keys
+// ending in '/') are skipped.
 func (s *Store) List(ctx context.Context, bucket, prefix string) ([]objects.Info, error) {
 	if err := objects.ValidateBucket(bucket); err != nil {
 		return nil, err
@@ -285,6 +286,9 @@ func (s *Store) List(ctx context.Context, bucket, prefix string) ([]objects.Info
 		}
 		out = append(out, objects.Info{Bucket: bucket, Key: o.Key, Size: o.Size, ModTime: o.LastModified, ETag: o.ETag})
 	}
+	// S3 lists in key order, but not every server does (SeaweedFS 3.39 walks its
+	// directories); the Store contract promises key order.
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
 }
 
