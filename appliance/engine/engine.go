@@ -207,7 +207,7 @@ func (e *Engine) Terminate(ctx context.Context, runID string) error {
 	}
 	e.mu.Lock()
 	if rs := e.runs[runID]; rs != nil {
-		rs.info.Canceling = true
+		rs.cancelRequested = true // read by the run's worker under e.mu
 	}
 	e.mu.Unlock()
 	e.enqueue(runID)
@@ -377,9 +377,11 @@ type runState struct {
 	handles      map[string]runtime.Task
 	leases       map[string]GPULease
 	events       []taskEvent
-	wake         *time.Timer
-	wakeAt       time.Time
-	adopted      bool
+	// cancelRequested is set by Terminate; guarded by Engine.mu.
+	cancelRequested bool
+	wake            *time.Timer
+	wakeAt          time.Time
+	adopted         bool
 	// unsaved are records changed in memory only (lazily persisted RUNNING states).
 	unsaved map[string]bool
 	// pendingArts are artifacts of the step being committed, visible to its launches.

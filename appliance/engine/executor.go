@@ -535,9 +535,11 @@ func applyResources(ts *runtime.TaskSpec, r *spec.ResourceSpec, tio *preparedIO,
 
 // startTask starts a prepared task in its own goroutine and waits for it there.
 func (e *Engine) startTask(rs *runState, s *startReq) {
-	e.mu.Lock()
-	e.active++
-	e.mu.Unlock()
+	if e.cfg.MaxParallelTasks <= 0 {
+		e.mu.Lock()
+		e.active++ // with a cap, the slot was claimed when the step was planned
+		e.mu.Unlock()
+	}
 	runID, execID, attempt := rs.id, s.x.ID, s.x.Attempt
 	e.tasks.Add(1)
 	go func() {

@@ -163,7 +163,10 @@ func (e *Engine) finishRun(ctx context.Context, runID, state, msg string) error 
 	return err
 }
 
-func (e *Engine) freeSlots() int {
+// claimSlots claims every free task slot for one planning step (-1: unlimited); the step
+// gives back what it does not start with unclaimSlots. Claiming first keeps two workers
+// from both filling the same free slots.
+func (e *Engine) claimSlots() int {
 	if e.cfg.MaxParallelTasks <= 0 {
 		return -1
 	}
@@ -173,7 +176,17 @@ func (e *Engine) freeSlots() int {
 	if n < 0 {
 		n = 0
 	}
+	e.active += n
 	return n
+}
+
+func (e *Engine) unclaimSlots(n int) {
+	if n <= 0 {
+		return
+	}
+	e.mu.Lock()
+	e.active -= n
+	e.mu.Unlock()
 }
 
 // commit persists w and applies its executions to the in-memory view.
@@ -220,7 +233,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	e.mu.Lock()
 	evs := rs.events
 	rs.events = nil
-	if rs.info.Canceling == false && rs.run.State == meta.RunCanceling {
+	if rs.cancelRequested || rs.run.State == meta.RunCanceling {
 		rs.info.Canceling = true
 	}
 	e.mu.Unlock()
@@ -233,10 +246,13 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 			finished = append(finished, ev.execID)
 		}
 	}
+	// Slots are in-memory only: free them now so this very step can use them.
+	e.freeSlots(rs, len(finished))
 	for round := 0; round < 1000; round++ {
+		slots := e.claimSlots()
 		out := plan(planInput{
 			Pipe: rs.pipe, Run: rs.info, Execs: rs.list(), Now: e.cfg.Now(),
-			Slots: e.freeSlots(), NewID: e.execIDs.new,
+			Slots: slots, NewID: e.execIDs.new,
 		})
 		w := carry
 		carry = &meta.Writes{}
@@ -260,8 +276,12 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 				settled = true
 			}
 		}
+		if slots >= 0 {
+			e.unclaimSlots(slots - len(starts))
+		}
 		e.addUnsaved(rs, w)
 		if err := e.commit(ctx, rs, w); err != nil {
+			e.unclaimSlots(len(starts))
 			return err
 		}
 		rs.unsaved = nil
@@ -349,27 +369,13 @@ func (e *Engine) addUnsaved(rs *runState, w *meta.Writes) {
 	}
 }
 
-// releaseTasks deletes finished runtime tasks and frees their slots and GPUs.
-func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
-	for _, id := range execIDs {
-		if l := rs.leases[id]; l != nil {
-			l.Release()
-			delete(rs.leases, id)
-		}
-		if t := rs.handles[id]; t != nil {
-			delete(rs.handles, id)
-			go func() {
-				if err := t.Delete(context.Background()); err != nil {
-					e.log.Debug("delete task", "task", t.ID(), "err", err)
-				}
-			}()
-		}
-	}
-	if len(execIDs) == 0 {
+// freeSlots gives back the slots of n finished tasks and wakes runs waiting for one.
+func (e *Engine) freeSlots(rs *runState, n int) {
+	if n == 0 {
 		return
 	}
 	e.mu.Lock()
-	e.active -= len(execIDs)
+	e.active -= n
 	if e.active < 0 {
 		e.active = 0
 	}
@@ -382,6 +388,28 @@ func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
 	e.mu.Unlock()
 	for _, r := range starved {
 		e.enqueue(r)
+	}
+}
+
+// releaseTasks deletes finished runtime tasks, once their end is persisted, and gives back
+// their GPUs.
+func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
+	for _, id := range execIDs {
+		e.mu.Lock()
+		l := rs.leases[id]
+		delete(rs.leases, id)
+		e.mu.Unlock()
+		if l != nil {
+			l.Release()
+		}
+		if t := rs.handles[id]; t != nil {
+			delete(rs.handles, id)
+			go func() {
+				if err := t.Delete(context.Background()); err != nil {
+					e.log.Debug("delete task", "task", t.ID(), "err", err)
+				}
+			}()
+		}
 	}
 }
 
