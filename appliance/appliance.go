@@ -58,6 +58,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Appliance, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: data_dir: %v", ErrConfig, err)
+	}
+	cfg.DataDir = abs
 	a := &Appliance{cfg: cfg, logger: logger}
 	steps := []struct {
 		name string

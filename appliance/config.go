@@ -176,7 +176,17 @@ func Load(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, e
 			}
 		}
 	}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	// The data directory is made absolute once here: the embedded S3 server changes the
+	// process's working directory, so no relative path may be used after setup.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: data_dir %q: %v", ErrConfig, cfg.DataDir, err)
+	}
+	cfg.DataDir = abs
+	return cfg, nil
 }
 
 // applyFile reads YAML keys; unknown keys are errors so typos do not pass silently.

@@ -2,6 +2,8 @@ package appliance
 
 import (
 	"errors"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +59,20 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("got %v, want ErrConfig", err)
 			}
 		})
+	}
+}
+
+func TestDataDirMadeAbsolute(t *testing.T) {
+	cfg, err := Load("", func(k string) string {
+		if k == "KFPBOX_DATA_DIR" {
+			return "rel/data"
+		}
+		return ""
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !filepath.IsAbs(cfg.DataDir) || !strings.HasSuffix(cfg.DataDir, "rel/data") {
+		t.Fatalf("DataDir = %q, want an absolute path ending in rel/data", cfg.DataDir)
 	}
 }
