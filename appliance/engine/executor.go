@@ -40,6 +40,8 @@ type startReq struct {
 	spec  runtime.TaskSpec
 	gpus  int
 	accel string
+	// deadline is kfp-kubernetes' activeDeadlineSeconds (0: none).
+	deadline time.Duration
 }
 
 // objectPath is the host file behind an object URI: DataDir/objects/<bucket>/<key>.
@@ -149,7 +151,11 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	c.LogPath = ts.LogPath
 	c.RetryAt = time.Time{}
 	setExecState(c, meta.ExecQueued, "", now)
-	return prepared{exec: c, start: &startReq{x: c, spec: ts, gpus: gpus, accel: accel}}
+	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel}
+	if k8s != nil && k8s.ActiveDeadlineSecs > 0 {
+		req.deadline = time.Duration(k8s.ActiveDeadlineSecs) * time.Second
+	}
+	return prepared{exec: c, start: req}
 }
 
 // preparedIO is taskIO plus the host paths behind it.
@@ -587,6 +593,13 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 			uuids = s.spec.GPUs.UUIDs
 		}
 		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStarted, task: t, gpus: uuids})
+		if s.deadline > 0 {
+			timer := time.AfterFunc(s.deadline, func() {
+				e.log.Info("task exceeded its active deadline", "run", runID, "task", s.x.TaskName, "deadline", s.deadline)
+				_ = t.Kill(context.Background(), e.cfg.KillGrace)
+			})
+			defer timer.Stop()
+		}
 		e.wait(runID, execID, attempt, t)
 	}()
 }

@@ -269,3 +269,35 @@ func TestPipelineWorkspaceAndArtifactLists(t *testing.T) {
 		t.Errorf("writer recorded %d artifacts for its list output, want 2", n)
 	}
 }
+
+func TestActiveDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	p := loadPipelineBytes(t, []byte(deadlinePipeline))
+	id := h.submit(p, nil)
+	h.check(id, h.waitRun(id, 20*time.Second), expectation{state: "FAILED", tasks: map[string]string{"slow": "FAILED"}})
+}
+
+const deadlinePipeline = `
+components:
+  comp-slow: {executorLabel: exec-slow}
+deploymentSpec:
+  executors:
+    exec-slow:
+      container: {image: busybox, command: [sleep, "30"]}
+pipelineInfo: {name: deadline}
+root:
+  dag:
+    tasks:
+      slow:
+        componentRef: {name: comp-slow}
+        taskInfo: {name: slow}
+schemaVersion: 2.1.0
+---
+platforms:
+  kubernetes:
+    deploymentSpec:
+      executors:
+        exec-slow:
+          activeDeadlineSeconds: 1
+`
