@@ -151,3 +151,18 @@ func BenchmarkEngineOnlyParallelFor1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*1000), "ms/task")
 }
+
+// BenchmarkEngineOnlyChain100NoSync is BenchmarkEngineOnlyChain100 without fsync: the
+// engine's CPU cost apart from the disk's.
+func BenchmarkEngineOnlyChain100NoSync(b *testing.B) {
+	h := newHarness(b, harnessOpts{rt: &fakeRuntime{}})
+	p := chainPipeline(100)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := h.submit(p, nil)
+		if r := h.waitRun(id, time.Minute); r.State != "SUCCEEDED" {
+			b.Fatalf("run %s", r.State)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*100), "ms/task")
+}
