@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type Daemon struct {
 	crashes  chan error
 	stop     chan struct{} // closed by Stop
 	done     chan struct{} // closed when the supervisor loop ends
+
+	launches chan chan error // served by the launcher goroutine, see launcher
+	endOnce  sync.Once
 }
 
 // DaemonAddress returns the socket path of the child containerd kept under dir.
@@ -82,12 +86,13 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Daemon{
-		cfg:     cfg,
-		log:     cfg.Logger.With("component", "containerd-daemon"),
-		address: DaemonAddress(dir),
-		crashes: make(chan error, 8),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "containerd-daemon"),
+		address:  DaemonAddress(dir),
+		crashes:  make(chan error, 8),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		launches: make(chan chan error),
 	}
 	if len(d.address) >= 104 {
 		return nil, fmt.Errorf("containerd daemon: socket path %q is too long for a unix socket; use a shorter data directory", d.address)
@@ -99,11 +104,14 @@ func StartDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
 		return nil, fmt.Errorf("containerd daemon: write config: %w", err)
 	}
 	d.stopStale()
+	go d.launcher()
 	if err := d.launch(); err != nil {
+		d.endLauncher()
 		return nil, err
 	}
 	if err := d.waitReady(ctx); err != nil {
 		_ = d.kill()
+		d.endLauncher()
 		return nil, err
 	}
 	go d.supervise()
@@ -183,8 +191,29 @@ func (d *Daemon) stopStale() {
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
-// launch starts one containerd process.
+// launcher starts every containerd process of this Daemon from one OS thread that lives
+// as long as the daemon: the kernel sends the parent-death signal when the *thread* that
+// forked the child ends, and the Go runtime ends threads (for example when a goroutine
+// that locked one returns), which would stop a healthy containerd at random.
+func (d *Daemon) launcher() {
+	runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+	for reply := range d.launches {
+		reply <- d.launchNow()
+	}
+}
+
+// endLauncher lets the launcher goroutine (and its thread) end; no launch may follow.
+func (d *Daemon) endLauncher() { d.endOnce.Do(func() { close(d.launches) }) }
+
+// launch starts one containerd process through the launcher thread.
 func (d *Daemon) launch() error {
+	reply := make(chan error, 1)
+	d.launches <- reply
+	return <-reply
+}
+
+// launchNow starts one containerd process; only the launcher goroutine calls it.
+func (d *Daemon) launchNow() error {
 	logPath := filepath.Join(d.cfg.Dir, "containerd.log")
 	if st, err := os.Stat(logPath); err == nil && st.Size() > maxDaemonLog {
 		_ = os.Rename(logPath, logPath+".1") // one old generation is enough to debug a crash
@@ -351,6 +380,7 @@ func (d *Daemon) Stop(ctx context.Context) error {
 		_ = d.kill()
 		<-d.done
 	}
+	d.endLauncher()
 	_ = os.Remove(d.pidPath())
 	return err
 }

@@ -55,10 +55,14 @@ func setup() int {
 		return 1
 	}
 	env.tmp = tmp
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Generous: on a loaded CI machine building the init and starting containerd is slow.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, "containerd test setup:", err)
+		if b, rerr := os.ReadFile(tmp + "/containerd/containerd.log"); rerr == nil {
+			fmt.Fprintf(os.Stderr, "containerd.log:\n%s\n", b[max(0, len(b)-4000):])
+		}
 		teardown()
 		return 1
 	}
