@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -593,14 +594,23 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 			uuids = s.spec.GPUs.UUIDs
 		}
 		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStarted, task: t, gpus: uuids})
+		var expired atomic.Bool
 		if s.deadline > 0 {
 			timer := time.AfterFunc(s.deadline, func() {
 				e.log.Info("task exceeded its active deadline", "run", runID, "task", s.x.TaskName, "deadline", s.deadline)
+				expired.Store(true)
 				_ = t.Kill(context.Background(), e.cfg.KillGrace)
 			})
 			defer timer.Stop()
 		}
-		e.wait(runID, execID, attempt, t)
+		st, err := t.Wait(e.ctx)
+		if e.ctx.Err() != nil {
+			return // engine stopping: the task is re-adopted by the next Start
+		}
+		if expired.Load() && st.Code != 0 {
+			st.Message = strings.TrimPrefix(st.Message+"; ", "; ") + fmt.Sprintf("killed after exceeding activeDeadlineSeconds (%v)", s.deadline)
+		}
+		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evExited, task: t, status: st, err: err})
 	}()
 }
 

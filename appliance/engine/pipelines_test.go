@@ -276,6 +276,9 @@ func TestActiveDeadline(t *testing.T) {
 	p := loadPipelineBytes(t, []byte(deadlinePipeline))
 	id := h.submit(p, nil)
 	h.check(id, h.waitRun(id, 20*time.Second), expectation{state: "FAILED", tasks: map[string]string{"slow": "FAILED"}})
+	if msg := h.tasks(id)["slow"].Error; !strings.Contains(msg, "activeDeadlineSeconds") {
+		t.Errorf("error %q should name the deadline", msg)
+	}
 }
 
 const deadlinePipeline = `
