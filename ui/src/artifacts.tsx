@@ -13,13 +13,22 @@ export const artifactType = (a: Dict): string => String(a.type?.schema_title ?? 
 export const artifactName = (a: Dict): string => String(a.name ?? a.display_name ?? a.output_key ?? artifactId(a));
 export const artifactTask = (a: Dict): string => String(a.task_name ?? a.producer_task ?? a.task_display_name ?? '');
 
-/** Lists a run's artifacts; an older server without the listing API yields an empty list. */
+// listingMissing remembers that the server has no artifact listing route, so that the run page
+// asks once per page load rather than on every task completion.
+let listingMissing = false;
+
+/** Lists a run's artifacts; a server without the listing route yields null. */
 export async function runArtifacts(runId: string, signal?: AbortSignal): Promise<Dict[] | null> {
+  if (listingMissing) return null;
   try {
     const r = await get(`/apis/v2beta1/runs/${encodeURIComponent(runId)}/artifacts`, signal);
     return (r.artifacts ?? r.items ?? []) as Dict[];
   } catch (e: any) {
-    if (e?.status === 404 || e?.status === 501) return null;
+    // The run itself exists (the page loaded it), so a 404 here means the route is missing.
+    if (e?.status === 404 || e?.status === 501) {
+      listingMissing = true;
+      return null;
+    }
     throw e;
   }
 }
