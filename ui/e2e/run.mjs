@@ -4,7 +4,7 @@
 // the server at KFPBOX_URL when that is set, then runs e2e/*.test.mjs with node's test runner.
 //   node e2e/run.mjs --binary ../bin/kfp-box [--bench]
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM, OUT, startServer } from './harness.mjs';
@@ -22,6 +22,10 @@ if (!existsSync(CHROMIUM)) {
   console.error(`no Chromium at ${CHROMIUM}: install Debian's package (apt-get install -y chromium) or set CHROMIUM`);
   process.exit(2);
 }
+
+// Screenshots of an earlier run would mix with this run's: start from an empty set.
+mkdirSync(OUT, { recursive: true });
+if (!bench) for (const f of readdirSync(OUT)) if (f.endsWith('.png')) rmSync(join(OUT, f));
 
 let server = null;
 let url = process.env.KFPBOX_URL;
