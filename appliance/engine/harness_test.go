@@ -52,9 +52,9 @@ var (
 )
 
 // testShim builds testdata/shim, a shim binary that links only the host runtime, once per
-// test process. The test binary itself can be the shim too, but it links gin, whose
-// dependencies spend about 150 ms in package init on every task start. "" when the build
-// fails (the test binary is used then).
+// test process. The test binary itself can be the shim too, but it links the API and its
+// dependencies, whose package init costs tens of milliseconds on every task start. "" when
+// the build fails (the test binary is used then).
 func testShim() string {
 	shimOnce.Do(func() {
 		d, err := os.MkdirTemp("", "kfpbox-shim-")
