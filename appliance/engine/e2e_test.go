@@ -205,7 +205,7 @@ deploymentSpec:
     exec-ticker:
       container:
         image: busybox
-        command: [sh, -c, 'echo tick1; sleep 0.6; echo tick2; sleep 0.3; echo tick3']
+        command: [sh, -c, 'echo tick1; sleep 1.5; echo tick2; sleep 0.3; echo tick3']
 pipelineInfo: {name: follow}
 root:
   dag:
