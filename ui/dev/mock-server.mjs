@@ -72,6 +72,7 @@ function startRun(run) {
       } else if (t.state === 'PENDING' && (tasks[t.display_name].dependentTasks ?? []).every((d) => st[d] === 'SUCCEEDED')) {
         t.state = 'RUNNING';
         t.start_time = now();
+        if (t.display_name === 'train') t.gpus = ['GPU-0000'];
       }
     }
     if (td.every((t) => t.state === 'SUCCEEDED')) {

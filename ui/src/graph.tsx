@@ -103,6 +103,7 @@ export function Graph({
   spec,
   path,
   states,
+  badges,
   selected,
   onSelect,
   onOpen,
@@ -110,6 +111,8 @@ export function Graph({
   spec: Dict | undefined;
   path: string[];
   states?: Record<string, string>;
+  /** badges maps a task name to a short note drawn on its node (for example its GPUs). */
+  badges?: Record<string, string>;
   selected?: string;
   onSelect?: (n: GNode) => void;
   onOpen?: (n: GNode) => void;
@@ -160,6 +163,11 @@ export function Graph({
                 {KIND_MARK[n.kind]}
                 {n.label.length > 32 ? `${n.label.slice(0, 31)}…` : n.label}
               </text>
+              {badges?.[n.id] && (
+                <text x={w - 8} y={13} text-anchor="end" class="node-badge">
+                  {badges[n.id]}
+                </text>
+              )}
               {st && (
                 <text x={w - 8} y={h - 7} text-anchor="end" class="node-state">
                   {st.toLowerCase()}

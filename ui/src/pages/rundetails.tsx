@@ -25,6 +25,12 @@ export function RunDetails({ id }: { id: string }) {
   const spec = unwrapSpec(r?.pipeline_spec ?? version.data?.pipeline_spec);
   const details: Dict[] = r?.run_details?.task_details ?? [];
   const states = useMemo(() => taskStates(details), [r]);
+  // GPU use per task, drawn on the graph: the number of GPUs a task holds or held.
+  const gpuBadges = useMemo(() => {
+    const out: Record<string, string> = {};
+    for (const d of details) if (d.display_name && d.gpus?.length) out[d.display_name] = `${d.gpus.length} GPU`;
+    return out;
+  }, [r]);
   const finishedCount = details.filter((d) => isTerminal(d.state)).length;
   const artifacts = useAsync((s) => runArtifacts(id, s), [id, finishedCount, r?.state]);
   const [tab, setTab] = useState<RunTab>('graph');
@@ -89,7 +95,7 @@ export function RunDetails({ id }: { id: string }) {
         <div class="split">
           <div class="grow">
             <Breadcrumb path={path} setPath={setPath} />
-            {spec ? <Graph spec={spec} path={path} states={states} selected={selected} onSelect={(n) => setSelected(n.id)} onOpen={(n) => setPath([...path, n.id])} /> : version.error ? <ErrorBox error={version.error} /> : <Loading what="Loading the pipeline" />}
+            {spec ? <Graph spec={spec} path={path} states={states} badges={gpuBadges} selected={selected} onSelect={(n) => setSelected(n.id)} onOpen={(n) => setPath([...path, n.id])} /> : version.error ? <ErrorBox error={version.error} /> : <Loading what="Loading the pipeline" />}
           </div>
           {selected && <TaskPanel run={r} name={selected} spec={spec} artifacts={artifacts.data ?? null} onClose={() => setSelected(undefined)} />}
         </div>
