@@ -549,3 +549,59 @@ func (p *planner) visitLoop(l *meta.Execution, t *spec.PipelineTaskSpec) {
 		p.setState(c, meta.ExecSucceeded, "")
 	}
 }
+
+// checkGraph rejects what the spec validator lets through but planning cannot finish:
+// dependency cycles inside a DAG, and components that contain themselves.
+func checkGraph(ps *spec.PipelineSpec) error {
+	const (
+		visiting = 1
+		done     = 2
+	)
+	compState := map[string]int{}
+	var visitComp func(name string, c *spec.ComponentSpec) error
+	visitComp = func(name string, c *spec.ComponentSpec) error {
+		if c == nil || c.DAG == nil {
+			return nil
+		}
+		switch compState[name] {
+		case visiting:
+			return fmt.Errorf("component %q contains itself", name)
+		case done:
+			return nil
+		}
+		compState[name] = visiting
+		taskState := map[string]int{}
+		var visitTask func(k string, path []string) error
+		visitTask = func(k string, path []string) error {
+			switch taskState[k] {
+			case visiting:
+				return fmt.Errorf("component %q: dependency cycle %s", name, strings.Join(append(path, k), " -> "))
+			case done:
+				return nil
+			}
+			taskState[k] = visiting
+			if t := c.DAG.Tasks[k]; t != nil {
+				for _, d := range t.DependentTasks {
+					if err := visitTask(d, append(path, k)); err != nil {
+						return err
+					}
+				}
+			}
+			taskState[k] = done
+			return nil
+		}
+		for _, k := range sortedKeys(c.DAG.Tasks) {
+			if err := visitTask(k, nil); err != nil {
+				return err
+			}
+			if t := c.DAG.Tasks[k]; t != nil {
+				if err := visitComp(t.ComponentRef.Name, ps.Components[t.ComponentRef.Name]); err != nil {
+					return err
+				}
+			}
+		}
+		compState[name] = done
+		return nil
+	}
+	return visitComp("root", ps.Root)
+}

@@ -69,6 +69,9 @@ func (e *Engine) load(ctx context.Context, id string) (*runState, error) {
 	if err != nil {
 		return nil, e.failRun(ctx, run, fmt.Sprintf("pipeline spec: %v", err))
 	}
+	if err := checkGraph(pipe.Spec); err != nil {
+		return nil, e.failRun(ctx, run, fmt.Sprintf("pipeline spec: %v", err))
+	}
 	params, err := spec.ResolveRuntimeParameters(pipe.Spec, run.RuntimeConfig.Parameters)
 	if err != nil {
 		return nil, e.failRun(ctx, run, fmt.Sprintf("run parameters: %v", err))
