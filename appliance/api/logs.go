@@ -22,13 +22,20 @@ const logPoll = 100 * time.Millisecond
 // taskLogs serves GET /apis/v2beta1/runs/:id/tasks/:task_id/logs: the task's stdout and
 // stderr as text/plain, kept after the run. With follow=true the response streams while
 // the task runs and ends when it has finished. timestamps=true keeps the runtime's
-// "<time> <stream> " prefix on each line.
+// "<time> <stream> " prefix on each line. A cache hit shows the log of the execution it
+// reused.
 func (s *Server) taskLogs(c *gin.Context) {
 	runID, taskID := c.Param("id"), c.Param("task_id")
 	x, err := s.d.Meta.GetExecution(c, runID, taskID)
 	if err != nil {
 		abort(c, fmt.Errorf("task %q of run %q: %w", taskID, runID, ErrNotFound))
 		return
+	}
+	if x.LogPath == "" && x.CacheSource != nil {
+		// A cache hit ran nothing: show the log of the execution it reused.
+		if src, err := s.d.Meta.GetExecution(c, x.CacheSource.RunID, x.CacheSource.ExecutionID); err == nil {
+			x.LogPath = src.LogPath
+		}
 	}
 	follow := c.Query("follow") == "true" || c.Query("follow") == "1"
 	raw := c.Query("timestamps") == "true"

@@ -226,3 +226,41 @@ func loadPipelineBytes(t testing.TB, b []byte) *spec.Pipeline {
 }
 
 var _ = filepath.Join
+
+func TestAPICachedTaskShowsSourceLog(t *testing.T) {
+	t.Parallel()
+	b := newAPIBox(t, harnessOpts{cache: true})
+	p := loadPipelineBytes(t, []byte(cachedLogPipeline))
+	first := b.runThroughAPI(p, nil, 20*time.Second)
+	second := b.runThroughAPI(p, nil, 20*time.Second)
+	if first.State != "SUCCEEDED" || second.State != "SUCCEEDED" {
+		t.Fatalf("runs %s and %s", first.State, second.State)
+	}
+	task := second.task("hello")
+	if task == nil || task.CacheSource == nil || task.CacheSource.RunID != first.RunID {
+		t.Fatalf("second run's task %+v should name the first run as its cache source", task)
+	}
+	var text string
+	b.do("GET", fmt.Sprintf("/apis/v2beta1/runs/%s/tasks/%s/logs", second.RunID, task.TaskID), nil, &text)
+	if text != "hello from the source\n" {
+		t.Errorf("cached task log %q, want the source's", text)
+	}
+}
+
+const cachedLogPipeline = `
+components:
+  comp-hello: {executorLabel: exec-hello}
+deploymentSpec:
+  executors:
+    exec-hello:
+      container: {image: busybox, command: [echo, hello from the source]}
+pipelineInfo: {name: cached-log}
+root:
+  dag:
+    tasks:
+      hello:
+        cachingOptions: {enableCache: true}
+        componentRef: {name: comp-hello}
+        taskInfo: {name: hello}
+schemaVersion: 2.1.0
+`
