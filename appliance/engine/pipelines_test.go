@@ -3,12 +3,14 @@ package engine
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
@@ -304,3 +306,31 @@ platforms:
         exec-slow:
           activeDeadlineSeconds: 1
 `
+
+func TestDeleteRunningRun(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	id := h.submit(testdataPipeline(t, "sleep.yaml"), nil)
+	var runtimeID string
+	waitFor(t, 10*time.Second, "first task to run", func() bool {
+		x := h.tasks(id)["first"]
+		if x != nil && x.State == meta.ExecRunning {
+			runtimeID = x.RuntimeTaskID
+			return true
+		}
+		return false
+	})
+	req, _ := http.NewRequest("DELETE", h.srv.URL+"/apis/v2beta1/runs/"+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("delete run: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	waitFor(t, 15*time.Second, "the deleted run's task to be gone", func() bool {
+		_, err := h.rt.Lookup(context.Background(), runtimeID)
+		return errors.Is(err, runtime.ErrNotFound)
+	})
+	if execs, _ := h.meta.ListExecutions(context.Background(), id); len(execs) != 0 {
+		t.Errorf("%d execution records written after the run was deleted", len(execs))
+	}
+}

@@ -134,6 +134,40 @@ func resourceName(pipeline, runID string) string {
 	return pipeline + "-" + b.String()
 }
 
+// forget drops a deleted run: its tasks are killed and removed, its slots and GPUs freed.
+func (e *Engine) forget(rs *runState) {
+	e.log.Info("run deleted while running; stopping its tasks", "run", rs.id)
+	e.mu.Lock()
+	delete(e.runs, rs.id)
+	delete(e.starved, rs.id)
+	if rs.wake != nil {
+		rs.wake.Stop()
+	}
+	if rs.flush != nil {
+		rs.flush.Stop()
+	}
+	e.mu.Unlock()
+	var ids []string
+	for id, t := range rs.handles {
+		ids = append(ids, id)
+		go func() {
+			ctx := context.Background()
+			_ = t.Kill(ctx, e.cfg.KillGrace)
+			_, _ = t.Wait(ctx)
+			_ = t.Delete(ctx)
+		}()
+	}
+	e.freeSlots(rs, len(ids))
+	e.mu.Lock()
+	for _, id := range ids {
+		if l := rs.leases[id]; l != nil {
+			l.Release()
+		}
+		delete(rs.leases, id)
+	}
+	e.mu.Unlock()
+}
+
 // failRun ends a run that cannot be executed at all.
 func (e *Engine) failRun(ctx context.Context, run *meta.Run, msg string) error {
 	e.log.Warn("run failed before start", "run", run.ID, "err", msg)
@@ -212,6 +246,18 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	if err != nil || rs == nil {
 		return err
 	}
+	// A run deleted while it ran: stop its tasks and forget it, writing nothing more.
+	cur, err := e.cfg.Meta.GetRun(ctx, id)
+	if errors.Is(err, meta.ErrNotFound) {
+		e.forget(rs)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.State == meta.RunCanceling {
+		rs.run = cur
+	}
 	if !rs.adopted {
 		if err := e.adopt(ctx, rs); err != nil {
 			return err
@@ -285,6 +331,10 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		e.addUnsaved(rs, w)
 		if err := e.commit(ctx, rs, w); err != nil {
 			e.unclaimSlots(len(starts))
+			if errors.Is(err, meta.ErrNotFound) {
+				e.forget(rs) // deleted while this step was planned
+				return nil
+			}
 			return err
 		}
 		rs.unsaved = nil

@@ -69,7 +69,8 @@ func (w *Writes) Empty() bool {
 	return len(w.Executions) == 0 && len(w.DeleteExecutions) == 0 && len(w.Artifacts) == 0 && len(w.CacheEntries) == 0
 }
 
-// Commit writes w durably in one transaction. It uses kv Update rather than Batch: the
+// Commit writes w durably in one transaction. It fails with ErrNotFound, writing nothing,
+// when an execution's run does not exist (any more). It uses kv Update rather than Batch: the
 // engine already groups a run step's writes, and Batch's coalescing delay would be added to
 // every step of a sequential pipeline.
 func (s *Store) Commit(ctx context.Context, w *Writes) error {
@@ -105,7 +106,17 @@ func (s *Store) Commit(ctx context.Context, w *Writes) error {
 		}
 		puts = append(puts, kvp{[]byte(cacheKey(c.Scope, c.Fingerprint, c.ExecutionID)), b})
 	}
+	runs := map[string]bool{}
+	for _, e := range w.Executions {
+		runs[e.RunID] = true
+	}
 	return s.kv.Update(ctx, func(tx kv.Tx) error {
+		// Executions of a deleted run are not written back.
+		for id := range runs {
+			if _, err := tx.Get([]byte(runKey(id))); err != nil {
+				return fmt.Errorf("run %q: %w", id, ErrNotFound)
+			}
+		}
 		for _, p := range puts {
 			if err := tx.Put(p.k, p.v); err != nil {
 				return err

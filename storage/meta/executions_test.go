@@ -35,6 +35,14 @@ func TestReserveIDsNeverRepeats(t *testing.T) {
 func TestExecutionsCommitListDelete(t *testing.T) {
 	s := openTest(t)
 	ctx := context.Background()
+	for _, id := range []string{"r1", "r2"} {
+		if err := s.CreateRun(ctx, &Run{ID: id, State: RunRunning, CreatedAt: t0}, []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutExecutions(ctx, &Execution{ID: "1", RunID: "deleted"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("execution of a missing run: %v, want ErrNotFound", err)
+	}
 	mk := func(id, state string) *Execution {
 		return &Execution{ID: id, RunID: "r1", TaskKey: "t" + id, State: state, Kind: KindContainer, CreatedAt: t0}
 	}
