@@ -12,8 +12,13 @@ UI_SOURCES  := $(shell find $(UI_DIR)/src $(UI_DIR)/index.html $(UI_DIR)/vite.co
 
 .PHONY: ui ui-deps ui-chromium ui-dev test-ui test-ui-unit bench-ui
 
+# npm ci installs exactly the committed lock. A registry mirror that lacks other platforms'
+# optional packages (rollup's per-OS binaries) records a lock npm ci calls out of sync; then
+# npm install, which keeps every locked version, is the fallback.
 $(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package-lock.json
-	cd $(UI_DIR) && npm ci --no-audit --no-fund
+	cd $(UI_DIR) && { npm ci --no-audit --no-fund 2>/dev/null || { \
+		echo "ui: npm ci refused the lock file (platform packages missing from the registry); using npm install"; \
+		npm install --no-audit --no-fund; }; }
 	@touch $@
 
 ui-deps: $(UI_DIR)/node_modules/.package-lock.json
