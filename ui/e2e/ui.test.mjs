@@ -159,6 +159,12 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await page.keyboard.press('Enter');
     const panel = page.getByTestId('task-panel');
     await panel.waitFor();
+    await panel.getByTestId('cache-reason').getByText('not a cache hit').waitFor();
+    await panel.getByRole('tab', { name: 'Inputs/Outputs' }).click();
+    const inputs = panel.getByRole('table', { name: 'Inputs' });
+    await inputs.getByRole('row', { name: /message/ }).getByText('from-e2e').waitFor();
+    await inputs.getByRole('row', { name: /steps/ }).getByText('4', { exact: true }).waitFor();
+    await screenshot('task-io');
     await panel.getByRole('tab', { name: 'Logs' }).click();
     const logs = panel.getByTestId('task-logs');
     await logs.filter({ hasText: 'step=4' }).waitFor();
