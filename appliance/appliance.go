@@ -2,8 +2,10 @@ package appliance
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,12 +16,13 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/engine"
+	"github.com/kfp-box/kfp-box/appliance/k8s"
 	"github.com/kfp-box/kfp-box/gpu"
 	"github.com/kfp-box/kfp-box/runtime"
-	"github.com/kfp-box/kfp-box/storage/objects"
-	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/meta"
+	"github.com/kfp-box/kfp-box/storage/objects"
+	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 )
 
 // Version is set at build time with -ldflags "-X github.com/kfp-box/kfp-box/appliance.Version=...".
@@ -37,6 +40,7 @@ type Appliance struct {
 	runtime runtime.Runtime
 	gpus    *gpu.Manager
 	engine  *engine.Engine
+	k8s     *k8s.Store
 	api     *api.Server
 
 	httpLn  net.Listener
@@ -119,6 +123,7 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 		return err
 	}
 	a.meta = m
+	a.k8s = k8s.NewStore(store)
 	return nil
 }
 
@@ -129,6 +134,10 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		Engine:  a.engineForAPI(),
 		UI:      a.uiHandler(),
 		Version: Version,
+		GPUs:    a.gpus,
+		Objects: a.objects,
+		Metrics: a.metricsHandler(),
+		Routes:  []func(gin.IRouter){a.k8s.Routes},
 	})
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/gpu"
@@ -135,6 +139,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		CacheEnabled:        a.cfg.CacheEnabled,
 		DefaultPipelineRoot: objects.DefaultPipelineRoot,
 		GPUs:                gpuAllocator{m: a.gpus, runtime: a.runtime.Name()},
+		Secrets:             a.k8s,
 	})
 	if err != nil {
 		return err
@@ -155,6 +160,16 @@ func (a *Appliance) engineForAPI() api.Engine {
 }
 
 func (a *Appliance) uiHandler() http.Handler { return ui.Handler(a.cfg.UIDevURL) }
+
+// metricsHandler serves the box's Prometheus metrics: GPUs, the Go runtime and the process.
+func (a *Appliance) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.gpus != nil {
+		reg.MustRegister(a.gpus.Collector())
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
 
 // gpuAllocator adapts the GPU manager to the engine's allocator interface.
 type gpuAllocator struct {

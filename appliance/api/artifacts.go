@@ -99,7 +99,7 @@ type artifactRoutes struct {
 
 // registerArtifactRoutes adds, under r (the /apis/v2beta1 group):
 //
-//	GET /runs/:run_id/artifacts           {"artifacts": [...]} with type, size, URI, metadata
+//	GET /runs/:id/artifacts               {"artifacts": [...]} with type, size, URI, metadata
 //	GET /artifacts/:id                    one artifact record
 //	GET /artifacts/:id:download           the artifact's bytes (also /artifacts/:id/download)
 //	GET /artifacts/download?uri=URI       the bytes of a stored URI
@@ -108,14 +108,14 @@ type artifactRoutes struct {
 // and stream folders as a tar archive.
 func registerArtifactRoutes(r gin.IRouter, lister ArtifactLister, store objects.Store) {
 	h := &artifactRoutes{lister: lister, store: store}
-	r.GET("/runs/:run_id/artifacts", h.listRun)
+	r.GET("/runs/:id/artifacts", h.listRun)
 	r.GET("/artifacts/download", h.downloadURI)
 	r.GET("/artifacts/:id", h.getOrDownload)
 	r.GET("/artifacts/:id/download", h.downloadID)
 }
 
 func (h *artifactRoutes) listRun(c *gin.Context) {
-	arts, err := h.lister.ListRunArtifacts(c.Request.Context(), c.Param("run_id"))
+	arts, err := h.lister.ListRunArtifacts(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		abort(c, err)
 		return

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/kfp-box/kfp-box/storage/meta"
+	"github.com/kfp-box/kfp-box/storage/objects"
 )
 
 // Engine is what the API needs from the run engine. Runs are stored by the API first; the
@@ -34,6 +35,14 @@ type Deps struct {
 	Version string
 	// MaxBodyBytes bounds request bodies (default 32 MiB).
 	MaxBodyBytes int64
+	// GPUs is the GPU inventory behind GET /gpus (optional).
+	GPUs GPUInventory
+	// Objects is the object store behind the artifact routes (optional).
+	Objects objects.Store
+	// Metrics serves /metrics in the Prometheus format (optional).
+	Metrics http.Handler
+	// Routes add routes outside /apis/v2beta1, such as the Kubernetes-compatible subset.
+	Routes []func(gin.IRouter)
 }
 
 // Server is the HTTP API.
@@ -75,8 +84,20 @@ func (s *Server) Handler() http.Handler { return s.g }
 func (s *Server) routes() {
 	v2 := s.g.Group("/apis/v2beta1")
 	v2.GET("/healthz", s.healthz)
+	if s.d.GPUs != nil {
+		registerGPURoutes(v2, s.d.GPUs)
+	}
+	if s.d.Metrics != nil {
+		s.g.GET("/metrics", gin.WrapH(s.d.Metrics))
+	}
+	for _, add := range s.d.Routes {
+		add(s.g)
+	}
 	if s.d.Meta == nil {
 		return
+	}
+	if s.d.Objects != nil {
+		registerArtifactRoutes(v2, MetaArtifacts{s.d.Meta}, s.d.Objects)
 	}
 
 	v2.POST("/experiments", s.createExperiment)

@@ -1,0 +1,380 @@
+package appliance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/appliance/builtins"
+	"github.com/kfp-box/kfp-box/runtime/containerd"
+	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
+	"github.com/kfp-box/kfp-box/storage/objects/s3server"
+)
+
+// ctd is the containerd the containerd end-to-end test uses, started by TestMain.
+var ctd struct {
+	skip    string
+	address string
+	daemon  *containerd.Daemon
+}
+
+// testdata is this package's testdata directory as an absolute path: the embedded S3 server
+// changes the process's working directory, so relative paths stop working once a box runs.
+var testdata, projectTestdata string
+
+func TestMain(m *testing.M) {
+	testdata, _ = filepath.Abs("testdata")
+	projectTestdata, _ = filepath.Abs("../testdata")
+	// The host runtime re-executes this binary as its shim; containerd's shim runs it as the
+	// log writer.
+	if code, handled := builtins.Reexec(os.Args); handled {
+		os.Exit(code)
+	}
+	stop := startContainerd()
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+func startContainerd() func() {
+	if why := containerdtest.Prerequisites(); why != "" {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintln(os.Stderr, "containerd end-to-end tests cannot run in CI:", why)
+			os.Exit(1)
+		}
+		ctd.skip = why + " (run scripts/ensure-containerd.sh; CI=true turns this skip into a failure)"
+		return func() {}
+	}
+	tmp, err := os.MkdirTemp("", "kfpbox-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "containerd setup:", err)
+		os.Exit(1)
+	}
+	initPath, err := containerdtest.BuildInit(ctx, tmp)
+	if err != nil {
+		fail(err)
+	}
+	// kfp-box looks for its task init in PATH when it is not next to the binary.
+	os.Setenv("PATH", filepath.Dir(initPath)+":"+os.Getenv("PATH"))
+	d, err := containerd.StartDaemon(ctx, containerd.DaemonConfig{Dir: filepath.Join(tmp, "containerd"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		fail(err)
+	}
+	ctd.daemon, ctd.address = d, d.Address()
+	if err := containerdtest.ImportBusybox(ctx, d.Address(), "docker.io/library/busybox:latest"); err != nil {
+		fail(err)
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		containerdtest.RemoveAll(sctx, d.Address())
+		_ = d.Stop(sctx)
+		containerdtest.Unmount(tmp)
+		_ = os.RemoveAll(tmp)
+	}
+}
+
+// box is a running kfp-box for one test.
+type box struct {
+	t    *testing.T
+	a    *appliance.Appliance
+	base string
+	data string
+}
+
+func startBox(t *testing.T, mutate func(*appliance.Config)) *box {
+	t.Helper()
+	cfg := appliance.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.S3Listen = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 30 * time.Second
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := appliance.New(ctx, cfg, logger)
+	if err != nil {
+		t.Fatalf("appliance.New: %v", err)
+	}
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := a.Shutdown(sctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: cfg.DataDir}
+}
+
+func (b *box) do(method, path string, body io.Reader, contentType string, out any) int {
+	b.t.Helper()
+	url := path
+	if !strings.HasPrefix(path, "http") {
+		url = b.base + path
+	}
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			b.t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	if resp.StatusCode >= 300 && out == nil {
+		b.t.Logf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode
+}
+
+// upload uploads a pipeline file the way the SDK does and returns the pipeline id.
+func (b *box) upload(file, name string) string {
+	b.t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	fw, _ := mw.CreateFormFile("uploadfile", filepath.Base(file))
+	fw.Write(data)
+	mw.Close()
+	var p struct {
+		PipelineID string `json:"pipeline_id"`
+	}
+	if code := b.do("POST", "/pipelines/upload?name="+name, &buf, mw.FormDataContentType(), &p); code != 200 {
+		b.t.Fatalf("upload %s: HTTP %d", file, code)
+	}
+	return p.PipelineID
+}
+
+type taskDetail struct {
+	DisplayName      string                    `json:"display_name"`
+	State            string                    `json:"state"`
+	Error            *struct{ Message string } `json:"error"`
+	OutputParameters map[string]any            `json:"output_parameters"`
+}
+
+type run struct {
+	RunID      string `json:"run_id"`
+	State      string `json:"state"`
+	Error      *struct{ Message string }
+	RunDetails struct {
+		TaskDetails []taskDetail `json:"task_details"`
+	} `json:"run_details"`
+}
+
+// runPipeline creates a run of the pipeline's latest version and waits until it ends.
+func (b *box) runPipeline(pipelineID string, params map[string]any) run {
+	b.t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"display_name":               "e2e",
+		"pipeline_version_reference": map[string]string{"pipeline_id": pipelineID},
+		"runtime_config":             map[string]any{"parameters": params},
+	})
+	var r run
+	if code := b.do("POST", "/runs", bytes.NewReader(body), "application/json", &r); code != 200 {
+		b.t.Fatalf("create run: HTTP %d: %+v", code, r)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var got run
+		b.do("GET", "/runs/"+r.RunID, nil, "", &got)
+		switch got.State {
+		case "SUCCEEDED", "FAILED", "CANCELED", "SKIPPED":
+			return got
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("run %s still %s after 3 minutes", r.RunID, got.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (r run) task(t *testing.T, name string) taskDetail {
+	t.Helper()
+	for _, d := range r.RunDetails.TaskDetails {
+		if d.DisplayName == name {
+			return d
+		}
+	}
+	t.Fatalf("run %s has no task %q: %+v", r.RunID, name, r.RunDetails.TaskDetails)
+	return taskDetail{}
+}
+
+// TestBoxHostRuntime drives a whole box with the host runtime as a user would: healthz,
+// upload, run, task outputs, the artifact API and S3 serving the same bytes, secrets at
+// the Kubernetes paths, metrics and the GPU inventory.
+func TestBoxHostRuntime(t *testing.T) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+
+	var hz map[string]any
+	b.do("GET", "/healthz", nil, "", &hz)
+	if hz["multi_user"] != false {
+		t.Fatalf("healthz multi_user = %v", hz["multi_user"])
+	}
+
+	pid := b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
+	r := b.runPipeline(pid, map[string]any{})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("run ended %s: %+v", r.State, r)
+	}
+	if probe := r.task(t, "probe"); probe.State != "SUCCEEDED" || probe.OutputParameters["mem"] == nil {
+		t.Fatalf("probe task: %+v", probe)
+	}
+
+	// The artifact, through the artifact API and over S3, byte for byte.
+	var arts struct {
+		Artifacts []struct {
+			ArtifactID string `json:"artifact_id"`
+			Name       string `json:"name"`
+			URI        string `json:"uri"`
+		} `json:"artifacts"`
+	}
+	b.do("GET", "/runs/"+r.RunID+"/artifacts", nil, "", &arts)
+	var id, uri string
+	for _, a := range arts.Artifacts {
+		if a.Name == "report" {
+			id, uri = a.ArtifactID, a.URI
+		}
+	}
+	if id == "" {
+		t.Fatalf("no report artifact in %+v", arts)
+	}
+	resp, err := http.Get(b.base + "/artifacts/" + id + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaAPI, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(viaAPI) != "report from the box\n" {
+		t.Fatalf("artifact API returned %q", viaAPI)
+	}
+	creds, err := s3server.LoadCredentials(filepath.Join(b.data, "s3-credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := strings.TrimPrefix(strings.TrimPrefix(creds.Endpoint, "http://"), "https://")
+	if endpoint == "" {
+		t.Fatalf("credentials file has no endpoint: %+v", creds)
+	}
+	mc, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.TrimPrefix(uri, "minio://mlpipeline/")
+	obj, err := mc.GetObject(context.Background(), "mlpipeline", key, minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaS3, err := io.ReadAll(obj)
+	obj.Close()
+	if err != nil || !bytes.Equal(viaS3, viaAPI) {
+		t.Fatalf("S3 GET %s = %q, %v; the artifact API gave %q", key, viaS3, err, viaAPI)
+	}
+
+	// Secrets at the Kubernetes paths.
+	secret := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"test-secret-1"},"stringData":{"username":"user1"}}`
+	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/default/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
+		t.Fatalf("create secret: HTTP %d", code)
+	}
+
+	// Metrics and the GPU inventory answer on a box without GPUs.
+	resp, err = http.Get("http://" + b.a.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "go_goroutines") {
+		t.Fatalf("/metrics lacks go_goroutines:\n%.400s", metrics)
+	}
+	var gpus struct {
+		Unavailable string `json:"unavailable_reason"`
+	}
+	b.do("GET", "/gpus", nil, "", &gpus)
+	if gpus.Unavailable == "" {
+		t.Fatal("GET /gpus on a machine without NVML gives no reason")
+	}
+}
+
+// TestBoxContainerd runs pipelines in real containers through the HTTP API: a producer and
+// consumer exchanging a parameter and an artifact, limits visible in the task's cgroup, and
+// a missing image failing its task with the message that says what to do.
+func TestBoxContainerd(t *testing.T) {
+	if ctd.skip != "" {
+		t.Skip(ctd.skip)
+	}
+	b := startBox(t, func(c *appliance.Config) {
+		c.Runtime = "containerd"
+		c.ContainerdAddress = ctd.address
+	})
+
+	pid := b.upload(filepath.Join(projectTestdata, "pipelines", "params_and_artifacts.yaml"), "params-and-artifacts")
+	r := b.runPipeline(pid, map[string]any{})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("params-and-artifacts in containers ended %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	for _, name := range []string{"produce", "consume"} {
+		if d := r.task(t, name); d.State != "SUCCEEDED" {
+			t.Fatalf("task %s: %+v", name, d)
+		}
+	}
+
+	pid = b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
+	r = b.runPipeline(pid, map[string]any{})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("limits-probe ended %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	probe := r.task(t, "probe")
+	if got := fmt.Sprint(probe.OutputParameters["mem"]); got != "67108864" {
+		t.Errorf("memory limit seen in the task's cgroup = %s, want 67108864 (64Mi)", got)
+	}
+	if got := fmt.Sprint(probe.OutputParameters["cpu"]); got != "50000" {
+		t.Errorf("CPU quota seen in the task's cgroup = %s, want 50000 (500m of a 100ms period)", got)
+	}
+
+	pid = b.upload(filepath.Join(testdata, "missing_image.yaml"), "missing-image")
+	r = b.runPipeline(pid, map[string]any{})
+	if r.State != "FAILED" {
+		t.Fatalf("a task with a missing image: run ended %s", r.State)
+	}
+	d := r.task(t, "nothing")
+	if d.State != "FAILED" || d.Error == nil || !strings.Contains(d.Error.Message, "kfp-box image import") {
+		t.Fatalf("missing image task: %+v (error %+v)", d, d.Error)
+	}
+}
