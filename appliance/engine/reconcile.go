@@ -54,6 +54,7 @@ func (e *Engine) load(ctx context.Context, id string) (*runState, error) {
 	run, err := e.cfg.Meta.GetRun(ctx, id)
 	if err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
+			e.reapDeleted(ctx, id)
 			return nil, nil
 		}
 		return nil, err
@@ -166,6 +167,27 @@ func (e *Engine) forget(rs *runState) {
 		delete(rs.leases, id)
 	}
 	e.mu.Unlock()
+}
+
+// reapDeleted stops and removes the runtime tasks of a run that no longer exists (deleted
+// while the engine did not hold its state), found by their run label.
+func (e *Engine) reapDeleted(ctx context.Context, runID string) {
+	tasks, err := e.cfg.Runtime.List(ctx)
+	if err != nil {
+		return
+	}
+	for _, t := range tasks {
+		if t.Labels()["kfp-box/run"] != runID {
+			continue
+		}
+		e.log.Info("removing a task of a deleted run", "run", runID, "task", t.ID())
+		go func() {
+			bg := context.Background()
+			_ = t.Kill(bg, e.cfg.KillGrace)
+			_, _ = t.Wait(bg)
+			_ = t.Delete(bg)
+		}()
+	}
 }
 
 // failRun ends a run that cannot be executed at all.
