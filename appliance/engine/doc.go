@@ -21,8 +21,18 @@
 //	placeholders.go the executor input JSON and command placeholders
 //	executor.go     starting container tasks, reading their outputs
 //	cache.go        fingerprints and cache lookups
-//	engine.go       the Engine: work queue, workers, Submit/Terminate/Retry
+//	engine.go       the Engine: config, work queue, workers, Submit/Terminate/Retry
+//	reconcile.go    one step of a run: apply task events, plan, persist, then act
 //	recover.go      re-adopting tasks after a restart
+//
+// # Persist, then act
+//
+// A step applies task events (exits, starts) and plans in memory, then commits every
+// changed record in one transaction, and only then starts or kills tasks. A task's record
+// is QUEUED with its runtime id before Runtime.Start; RUNNING is persisted lazily (with the
+// next commit or within 100 ms) since recovery needs only QUEUED and the runtime id.
+// Slots (MaxParallelTasks) are claimed before planning so concurrent workers never exceed
+// the cap.
 //
 // The engine owns executions, artifacts and cache entries in storage/meta and the files
 // under DataDir/objects and DataDir/logs it writes for tasks; it must not touch other
