@@ -312,6 +312,15 @@ func TestBoxHostRuntime(t *testing.T) {
 	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/default/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
 		t.Fatalf("create secret: HTTP %d", code)
 	}
+	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app-config"},"data":{"mode":"fast"}}`
+	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/default/configmaps", strings.NewReader(cm), "application/json", nil); code != http.StatusCreated {
+		t.Fatalf("create configmap: HTTP %d", code)
+	}
+	pid = b.upload(filepath.Join(testdata, "k8s_config.yaml"), "k8s-config")
+	r = b.runPipeline(pid, map[string]any{})
+	if got := r.task(t, "read").OutputParameters["seen"]; r.State != "SUCCEEDED" || got != "user1/fast/fast" {
+		t.Fatalf("secret and configmap in a task: run %s, seen %v: %+v", r.State, got, r.RunDetails.TaskDetails)
+	}
 
 	// Metrics and the GPU inventory answer on a box without GPUs.
 	resp, err = http.Get("http://" + b.a.Addr() + "/metrics")

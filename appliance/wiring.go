@@ -140,6 +140,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		DefaultPipelineRoot: objects.DefaultPipelineRoot,
 		GPUs:                gpuAllocator{m: a.gpus, runtime: a.runtime.Name()},
 		Secrets:             a.k8s,
+		ConfigMaps:          a.k8s,
 	})
 	if err != nil {
 		return err

@@ -54,6 +54,13 @@ type SecretStore interface {
 	Secret(ctx context.Context, name string) (map[string][]byte, error)
 }
 
+// ConfigMapStore returns the data of named configmaps (configMapAsEnv, configMapAsVolume).
+type ConfigMapStore interface {
+	// ConfigMap returns the keys and values of configmap name, or an error wrapping a
+	// not-found sentinel.
+	ConfigMap(ctx context.Context, name string) (map[string]string, error)
+}
+
 // Config configures an Engine.
 type Config struct {
 	Logger *slog.Logger
@@ -78,6 +85,8 @@ type Config struct {
 	GPUs GPUAllocator
 	// Secrets provides Kubernetes-style secrets (nil: tasks using secrets fail).
 	Secrets SecretStore
+	// ConfigMaps provides Kubernetes-style configmaps (nil: tasks using them fail).
+	ConfigMaps ConfigMapStore
 	// KillGrace is how long a terminated task gets between SIGTERM and SIGKILL (default 10s).
 	KillGrace time.Duration
 	// Now returns the current time (tests); default time.Now.

@@ -342,14 +342,41 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		mounts = append(mounts, runtime.Mount{Source: dir, Target: s.MountPath, ReadOnly: true})
 	}
 	for _, c := range k8s.ConfigMapAsEnv {
-		if !c.Optional {
-			return nil, nil, fmt.Errorf("config maps are not supported (configmap %q)", c.ConfigMapName)
+		name := e.platformParam(rs, x, c.ConfigMapNameParameter, c.ConfigMapName)
+		data, err := e.configMap(ctx, name)
+		if err != nil {
+			if c.Optional {
+				continue
+			}
+			return nil, nil, err
+		}
+		for _, kv := range c.KeyToEnv {
+			v, ok := data[kv.ConfigMapKey]
+			if !ok && !c.Optional {
+				return nil, nil, fmt.Errorf("configmap %q has no key %q", name, kv.ConfigMapKey)
+			}
+			env = append(env, kv.EnvVar+"="+v)
 		}
 	}
 	for _, c := range k8s.ConfigMapAsVolume {
-		if !c.Optional {
-			return nil, nil, fmt.Errorf("config maps are not supported (configmap %q)", c.ConfigMapName)
+		name := e.platformParam(rs, x, c.ConfigMapNameParameter, c.ConfigMapName)
+		data, err := e.configMap(ctx, name)
+		if err != nil {
+			if c.Optional {
+				continue
+			}
+			return nil, nil, err
 		}
+		dir := filepath.Join(e.workDir(x), "configmaps", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, nil, err
+		}
+		for k, v := range data {
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(k)), []byte(v), 0o644); err != nil {
+				return nil, nil, err
+			}
+		}
+		mounts = append(mounts, runtime.Mount{Source: dir, Target: c.MountPath, ReadOnly: true})
 	}
 	for _, m := range k8s.EmptyDirMounts {
 		dir := filepath.Join(e.workDir(x), "emptydir", m.VolumeName)
@@ -450,6 +477,17 @@ func (e *Engine) secret(ctx context.Context, name string) (map[string][]byte, er
 	d, err := e.cfg.Secrets.Secret(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("secret %q: %w", name, err)
+	}
+	return d, nil
+}
+
+func (e *Engine) configMap(ctx context.Context, name string) (map[string]string, error) {
+	if e.cfg.ConfigMaps == nil {
+		return nil, fmt.Errorf("configmap %q: configmaps are not configured on this kfp-box", name)
+	}
+	d, err := e.cfg.ConfigMaps.ConfigMap(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("configmap %q: %w", name, err)
 	}
 	return d, nil
 }
