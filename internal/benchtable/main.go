@@ -51,7 +51,10 @@ func parse(r io.Reader) map[string]result {
 	return out
 }
 
-type row struct{ label, box, raw, goal string }
+type row struct {
+	label, box, raw, goal string
+	per                  float64 // tasks per op: adds (box-raw)/per as overhead per task
+}
 
 func readSpec(path string) ([]row, error) {
 	b, err := os.ReadFile(path)
@@ -65,10 +68,18 @@ func readSpec(path string) ([]row, error) {
 			continue
 		}
 		p := strings.Split(line, "|")
-		for len(p) < 4 {
+		for len(p) < 5 {
 			p = append(p, "")
 		}
-		rows = append(rows, row{strings.TrimSpace(p[0]), strings.TrimSpace(p[1]), strings.TrimSpace(p[2]), strings.TrimSpace(p[3])})
+		r := row{label: strings.TrimSpace(p[0]), box: strings.TrimSpace(p[1]), raw: strings.TrimSpace(p[2]), goal: strings.TrimSpace(p[3])}
+		if v := strings.TrimSpace(p[4]); v != "" {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("row %q: tasks per op %q is not a positive number", r.label, v)
+			}
+			r.per = n
+		}
+		rows = append(rows, r)
 	}
 	return rows, nil
 }
@@ -96,8 +107,8 @@ func main() {
 		os.Exit(2)
 	}
 	res := parse(os.Stdin)
-	fmt.Printf("| %-58s | %12s | %12s | %8s | %-28s |\n", "figure", "kfp-box", "baseline", "ratio", "goal")
-	fmt.Printf("|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 60), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 10), strings.Repeat("-", 30))
+	fmt.Printf("| %-58s | %12s | %12s | %8s | %14s | %-28s |\n", "figure", "kfp-box", "baseline", "ratio", "overhead/task", "goal")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 60), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 10), strings.Repeat("-", 16), strings.Repeat("-", 30))
 	missing := 0
 	for _, r := range rows {
 		b, okb := res[r.box]
@@ -119,7 +130,11 @@ func main() {
 		} else {
 			rs = "—"
 		}
-		fmt.Printf("| %-58s | %12s | %12s | %8s | %-28s |\n", r.label, bs, rs, ratio, r.goal)
+		over := "—"
+		if okb && okr && r.per > 0 {
+			over = human((b.nsPerOp - base.nsPerOp) / r.per)
+		}
+		fmt.Printf("| %-58s | %12s | %12s | %8s | %14s | %-28s |\n", r.label, bs, rs, ratio, over, r.goal)
 	}
 	if missing > 0 {
 		fmt.Fprintf(os.Stderr, "benchtable: %d figure(s) missing from the benchmark output\n", missing)
