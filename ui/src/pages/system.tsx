@@ -162,7 +162,7 @@ export function SystemPage() {
         {health.data ? (
           <p>
             API healthy{health.data.tag_name ? `, version ${health.data.tag_name}` : ''}
-            {health.data.commit_sha ? ` (${String(health.data.commit_sha).slice(0, 12)})` : ''}
+            {health.data.commit_sha && health.data.commit_sha !== health.data.tag_name ? ` (commit ${String(health.data.commit_sha).slice(0, 12)})` : ''}
           </p>
         ) : health.loading ? (
           <Loading />
