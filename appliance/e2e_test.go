@@ -186,6 +186,7 @@ type taskDetail struct {
 	DisplayName      string                    `json:"display_name"`
 	State            string                    `json:"state"`
 	Error            *struct{ Message string } `json:"error"`
+	Waiting          string                    `json:"waiting"`
 	OutputParameters map[string]any            `json:"output_parameters"`
 }
 
@@ -386,4 +387,65 @@ func TestBoxContainerd(t *testing.T) {
 	if d.State != "FAILED" || d.Error == nil || !strings.Contains(d.Error.Message, "kfp-box image import") {
 		t.Fatalf("missing image task: %+v (error %+v)", d, d.Error)
 	}
+}
+
+// TestGPUFixtureWaitsWithoutGPUs submits KFP's GPU scheduling fixture to a box without GPUs:
+// the task stays pending and says why, and terminating the run ends the wait.
+func TestGPUFixtureWaitsWithoutGPUs(t *testing.T) {
+	fixture := filepath.Join(fixturesDir(t), "valid", "gpu-scheduling", "nvidia_gpu_scheduling_check.yaml")
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	var gpus struct {
+		Unavailable string `json:"unavailable_reason"`
+	}
+	b.do("GET", "/gpus", nil, "", &gpus)
+	if gpus.Unavailable == "" {
+		t.Skip("this machine has GPUs; the test is about a box without them")
+	}
+	pid := b.upload(fixture, "gpu-check")
+	body, _ := json.Marshal(map[string]any{"display_name": "gpu", "pipeline_version_reference": map[string]string{"pipeline_id": pid}})
+	var r run
+	if code := b.do("POST", "/runs", bytes.NewReader(body), "application/json", &r); code != 200 {
+		t.Fatalf("create run: HTTP %d", code)
+	}
+	deadline := time.Now().Add(time.Minute)
+	var waiting taskDetail
+	for waiting.Waiting == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no task reports why it waits: %+v", r.RunDetails.TaskDetails)
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.do("GET", "/runs/"+r.RunID, nil, "", &r)
+		for _, d := range r.RunDetails.TaskDetails {
+			if d.Waiting != "" {
+				waiting = d
+			}
+		}
+	}
+	if waiting.State != "PENDING" || !strings.Contains(waiting.Waiting, "no GPUs") || r.State != "RUNNING" {
+		t.Fatalf("run %s, task %+v: want a PENDING task whose reason says the box has no GPUs", r.State, waiting)
+	}
+	if code := b.do("POST", "/runs/"+r.RunID+":terminate", nil, "", nil); code != 200 {
+		t.Fatalf("terminate: HTTP %d", code)
+	}
+	deadline = time.Now().Add(time.Minute)
+	for r.State != "FAILED" {
+		if time.Now().After(deadline) {
+			t.Fatalf("terminated run is %s after a minute", r.State)
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.do("GET", "/runs/"+r.RunID, nil, "", &r)
+	}
+}
+
+// fixturesDir is the shared KFP IR fixtures directory.
+func fixturesDir(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("KFPBOX_FIXTURES"); d != "" {
+		return d
+	}
+	d := filepath.Join(filepath.Dir(projectTestdata), "..", "shared", "fixtures", "kfp-ir")
+	if _, err := os.Stat(d); err != nil {
+		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
+	}
+	return d
 }

@@ -180,6 +180,9 @@ type gpuAllocator struct {
 
 func (g gpuAllocator) Allocate(ctx context.Context, owner string, count int, accelerator string, onWait func(string)) (engine.GPULease, error) {
 	l, err := g.m.Allocate(ctx, gpu.Request{Owner: owner, Count: count, Accelerator: accelerator, OnWait: onWait})
+	if errors.Is(err, gpu.ErrUnsatisfiable) {
+		return nil, fmt.Errorf("%w (%w)", err, engine.ErrUnsatisfiable)
+	}
 	if err != nil {
 		return nil, err
 	}

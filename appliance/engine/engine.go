@@ -39,6 +39,12 @@ type GPULease interface {
 	Release()
 }
 
+// ErrUnsatisfiable is wrapped by allocation errors that waiting for other tasks cannot fix
+// (no GPUs at all, or fewer matching GPUs than asked for). The task stays pending with the
+// error as its reason, as an unschedulable pod does, and the engine asks again from time to
+// time (GPUs may appear after a driver install and restart of NVML).
+var ErrUnsatisfiable = errors.New("cannot be satisfied on this box now")
+
 // GPUAllocator hands out GPUs exclusively. A lease may also implement
 // interface{ RuntimeGPUs() *runtime.GPUs } to pass device nodes and mounts to the runtime.
 type GPUAllocator interface {
@@ -217,6 +223,9 @@ func (e *Engine) Terminate(ctx context.Context, runID string) error {
 	e.mu.Lock()
 	if rs := e.runs[runID]; rs != nil {
 		rs.cancelRequested = true // read by the run's worker under e.mu
+		for _, cancel := range rs.allocCancel {
+			cancel() // tasks still waiting for GPUs stop waiting
+		}
 	}
 	e.mu.Unlock()
 	e.enqueue(runID)
@@ -385,7 +394,9 @@ type runState struct {
 	execs        map[string]*meta.Execution
 	handles      map[string]runtime.Task
 	leases       map[string]GPULease
-	events       []taskEvent
+	// allocCancel stops the GPU waits of tasks not yet started; guarded by Engine.mu.
+	allocCancel map[string]context.CancelFunc
+	events      []taskEvent
 	// cancelRequested is set by Terminate; guarded by Engine.mu.
 	cancelRequested bool
 	wake            *time.Timer

@@ -578,6 +578,50 @@ func applyResources(ts *runtime.TaskSpec, r *spec.ResourceSpec, tio *preparedIO,
 	return n, typ, nil
 }
 
+// unsatisfiableRetry is how often a task whose GPU request cannot be met asks again.
+var unsatisfiableRetry = 30 * time.Second
+
+// allocateGPUs waits for the task's GPUs. A request the box cannot meet keeps the task
+// waiting with the reason in its details; Terminate ends the wait.
+func (e *Engine) allocateGPUs(rs *runState, s *startReq) (GPULease, error) {
+	runID, execID, attempt := rs.id, s.x.ID, s.x.Attempt
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	e.mu.Lock()
+	if rs.cancelRequested {
+		cancel()
+	}
+	rs.allocCancel[execID] = cancel
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(rs.allocCancel, execID)
+		e.mu.Unlock()
+	}()
+	wait := func(why string) {
+		e.log.Info("task waits for GPUs", "run", runID, "task", s.x.TaskName, "reason", why)
+		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evWaiting, waiting: why})
+	}
+	for {
+		lease, err := e.cfg.GPUs.Allocate(ctx, s.spec.ID, s.gpus, s.accel, wait)
+		if err == nil || !errors.Is(err, ErrUnsatisfiable) {
+			if err != nil && ctx.Err() != nil && e.ctx.Err() == nil {
+				return nil, fmt.Errorf("task %q was terminated while it waited for GPUs", s.x.TaskName)
+			}
+			return lease, err
+		}
+		wait(err.Error())
+		select {
+		case <-ctx.Done():
+			if e.ctx.Err() == nil {
+				return nil, fmt.Errorf("task %q was terminated while it waited for GPUs", s.x.TaskName)
+			}
+			return nil, ctx.Err()
+		case <-time.After(unsatisfiableRetry):
+		}
+	}
+}
+
 // startTask starts a prepared task in its own goroutine and waits for it there.
 func (e *Engine) startTask(rs *runState, s *startReq) {
 	if e.cfg.MaxParallelTasks <= 0 {
@@ -591,10 +635,7 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 		defer e.tasks.Done()
 		ctx := e.ctx
 		if s.gpus > 0 {
-			lease, err := e.cfg.GPUs.Allocate(ctx, s.spec.ID, s.gpus, s.accel, func(why string) {
-				e.log.Info("task waits for GPUs", "run", runID, "task", s.x.TaskName, "reason", why)
-				e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evWaiting, waiting: why})
-			})
+			lease, err := e.allocateGPUs(rs, s)
 			if err != nil {
 				if ctx.Err() == nil {
 					e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStartFailed, err: fmt.Errorf("gpus: %w", err)})

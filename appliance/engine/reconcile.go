@@ -94,6 +94,7 @@ func (e *Engine) load(ctx context.Context, id string) (*runState, error) {
 		execs:        make(map[string]*meta.Execution, len(execs)),
 		handles:      map[string]runtime.Task{},
 		leases:       map[string]GPULease{},
+		allocCancel:  map[string]context.CancelFunc{},
 	}
 	if rs.info.ScheduledAt.IsZero() {
 		rs.info.ScheduledAt = run.CreatedAt
