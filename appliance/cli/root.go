@@ -53,6 +53,12 @@ Start it with 'kfp-box serve'; the other commands talk to a running box (--serve
 	for _, f := range commands {
 		root.AddCommand(f())
 	}
+	// `kfp-box run logs` is the same command as `kfp-box logs`.
+	for _, c := range root.Commands() {
+		if c.Name() == "run" {
+			c.AddCommand(newLogsCmd())
+		}
+	}
 	return root
 }
 
