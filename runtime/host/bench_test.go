@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -11,6 +12,43 @@ import (
 
 	"github.com/kfp-box/kfp-box/runtime"
 )
+
+// benchShimEnv names another shim binary for the benchmarks, for example a kfp-box built
+// with host.ShimMain in main, to measure the real binary's start-up.
+const benchShimEnv = "KFPBOX_BENCH_SHIM"
+
+func benchOptions(dir string) runtime.Options {
+	opts := runtime.Options{DataDir: dir}
+	if shim := os.Getenv(benchShimEnv); shim != "" {
+		opts.Config = map[string]string{ConfigShim: shim}
+	}
+	return opts
+}
+
+// BenchmarkShimSpawn measures making a shim until it reports ready: the exec and Go
+// start-up of the binary, with and without the spare's warm-up. Spares pay it off the
+// start path; a burst of starts with no spare left pays the direct one.
+func BenchmarkShimSpawn(b *testing.B) {
+	for _, mode := range []shimMode{shimDirect, shimSpare} {
+		b.Run("mode="+string(mode), func(b *testing.B) {
+			r, err := Open(context.Background(), benchOptions(b.TempDir()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			cpu := startCPU()
+			for b.Loop() {
+				sp, err := r.spawnShim(mode)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp.discard()
+				<-sp.reaped
+			}
+			cpu.report(b)
+		})
+	}
+}
 
 // BenchmarkHostTask compares one task start+wait+delete of `true` through the host
 // runtime (shim, private mount namespace, log file, exit record) with a bare fork+exec.
@@ -43,7 +81,7 @@ func BenchmarkHostTask(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
-			r, err := Open(ctx, runtime.Options{DataDir: dir})
+			r, err := Open(ctx, benchOptions(dir))
 			if err != nil {
 				b.Fatal(err)
 			}

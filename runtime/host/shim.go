@@ -403,7 +403,6 @@ var warmSpec = []byte(`{"id":"w","image":"i","args":["a"],"env":["A=1"],"work_di
 // warmUp does, while the shim is a spare waiting for its task, one-time work that would
 // otherwise be paid on the task's start.
 func warmUp() {
-	prefaultImage()
 	// The first os.StartProcess checks, once per process, that pidfds work, and that check
 	// forks a child: do it now rather than on the task's start.
 	if p, err := os.FindProcess(os.Getpid()); err == nil {
@@ -415,39 +414,6 @@ func warmUp() {
 	_, _ = json.Marshal(runtime.ExitStatus{})
 	var kr killRequest
 	_ = json.Unmarshal([]byte(`{"grace_ns":1}`), &kr)
-}
-
-// prefaultImage maps every code page of the shim's own executable into its page tables
-// (MADV_POPULATE_READ, Linux 5.14+). The pages are in the page cache already (kfp-box runs
-// the same file), but each first touch of a code page is a fault, and on virtual machines
-// faults are expensive: a task's start runs much code for the first time. Read-only data
-// is left alone: it holds kfp-box's embedded web UI.
-func prefaultImage() {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return
-	}
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(maps), "\n") {
-		// start-end perms offset dev inode path; only the executable mapping
-		f := strings.Fields(line)
-		if len(f) < 6 || f[5] != exe || f[1][2] != 'x' {
-			continue
-		}
-		lo, hi, ok := strings.Cut(f[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_POPULATE_READ)
-	}
 }
 
 // killLoop turns each SIGTERM the shim receives into SIGTERM for the task's process
