@@ -14,8 +14,9 @@
 // exits, records exit.json. Shims outlive kfp-box, so a restarted kfp-box re-adopts running
 // tasks with Lookup and reads the exit of tasks that ended while it was down.
 //
-// A binary that links this package must call ShimMain first thing in main (and tests in
-// TestMain): it returns false in a normal process and never returns in a shim.
+// The shim starts from this package's init (so that the packages initialized after it
+// never are). ShimMain is the explicit entry for main (cmd/kfp-box) and TestMain: it
+// returns false in a normal process and never returns in a shim.
 //
 // Config keys: "shim" (ConfigShim) names another shim binary; "mount_namespaces"
 // (ConfigMountNamespaces) "false" turns namespaces off, as happens anyway without root:
