@@ -138,6 +138,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		Objects: a.objects,
 		Metrics: a.metricsHandler(),
 		Routes:  []func(gin.IRouter){a.k8s.Routes},
+		System:  a.systemInfo,
 	})
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {

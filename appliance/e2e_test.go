@@ -340,6 +340,17 @@ func TestBoxHostRuntime(t *testing.T) {
 	if gpus.Unavailable == "" {
 		t.Fatal("GET /gpus on a machine without NVML gives no reason")
 	}
+	var sys struct {
+		Runtime struct{ Backend string }
+		Storage struct {
+			ObjectsBytes int64 `json:"objects_bytes"`
+			FreeBytes    int64 `json:"free_bytes"`
+		}
+	}
+	b.do("GET", "/system", nil, "", &sys)
+	if sys.Runtime.Backend != "host" || sys.Storage.ObjectsBytes <= 0 || sys.Storage.FreeBytes <= 0 {
+		t.Fatalf("GET /system = %+v", sys)
+	}
 }
 
 // TestBoxContainerd runs pipelines in real containers through the HTTP API: a producer and

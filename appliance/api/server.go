@@ -43,6 +43,8 @@ type Deps struct {
 	Metrics http.Handler
 	// Routes add routes outside /apis/v2beta1, such as the Kubernetes-compatible subset.
 	Routes []func(gin.IRouter)
+	// System describes the box for GET /system: version, runtime, storage use (optional).
+	System func(ctx context.Context) any
 }
 
 // Server is the HTTP API.
@@ -86,6 +88,9 @@ func (s *Server) routes() {
 	v2.GET("/healthz", s.healthz)
 	if s.d.GPUs != nil {
 		registerGPURoutes(v2, s.d.GPUs)
+	}
+	if s.d.System != nil {
+		v2.GET("/system", func(c *gin.Context) { c.JSON(http.StatusOK, s.d.System(c.Request.Context())) })
 	}
 	if s.d.Metrics != nil {
 		s.g.GET("/metrics", gin.WrapH(s.d.Metrics))
