@@ -187,6 +187,9 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 // Start writes the task's state directory, launches its shim and returns once the task's
 // process runs.
 func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("task %q: start: %w", spec.ID, err)
+	}
 	if err := r.validate(&spec); err != nil {
 		return nil, err
 	}
