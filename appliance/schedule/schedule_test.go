@@ -107,6 +107,10 @@ func (c *fakeClock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now // like time.After: a deadline already passed fires at once
+		return ch
+	}
 	c.waiters = append(c.waiters, fakeWaiter{at: c.now.Add(d), ch: ch})
 	return ch
 }
@@ -286,13 +290,13 @@ func hasWaiter(c *fakeClock) bool {
 	return len(c.waiters) > 0
 }
 
-// waitFor polls cond until it holds or 20 s pass.
+// waitFor polls cond until it holds or 60 s pass (generous: CI machines can be very busy).
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
+			t.Fatal("condition not met within 60s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
@@ -79,11 +80,19 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return errors.New("scheduler already started")
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// Subscribe before the first pass so that no change made after Start returns is missed.
+	ch, err := s.meta.KV().Watch(ctx, watchPrefix)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("watch recurring runs: %w", err)
+	}
 	s.cancel, s.done = cancel, make(chan struct{})
-	go s.watch(ctx)
+	go s.watch(ctx, ch)
 	go s.loop(ctx)
 	return nil
 }
+
+var watchPrefix = []byte("/recurringruns/")
 
 // Stop ends the scheduler and waits for its pass in progress, at most until ctx ends.
 func (s *Scheduler) Stop(ctx context.Context) error {
@@ -114,17 +123,20 @@ func (s *Scheduler) Kick() {
 func (s *Scheduler) Passes() int64 { return s.passes.Load() }
 
 // watch kicks the loop on every change to a recurring run.
-func (s *Scheduler) watch(ctx context.Context) {
-	for ctx.Err() == nil {
-		ch, err := s.meta.KV().Watch(ctx, []byte("/recurringruns/"))
-		if err != nil {
-			s.logger.Warn("watch recurring runs", "err", err)
-			return
-		}
+func (s *Scheduler) watch(ctx context.Context, ch <-chan kv.Event) {
+	for {
 		for range ch {
 			s.Kick()
 		}
-		// The channel closes when ctx ends or the watcher fell behind: re-list by kicking.
+		if ctx.Err() != nil {
+			return
+		}
+		// The watcher fell behind and was closed: subscribe again and re-list by kicking.
+		var err error
+		if ch, err = s.meta.KV().Watch(ctx, watchPrefix); err != nil {
+			s.logger.Warn("watch recurring runs", "err", err)
+			return
+		}
 		s.Kick()
 	}
 }
@@ -220,6 +232,7 @@ func (s *Scheduler) advance(ctx context.Context, rr *meta.RecurringRun) time.Tim
 		if updated == nil {
 			return time.Time{} // disabled or deleted meanwhile
 		}
+		log.Debug("scheduled run created", "slot", slot, "runs", updated.RunCount)
 		rr = updated
 	}
 	return s.clock.Now()

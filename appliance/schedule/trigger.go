@@ -93,10 +93,14 @@ func checkFieldCount(expr string) error {
 	return nil
 }
 
-// First is the first slot of a plan that has not run yet.
+// First is the first slot of a plan that has not run yet: for cron, the first match at or
+// after the anchor; for "@every d" and periodic schedules, one interval after the anchor.
 func (p *Plan) First() (time.Time, bool) {
 	if p.interval > 0 {
 		return p.checkEnd(p.anchor.Add(p.interval))
+	}
+	if _, every := p.cron.(cron.ConstantDelaySchedule); every {
+		return p.Next(p.anchor)
 	}
 	return p.Next(p.anchor.Add(-time.Nanosecond))
 }

@@ -23,6 +23,8 @@
 // and kept current on every write, so a filtered page of 10,000 runs needs no decoding but
 // the page's own records. Index rows are published only after their transaction commits,
 // stamped with its revision, so a rolled-back write never shows and two commits applied out
-// of order leave the newer row. Page tokens are opaque keyset cursors (sort value, id) bound
+// of order leave the newer row. The kv store publishes watch events at commit, a moment
+// before the index row is published: code that reacts to a watch event and must see that
+// write reads the kv store (EnabledRecurringRuns does). Page tokens are opaque keyset cursors (sort value, id) bound
 // to the sort and the filter they were made for.
 package meta

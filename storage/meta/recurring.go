@@ -57,21 +57,18 @@ func (s *Store) ListRecurringRuns(ctx context.Context, experimentID string, opts
 	return listPage[RecurringRun](ctx, s, s.idx.recurring, opts, scope, recurringKey)
 }
 
-// EnabledRecurringRuns returns every enabled recurring run, for the scheduler.
+// EnabledRecurringRuns returns every enabled recurring run, for the scheduler. It reads the
+// kv store, not the index: a kv watch event may arrive before the index row is published, and
+// the scheduler reacts to watch events.
 func (s *Store) EnabledRecurringRuns(ctx context.Context) ([]*RecurringRun, error) {
-	ids := s.idsWhere(s.idx.recurring, "status", "ENABLED")
-	out := make([]*RecurringRun, 0, len(ids))
+	var out []*RecurringRun
 	err := s.kv.View(ctx, func(tx kv.Tx) error {
-		for _, id := range ids {
-			var r RecurringRun
-			if err := getJSON(tx, recurringKey(id), &r); err != nil {
-				continue
-			}
+		return scanJSON(tx, recurringPrefix, func(r *RecurringRun) error {
 			if r.Enabled {
-				out = append(out, &r)
+				out = append(out, r)
 			}
-		}
-		return nil
+			return nil
+		})
 	})
 	return out, err
 }
