@@ -2,8 +2,8 @@ package schedule_test
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
