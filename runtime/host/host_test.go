@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -432,7 +433,11 @@ func TestStartCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	marker := fmt.Sprintf("%d.%d", 600+os.Getpid()%100, time.Now().UnixNano()%1000)
-	_, err = r.Start(ctx, runtime.TaskSpec{ID: "canceled", Args: []string{"sleep", marker}, LogPath: filepath.Join(dir, "c.log")})
+	tk, err := r.Start(ctx, runtime.TaskSpec{ID: "canceled", Args: []string{"sleep", marker}, LogPath: filepath.Join(dir, "c.log")})
+	if err == nil {
+		_ = tk.Kill(testCtx(t), 0)
+		_, _ = tk.Wait(testCtx(t))
+	}
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("start with a canceled context: %v, want context.Canceled", err)
 	}
@@ -565,5 +570,53 @@ func TestOpenChecksShim(t *testing.T) {
 		if !errors.Is(err, runtime.ErrUnavailable) {
 			t.Errorf("open with shim %s: %v, want ErrUnavailable", shim, err)
 		}
+	}
+}
+
+// TestStrayDescriptorsClosed starts a task from a process holding a descriptor without
+// close-on-exec, as kfp-box started by systemd with sockets would: neither the shim nor
+// the task may keep it.
+func TestStrayDescriptorsClosed(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	stray, err := syscall.Dup(int(pw.Fd())) // Dup clears close-on-exec
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}) // its spare inherits stray
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	syscall.Close(stray)
+	spec := runtime.TaskSpec{ID: "fds", Args: []string{"sh", "-c", "ls /proc/self/fd"}, LogPath: filepath.Join(dir, "fds.log")}
+	tk, err := r.Start(testCtx(t), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tk.Wait(testCtx(t)); err != nil || st.Code != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	if log := readLog(t, spec.LogPath); strings.Contains(log, fmt.Sprintf("stdout %d\n", stray)) && stray > 3 {
+		t.Errorf("the task holds descriptor %d:\n%s", stray, log)
+	}
+	// With every writer gone, the read end sees EOF: nobody kept the stray descriptor.
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(pr)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a shim or task still holds the stray pipe descriptor")
 	}
 }

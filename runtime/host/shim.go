@@ -70,6 +70,7 @@ func runShim() int {
 	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
 	syscall.CloseOnExec(ctrlFD)
 	syscall.CloseOnExec(statusFD)
+	closeInherited()
 	status := os.NewFile(statusFD, "status")
 	// Signals: SIGTERM is Kill's request; the rest must not end the shim.
 	sigs := make(chan os.Signal, 4)
@@ -133,6 +134,26 @@ func ownMountNamespace() error {
 		return fmt.Errorf("make / a slave mount: %w", err)
 	}
 	return nil
+}
+
+// closeInherited closes descriptors above statusFD that the shim inherited without
+// close-on-exec (kfp-box started with extra descriptors, by systemd socket activation or a
+// test harness): held by a long-lived shim and its task, they would keep other programs'
+// pipes open. The Go runtime's own descriptors are all close-on-exec.
+func closeInherited() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd <= statusFD {
+			continue
+		}
+		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			_ = unix.Close(fd)
+		}
+	}
 }
 
 // setNice sets the nice value of every thread of the shim (on Linux it is per thread;
