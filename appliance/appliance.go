@@ -17,6 +17,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/appliance/schedule"
 	"github.com/kfp-box/kfp-box/gpu"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/kv"
@@ -140,6 +141,11 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		Routes:  []func(gin.IRouter){a.k8s.Routes},
 		System:  a.systemInfo,
 	})
+	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
+	if err := sch.Start(ctx); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
+	}
+	a.onStop("schedule", sch.Stop)
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -459,4 +460,49 @@ func fixturesDir(t *testing.T) string {
 		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
 	}
 	return d
+}
+
+// TestRecurringRunInABox checks that a whole box runs its scheduler: a recurring run every
+// second creates runs, and disabling it stops them.
+func TestRecurringRunInABox(t *testing.T) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	pid := b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
+	body, _ := json.Marshal(map[string]any{
+		"display_name":               "every second",
+		"pipeline_version_reference": map[string]string{"pipeline_id": pid},
+		"trigger":                    map[string]any{"periodic_schedule": map[string]any{"interval_second": "1"}},
+		"mode":                       "ENABLE",
+		"max_concurrency":            "10",
+		"no_catchup":                 true,
+	})
+	var rr struct {
+		ID string `json:"recurring_run_id"`
+	}
+	if code := b.do("POST", "/recurringruns", bytes.NewReader(body), "application/json", &rr); code != 200 {
+		t.Fatalf("create recurring run: HTTP %d", code)
+	}
+	count := func() int {
+		var l struct {
+			Runs []json.RawMessage `json:"runs"`
+		}
+		f := `{"predicates":[{"operation":"EQUALS","key":"recurring_run_id","string_value":"` + rr.ID + `"}]}`
+		b.do("GET", "/runs?page_size=100&filter="+url.QueryEscape(f), nil, "", &l)
+		return len(l.Runs)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for count() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recurring run made %d runs in 30 s", count())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if code := b.do("POST", "/recurringruns/"+rr.ID+":disable", nil, "", nil); code != 200 {
+		t.Fatalf("disable: HTTP %d", code)
+	}
+	n := count()
+	// Three periods after disabling, at most one run that was already being created may appear.
+	time.Sleep(3 * time.Second)
+	if got := count(); got > n+1 {
+		t.Fatalf("disabled recurring run went on: %d runs, then %d", n, got)
+	}
 }
