@@ -84,7 +84,15 @@ export async function startServer(binary, extraArgs = []) {
 
 export async function launchBrowser() {
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  const opts = { executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] };
+  // Debian's Chromium has been seen to crash while starting on a loaded machine (SIGSEGV
+  // before the first page); a second start is not a retry of a test, only of the browser.
+  try {
+    return await chromium.launch(opts);
+  } catch (err) {
+    console.error(`chromium failed to start (${String(err).split('\n')[0]}); starting it once more`);
+    return chromium.launch(opts);
+  }
 }
 
 /**
