@@ -104,15 +104,17 @@ type Engine struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	runs    map[string]*runState
-	queue   chan string
-	queued  map[string]bool
-	busy    map[string]bool
-	dirty   map[string]bool
-	active  int
-	starved map[string]bool
-	stopped bool
+	mu   sync.Mutex
+	runs map[string]*runState
+	// removing holds the runtime task ids being removed for deleted runs.
+	removing map[string]bool
+	queue    chan string
+	queued   map[string]bool
+	busy     map[string]bool
+	dirty    map[string]bool
+	active   int
+	starved  map[string]bool
+	stopped  bool
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -152,12 +152,7 @@ func (e *Engine) forget(rs *runState) {
 	var ids []string
 	for id, t := range rs.handles {
 		ids = append(ids, id)
-		go func() {
-			ctx := context.Background()
-			_ = t.Kill(ctx, e.cfg.KillGrace)
-			_, _ = t.Wait(ctx)
-			_ = t.Delete(ctx)
-		}()
+		e.removeTask(t)
 	}
 	e.freeSlots(rs, len(ids))
 	e.mu.Lock()
@@ -182,13 +177,43 @@ func (e *Engine) reapDeleted(ctx context.Context, runID string) {
 			continue
 		}
 		e.log.Info("removing a task of a deleted run", "run", runID, "task", t.ID())
-		go func() {
-			bg := context.Background()
-			_ = t.Kill(bg, e.cfg.KillGrace)
-			_, _ = t.Wait(bg)
-			_ = t.Delete(bg)
-		}()
+		e.removeTask(t)
 	}
+}
+
+// removeTask kills, waits for and deletes a runtime task of a deleted run, once: a run's
+// tasks can be found both through its handles and by their labels, and two removals of one
+// task would race (a kill after the delete).
+func (e *Engine) removeTask(t runtime.Task) {
+	e.mu.Lock()
+	if e.removing == nil {
+		e.removing = map[string]bool{}
+	}
+	if e.removing[t.ID()] {
+		e.mu.Unlock()
+		return
+	}
+	e.removing[t.ID()] = true
+	e.mu.Unlock()
+	go func() {
+		defer func() {
+			e.mu.Lock()
+			delete(e.removing, t.ID())
+			e.mu.Unlock()
+		}()
+		// Waiting is bounded: a task another removal already deleted has nothing to wait for.
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.KillGrace+time.Minute)
+		defer cancel()
+		switch err := t.Kill(ctx, e.cfg.KillGrace); {
+		case err == nil:
+			_, _ = t.Wait(ctx)
+		case !errors.Is(err, runtime.ErrNotFound):
+			e.log.Warn("kill a task of a deleted run", "task", t.ID(), "err", err)
+		}
+		if err := t.Delete(ctx); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			e.log.Warn("delete a task of a deleted run", "task", t.ID(), "err", err)
+		}
+	}()
 }
 
 // failRun ends a run that cannot be executed at all.

@@ -218,8 +218,11 @@ func (t *task) Delete(_ context.Context) error {
 			_ = removeCgroupDirs(st.Cgroups)
 		}
 	}
+	// Remove the state first, then the cached handle: a concurrent Lookup or List that read
+	// the state before it went would otherwise cache a task that no longer exists.
+	err := os.RemoveAll(t.dir)
 	t.r.forget(t.id)
-	if err := os.RemoveAll(t.dir); err != nil {
+	if err != nil {
 		return fmt.Errorf("task %q: delete: %w", t.id, err)
 	}
 	return nil
