@@ -194,6 +194,15 @@ func (g gpuAllocator) Allocate(ctx context.Context, owner string, count int, acc
 	return gpuLease{Lease: l, inj: inj}, nil
 }
 
+// Restore takes back the GPUs of a task re-adopted after a restart.
+func (g gpuAllocator) Restore(owner string, uuids []string) (engine.GPULease, error) {
+	l, err := g.m.Restore(owner, uuids)
+	if err != nil {
+		return nil, err
+	}
+	return gpuLease{Lease: l}, nil
+}
+
 type gpuLease struct {
 	*gpu.Lease
 	inj *runtime.GPUs

@@ -53,6 +53,13 @@ type GPUAllocator interface {
 	Allocate(ctx context.Context, owner string, count int, accelerator string, onWait func(string)) (GPULease, error)
 }
 
+// GPURestorer is implemented by allocators that can take back the GPUs of a task re-adopted
+// after a restart of the box, so that they are not handed to another task.
+type GPURestorer interface {
+	// Restore marks uuids as held by owner again and returns the lease.
+	Restore(owner string, uuids []string) (GPULease, error)
+}
+
 // SecretStore returns the data of named secrets (secretAsEnv, secretAsVolume).
 type SecretStore interface {
 	// Secret returns the keys and values of secret name, or an error wrapping a not-found

@@ -33,6 +33,7 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 		switch {
 		case err == nil:
 			rs.handles[x.ID] = t
+			e.restoreGPUs(rs, x)
 			e.mu.Lock()
 			e.active++
 			e.mu.Unlock()
@@ -56,4 +57,20 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 		}
 	}
 	return e.commit(ctx, rs, w)
+}
+
+// restoreGPUs takes back the GPUs a re-adopted task held before the restart.
+func (e *Engine) restoreGPUs(rs *runState, x *meta.Execution) {
+	r, ok := e.cfg.GPUs.(GPURestorer)
+	if len(x.GPUs) == 0 || !ok {
+		return
+	}
+	l, err := r.Restore(x.RuntimeTaskID, x.GPUs)
+	if err != nil {
+		e.log.Warn("re-adopted task's GPUs could not be restored", "run", rs.id, "task", x.TaskName, "gpus", x.GPUs, "err", err)
+		return
+	}
+	e.mu.Lock()
+	rs.leases[x.ID] = l
+	e.mu.Unlock()
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +120,99 @@ func TestRestartReadoptsRunningTasks(t *testing.T) {
 			t.Errorf("task %s attempt %d, want 0", x.TaskKey, x.Attempt)
 		}
 	}
+}
+
+const gpuTaskPipeline = `
+components:
+  comp-train:
+    executorLabel: exec-train
+deploymentSpec:
+  executors:
+    exec-train:
+      container:
+        image: busybox
+        command: [sh, -c, "true"]
+        resources:
+          accelerator: {resourceType: nvidia.com/gpu, resourceCount: "1"}
+pipelineInfo: {name: gpu-restart}
+root:
+  dag:
+    tasks:
+      train:
+        componentRef: {name: comp-train}
+        taskInfo: {name: train}
+schemaVersion: 2.1.0
+`
+
+// restoringGPUs is a GPU allocator that records restores and releases.
+type restoringGPUs struct {
+	mu       sync.Mutex
+	restored map[string][]string
+	released int
+}
+
+type countedLease struct {
+	g     *restoringGPUs
+	uuids []string
+}
+
+func (l countedLease) UUIDs() []string        { return l.uuids }
+func (l countedLease) Env() map[string]string { return nil }
+func (l countedLease) Release()               { l.g.mu.Lock(); l.g.released++; l.g.mu.Unlock() }
+func (g *restoringGPUs) Allocate(context.Context, string, int, string, func(string)) (GPULease, error) {
+	return countedLease{g: g, uuids: []string{"GPU-1"}}, nil
+}
+func (g *restoringGPUs) Restore(owner string, uuids []string) (GPULease, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.restored == nil {
+		g.restored = map[string][]string{}
+	}
+	g.restored[owner] = uuids
+	return countedLease{g: g, uuids: uuids}, nil
+}
+
+// TestRestartRestoresGPUs checks that a task re-adopted after a restart holds its GPUs
+// again, so they are not handed out twice, and gives them back when it ends.
+func TestRestartRestoresGPUs(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	release := make(chan struct{})
+	rt := &fakeRuntime{}
+	rt.RunFn = func(ctx context.Context, _ runtime.TaskSpec) runtime.ExitStatus {
+		<-release
+		return runtime.ExitStatus{}
+	}
+	h1 := newHarness(t, harnessOpts{dir: dir, rt: rt, gpus: &restoringGPUs{}})
+	id := h1.submit(loadPipelineBytes(t, []byte(gpuTaskPipeline)), nil)
+	var runtimeID string
+	waitFor(t, 10*time.Second, "the GPU task to run", func() bool {
+		x := h1.tasks(id)["train"]
+		if x != nil && x.State == meta.ExecRunning && len(x.GPUs) == 1 {
+			runtimeID = x.RuntimeTaskID
+			return true
+		}
+		return false
+	})
+	if err := h1.engine.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g2 := &restoringGPUs{}
+	h2 := newHarness(t, harnessOpts{dir: dir, rt: rt, gpus: g2})
+	waitFor(t, 10*time.Second, "the re-adopted task's GPUs to be restored", func() bool {
+		g2.mu.Lock()
+		defer g2.mu.Unlock()
+		return len(g2.restored[runtimeID]) == 1 && g2.restored[runtimeID][0] == "GPU-1"
+	})
+	close(release)
+	r := h2.waitRun(id, 10*time.Second)
+	h2.check(id, r, expectation{state: "SUCCEEDED", tasks: map[string]string{"train": "SUCCEEDED"}})
+	waitFor(t, 10*time.Second, "the restored lease to be released", func() bool {
+		g2.mu.Lock()
+		defer g2.mu.Unlock()
+		return g2.released == 1
+	})
 }
