@@ -11,9 +11,9 @@ run() { # package, regexp, benchtime
   echo "== go test -bench '$2' $1" >&2
   go test -run '^$' -bench "$2" -benchtime "${3:-$benchtime}" -count 1 -timeout 30m "$1" 2>&1 | tee -a "$out" | grep -E '^(Benchmark|FAIL|---|panic)' >&2
 }
-while IFS='|' read -r pkg re bt; do
-  [[ -z ${pkg// } || $pkg == \#* ]] && continue
-  run "$(echo $pkg)" "$(echo $re)" "$(echo ${bt:-})"
+while read -r pkg re bt; do
+  [[ -z $pkg || $pkg == \#* ]] && continue
+  run "$pkg" "$re" "${bt:-}"
 done < scripts/bench.pkgs
 if grep -q '^bench-ui:' ui/ui.mk 2>/dev/null; then make --no-print-directory bench-ui 2>&1 | tee -a "$out" | grep -E '^Benchmark' >&2; fi
 echo

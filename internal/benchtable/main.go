@@ -53,7 +53,7 @@ func parse(r io.Reader) map[string]result {
 
 type row struct {
 	label, box, raw, goal string
-	per                  float64 // tasks per op: adds (box-raw)/per as overhead per task
+	per                   float64 // tasks per op: adds (box-raw)/per as overhead per task
 }
 
 func readSpec(path string) ([]row, error) {

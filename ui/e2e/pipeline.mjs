@@ -135,6 +135,6 @@ root:
       rate: {parameterType: NUMBER_DOUBLE, defaultValue: 0.5}
       verbose: {parameterType: BOOLEAN, defaultValue: true}
 schemaVersion: 2.1.0
-sdkVersion: kfp-2.14.6
+sdkVersion: kfp-box-testdata
 `;
 }
