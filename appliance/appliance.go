@@ -37,6 +37,7 @@ type Appliance struct {
 	kv      kv.Store
 	meta    *meta.Store
 	objects objects.Store
+	remote  objects.Store // the external store, when artifacts are staged around tasks
 	s3      *s3server.Server
 	runtime runtime.Runtime
 	gpus    *gpu.Manager

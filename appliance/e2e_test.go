@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 	if code, handled := builtins.Reexec(os.Args); handled {
 		os.Exit(code)
 	}
+	if os.Getenv(s3ServerEnv) == "1" {
+		os.Exit(runS3Server())
+	}
 	stop := startContainerd()
 	code := m.Run()
 	stop()

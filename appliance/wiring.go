@@ -34,7 +34,8 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 			return err
 		}
 		a.objects = st
-		log.Info("using an external S3 object store", "store", redactURL(a.cfg.ObjectStore))
+		a.remote = st
+		log.Info("using an external S3 object store; artifacts are staged in and out around each task", "store", redactURL(a.cfg.ObjectStore))
 		return nil
 	}
 	root := filepath.Join(a.cfg.DataDir, "objects")
@@ -139,6 +140,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		CacheEnabled:        a.cfg.CacheEnabled,
 		DefaultPipelineRoot: objects.DefaultPipelineRoot,
 		GPUs:                gpuAllocator{m: a.gpus, runtime: a.runtime.Name()},
+		Remote:              a.remote,
 		Secrets:             a.k8s,
 		ConfigMaps:          a.k8s,
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
+	"github.com/kfp-box/kfp-box/storage/objects"
 )
 
 // DefaultPipelineRoot is KFP's default artifact root.
@@ -96,6 +97,11 @@ type Config struct {
 	DefaultPipelineRoot string
 	// GPUs allocates accelerators (nil: tasks asking for GPUs fail).
 	GPUs GPUAllocator
+	// Remote is an external object store (S3, SeaweedFS, MinIO). When set, the files under
+	// DataDir/objects are only a local copy: a task's input artifacts are staged in from
+	// Remote before it starts and its task root is staged out to Remote after it succeeds,
+	// as KFP's launcher does. Nil when the local files are the store itself.
+	Remote objects.Store
 	// Secrets provides Kubernetes-style secrets (nil: tasks using secrets fail).
 	Secrets SecretStore
 	// ConfigMaps provides Kubernetes-style configmaps (nil: tasks using them fail).

@@ -656,6 +656,12 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 				s.spec.Env = append(s.spec.Env, k+"="+v)
 			}
 		}
+		if err := e.stageIn(ctx, s.x); err != nil {
+			if ctx.Err() == nil {
+				e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStartFailed, err: err})
+			}
+			return
+		}
 		t, err := e.cfg.Runtime.Start(ctx, s.spec)
 		if err != nil {
 			if errors.Is(err, runtime.ErrAlreadyExists) {
@@ -689,17 +695,79 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 		if expired.Load() && st.Code != 0 {
 			st.Message = strings.TrimPrefix(st.Message+"; ", "; ") + fmt.Sprintf("killed after exceeding activeDeadlineSeconds (%v)", s.deadline)
 		}
+		if err == nil && st.Code == 0 {
+			err = e.stageOut(e.ctx, s.x)
+		}
 		e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evExited, task: t, status: st, err: err})
 	}()
 }
 
 // wait blocks until t exits and posts the exit.
-func (e *Engine) wait(runID, execID string, attempt int, t runtime.Task) {
+func (e *Engine) wait(runID, execID string, attempt int, t runtime.Task, x *meta.Execution) {
 	st, err := t.Wait(e.ctx)
 	if e.ctx.Err() != nil {
 		return // engine stopping: the task is re-adopted by the next Start
 	}
+	if err == nil && st.Code == 0 {
+		err = e.stageOut(e.ctx, x)
+	}
 	e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evExited, task: t, status: st, err: err})
+}
+
+// stageIn downloads a task's input artifacts from the remote store into their local paths,
+// which the task sees through its bucket mounts.
+func (e *Engine) stageIn(ctx context.Context, x *meta.Execution) error {
+	if e.cfg.Remote == nil {
+		return nil
+	}
+	var ts []objects.Transfer
+	for _, refs := range x.Inputs.Artifacts {
+		for _, r := range refs {
+			u, err := objects.ParseURI(r.URI)
+			if err != nil {
+				return fmt.Errorf("stage in input artifact %q: %w", r.URI, err)
+			}
+			p, err := e.objectPath(r.URI)
+			if err != nil {
+				return err
+			}
+			ts = append(ts, objects.Transfer{URI: u, Path: p})
+		}
+	}
+	if len(ts) == 0 {
+		return nil
+	}
+	st, err := objects.StageIn(ctx, e.cfg.Remote, ts, objects.StageOptions{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("task %q: stage in inputs: %w", x.TaskName, err)
+	}
+	e.log.Debug("staged in", "task", x.TaskName, "files", st.Files, "bytes", st.Bytes)
+	return nil
+}
+
+// stageOut uploads a succeeded task's root (output artifacts and executor output file) to
+// the remote store.
+func (e *Engine) stageOut(ctx context.Context, x *meta.Execution) error {
+	if e.cfg.Remote == nil || x.TaskRoot == "" {
+		return nil
+	}
+	u, err := objects.ParseURI(x.TaskRoot)
+	if err != nil {
+		return fmt.Errorf("stage out %q: %w", x.TaskRoot, err)
+	}
+	p, err := e.objectPath(x.TaskRoot)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return nil // the task wrote no artifacts
+	}
+	st, err := objects.StageOut(ctx, e.cfg.Remote, []objects.Transfer{{URI: u, Path: p}}, objects.StageOptions{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("task %q: stage out outputs: %w", x.TaskName, err)
+	}
+	e.log.Debug("staged out", "task", x.TaskName, "files", st.Files, "bytes", st.Bytes)
+	return nil
 }
 
 // executorOutput is the file a task may write at outputs.outputFile (kfp-compat §3.2).

@@ -42,7 +42,7 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 			e.tasks.Add(1)
 			go func() {
 				defer e.tasks.Done()
-				e.wait(runID, execID, attempt, t)
+				e.wait(runID, execID, attempt, t, x)
 			}()
 		case errors.Is(err, runtime.ErrNotFound) && x.State == meta.ExecQueued:
 			c := cloneExec(x)
