@@ -49,6 +49,8 @@ type Appliance struct {
 	httpSrv *http.Server
 	serveCh chan error
 
+	gcMu sync.Mutex // one garbage collection at a time
+
 	mu       sync.Mutex
 	stops    []stopFn // in setup order; run in reverse
 	shutdown bool
@@ -131,16 +133,18 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 
 func (a *Appliance) setupAPI(ctx context.Context) error {
 	a.api = api.New(api.Deps{
-		Logger:  a.logger.With("component", "api"),
-		Meta:    a.meta,
-		Engine:  a.engineForAPI(),
-		UI:      a.uiHandler(),
-		Version: Version,
-		GPUs:    a.gpus,
-		Objects: a.objects,
-		Metrics: a.metricsHandler(),
-		Routes:  []func(gin.IRouter){a.k8s.Routes},
-		System:  a.systemInfo,
+		Logger:       a.logger.With("component", "api"),
+		Meta:         a.meta,
+		Engine:       a.engineForAPI(),
+		UI:           a.uiHandler(),
+		Version:      Version,
+		GPUs:         a.gpus,
+		Objects:      a.objects,
+		Metrics:      a.metricsHandler(),
+		Routes:       []func(gin.IRouter){a.k8s.Routes},
+		System:       a.systemInfo,
+		GC:           a.collectGarbage,
+		OnRunDeleted: a.runDeleted,
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {

@@ -191,6 +191,7 @@ type taskDetail struct {
 	State            string                    `json:"state"`
 	Error            *struct{ Message string } `json:"error"`
 	Waiting          string                    `json:"waiting"`
+	CacheSource      map[string]any            `json:"cache_source"`
 	OutputParameters map[string]any            `json:"output_parameters"`
 }
 

@@ -210,6 +210,9 @@ func (s *Server) deleteRun(c *gin.Context) {
 		abort(c, err)
 		return
 	}
+	if s.d.OnRunDeleted != nil {
+		s.d.OnRunDeleted(id)
+	}
 	writeJSON(c, empty)
 }
 

@@ -45,6 +45,10 @@ type Deps struct {
 	Routes []func(gin.IRouter)
 	// System describes the box for GET /system: version, runtime, storage use (optional).
 	System func(ctx context.Context) any
+	// GC reclaims the artifacts of deleted runs for POST /gc (?dry_run=true reports only).
+	GC func(ctx context.Context, dryRun bool) (any, error)
+	// OnRunDeleted is told each deleted run, to reclaim its artifacts (optional).
+	OnRunDeleted func(runID string)
 }
 
 // Server is the HTTP API.
@@ -91,6 +95,16 @@ func (s *Server) routes() {
 	}
 	if s.d.System != nil {
 		v2.GET("/system", func(c *gin.Context) { c.JSON(http.StatusOK, s.d.System(c.Request.Context())) })
+	}
+	if s.d.GC != nil {
+		v2.POST("/gc", func(c *gin.Context) {
+			rep, err := s.d.GC(c.Request.Context(), c.Query("dry_run") == "true" || c.Query("dry_run") == "1")
+			if err != nil {
+				abort(c, err)
+				return
+			}
+			c.JSON(http.StatusOK, rep)
+		})
 	}
 	if s.d.Metrics != nil {
 		s.g.GET("/metrics", gin.WrapH(s.d.Metrics))
