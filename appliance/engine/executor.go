@@ -304,79 +304,39 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	for _, f := range k8s.FieldPathAsEnv {
 		env = append(env, f.Name+"="+fieldPath(f.FieldPath, podName, k8s))
 	}
-	for _, s := range k8s.SecretAsEnv {
-		name := e.platformParam(rs, x, s.SecretNameParameter, s.SecretName)
-		data, err := e.secret(ctx, name)
+	for _, src := range k8sSources(k8s) {
+		name := e.platformParam(rs, x, src.nameParam, src.name)
+		data, err := e.k8sData(ctx, src.kind, name)
 		if err != nil {
-			if s.Optional {
+			if src.optional {
 				continue
 			}
 			return nil, nil, err
 		}
-		for _, kv := range s.KeyToEnv {
-			v, ok := data[kv.SecretKey]
-			if !ok && !s.Optional {
-				return nil, nil, fmt.Errorf("secret %q has no key %q", name, kv.SecretKey)
+		for _, ke := range src.keyToEnv {
+			v, ok := data[ke[0]]
+			if !ok && !src.optional {
+				return nil, nil, fmt.Errorf("%s %q has no key %q", src.kind, name, ke[0])
 			}
-			env = append(env, kv.EnvVar+"="+string(v))
+			env = append(env, ke[1]+"="+string(v))
 		}
-	}
-	for _, s := range k8s.SecretAsVolume {
-		name := e.platformParam(rs, x, s.SecretNameParameter, s.SecretName)
-		data, err := e.secret(ctx, name)
-		if err != nil {
-			if s.Optional {
-				continue
-			}
-			return nil, nil, err
+		if src.mountPath == "" {
+			continue
 		}
-		dir := filepath.Join(e.workDir(x), "secrets", name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+		dirMode, fileMode := os.FileMode(0o755), os.FileMode(0o644)
+		if src.kind == "secret" {
+			dirMode, fileMode = 0o700, 0o600
+		}
+		dir := filepath.Join(e.workDir(x), src.kind+"s", name)
+		if err := os.MkdirAll(dir, dirMode); err != nil {
 			return nil, nil, err
 		}
 		for k, v := range data {
-			if err := os.WriteFile(filepath.Join(dir, filepath.Base(k)), v, 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, filepath.Base(k)), v, fileMode); err != nil {
 				return nil, nil, err
 			}
 		}
-		mounts = append(mounts, runtime.Mount{Source: dir, Target: s.MountPath, ReadOnly: true})
-	}
-	for _, c := range k8s.ConfigMapAsEnv {
-		name := e.platformParam(rs, x, c.ConfigMapNameParameter, c.ConfigMapName)
-		data, err := e.configMap(ctx, name)
-		if err != nil {
-			if c.Optional {
-				continue
-			}
-			return nil, nil, err
-		}
-		for _, kv := range c.KeyToEnv {
-			v, ok := data[kv.ConfigMapKey]
-			if !ok && !c.Optional {
-				return nil, nil, fmt.Errorf("configmap %q has no key %q", name, kv.ConfigMapKey)
-			}
-			env = append(env, kv.EnvVar+"="+v)
-		}
-	}
-	for _, c := range k8s.ConfigMapAsVolume {
-		name := e.platformParam(rs, x, c.ConfigMapNameParameter, c.ConfigMapName)
-		data, err := e.configMap(ctx, name)
-		if err != nil {
-			if c.Optional {
-				continue
-			}
-			return nil, nil, err
-		}
-		dir := filepath.Join(e.workDir(x), "configmaps", name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, err
-		}
-		for k, v := range data {
-			if err := os.WriteFile(filepath.Join(dir, filepath.Base(k)), []byte(v), 0o644); err != nil {
-				return nil, nil, err
-			}
-		}
-		mounts = append(mounts, runtime.Mount{Source: dir, Target: c.MountPath, ReadOnly: true})
+		mounts = append(mounts, runtime.Mount{Source: dir, Target: src.mountPath, ReadOnly: true})
 	}
 	for _, m := range k8s.EmptyDirMounts {
 		dir := filepath.Join(e.workDir(x), "emptydir", m.VolumeName)
@@ -490,6 +450,58 @@ func (e *Engine) configMap(ctx context.Context, name string) (map[string]string,
 		return nil, fmt.Errorf("configmap %q: %w", name, err)
 	}
 	return d, nil
+}
+
+// k8sSource is one secret or configmap a task reads, as environment variables or files.
+type k8sSource struct {
+	kind      string // "secret" or "configmap"
+	name      string
+	nameParam *spec.InputParameterSpec
+	optional  bool
+	keyToEnv  [][2]string // key, env var
+	mountPath string      // "" when not mounted as files
+}
+
+// k8sSources lists the secrets and configmaps of a kfp-kubernetes executor config.
+func k8sSources(k *spec.KubernetesExecutorConfig) []k8sSource {
+	var out []k8sSource
+	for _, s := range k.SecretAsEnv {
+		src := k8sSource{kind: "secret", name: s.SecretName, nameParam: s.SecretNameParameter, optional: s.Optional}
+		for _, ke := range s.KeyToEnv {
+			src.keyToEnv = append(src.keyToEnv, [2]string{ke.SecretKey, ke.EnvVar})
+		}
+		out = append(out, src)
+	}
+	for _, s := range k.SecretAsVolume {
+		out = append(out, k8sSource{kind: "secret", name: s.SecretName, nameParam: s.SecretNameParameter, optional: s.Optional, mountPath: s.MountPath})
+	}
+	for _, c := range k.ConfigMapAsEnv {
+		src := k8sSource{kind: "configmap", name: c.ConfigMapName, nameParam: c.ConfigMapNameParameter, optional: c.Optional}
+		for _, ke := range c.KeyToEnv {
+			src.keyToEnv = append(src.keyToEnv, [2]string{ke.ConfigMapKey, ke.EnvVar})
+		}
+		out = append(out, src)
+	}
+	for _, c := range k.ConfigMapAsVolume {
+		out = append(out, k8sSource{kind: "configmap", name: c.ConfigMapName, nameParam: c.ConfigMapNameParameter, optional: c.Optional, mountPath: c.MountPath})
+	}
+	return out
+}
+
+// k8sData returns a secret's or a configmap's data.
+func (e *Engine) k8sData(ctx context.Context, kind, name string) (map[string][]byte, error) {
+	if kind == "secret" {
+		return e.secret(ctx, name)
+	}
+	d, err := e.configMap(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(d))
+	for k, v := range d {
+		out[k] = []byte(v)
+	}
+	return out, nil
 }
 
 // fieldPath emulates the Kubernetes downward API for fieldPathAsEnv.
