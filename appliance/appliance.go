@@ -173,6 +173,15 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 // Addr is the address the API listens on.
 func (a *Appliance) Addr() string { return a.httpLn.Addr().String() }
 
+// S3 returns the embedded S3 server's endpoint and credentials (ok false when it is off).
+func (a *Appliance) S3() (endpoint, accessKey, secretKey string, ok bool) {
+	if a.s3 == nil {
+		return "", "", "", false
+	}
+	access, secret := a.s3.Credentials()
+	return a.s3.Endpoint(), access, secret, true
+}
+
 // Meta is the metadata store.
 func (a *Appliance) Meta() *meta.Store { return a.meta }
 

@@ -510,3 +510,30 @@ func TestRecurringRunInABox(t *testing.T) {
 		t.Fatalf("disabled recurring run went on: %d runs, then %d", n, got)
 	}
 }
+
+// TestGCSRootRefused checks that a run whose pipeline root is gs:// fails with a message
+// that says why, since the box has no Google Cloud Storage.
+func TestGCSRootRefused(t *testing.T) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	pid := b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
+	body, _ := json.Marshal(map[string]any{
+		"display_name":               "gcs",
+		"pipeline_version_reference": map[string]string{"pipeline_id": pid},
+		"runtime_config":             map[string]any{"pipeline_root": "gs://my-bucket/root"},
+	})
+	var r run
+	if code := b.do("POST", "/runs", bytes.NewReader(body), "application/json", &r); code != 200 {
+		t.Fatalf("create run: HTTP %d", code)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for r.State != "FAILED" {
+		if time.Now().After(deadline) || r.State == "SUCCEEDED" {
+			t.Fatalf("run with a gs:// root is %s", r.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+		b.do("GET", "/runs/"+r.RunID, nil, "", &r)
+	}
+	if r.Error == nil || !strings.Contains(r.Error.Message, "gs://") {
+		t.Fatalf("run error %+v does not explain the gs:// root", r.Error)
+	}
+}

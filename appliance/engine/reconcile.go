@@ -10,6 +10,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
+	"github.com/kfp-box/kfp-box/storage/objects"
 )
 
 // Task event kinds.
@@ -95,6 +96,11 @@ func (e *Engine) load(ctx context.Context, id string) (*runState, error) {
 		handles:      map[string]runtime.Task{},
 		leases:       map[string]GPULease{},
 		allocCancel:  map[string]context.CancelFunc{},
+	}
+	// gs:// and unknown schemes have no store on the box: say so instead of running tasks
+	// whose outputs would go nowhere.
+	if _, err := (objects.Resolver{}).PipelineRoot(rs.pipelineRoot, ""); err != nil {
+		return nil, e.failRun(ctx, run, err.Error())
 	}
 	if rs.info.ScheduledAt.IsZero() {
 		rs.info.ScheduledAt = run.CreatedAt
