@@ -75,21 +75,7 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 // UpdateRun applies fn to the stored run in one transaction and returns the result. If fn
 // returns an error nothing is written.
 func (s *Store) UpdateRun(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
-	var r Run
-	err := s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
-		r = Run{}
-		if err := getJSON(tx, runKey(id), &r); err != nil {
-			return fmt.Errorf("run %q: %w", id, err)
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-		return s.putRun(tx, w, &r)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return s.updateRun(ctx, false, id, fn)
 }
 
 // UpdateRunBatch is UpdateRun for hot paths with many concurrent writers: concurrent calls may
@@ -97,8 +83,12 @@ func (s *Store) UpdateRun(ctx context.Context, id string, fn func(*Run) error) (
 // lone caller. fn may be called more than once, each time on a freshly read run, so it must
 // only change the run it is given (no side effects outside it).
 func (s *Store) UpdateRunBatch(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
+	return s.updateRun(ctx, true, id, fn)
+}
+
+func (s *Store) updateRun(ctx context.Context, batch bool, id string, fn func(*Run) error) (*Run, error) {
 	var r Run
-	err := s.write(ctx, true, func(tx kv.Tx, w *writeSet) error {
+	err := s.write(ctx, batch, func(tx kv.Tx, w *writeSet) error {
 		r = Run{}
 		if err := getJSON(tx, runKey(id), &r); err != nil {
 			return fmt.Errorf("run %q: %w", id, err)
