@@ -1,11 +1,14 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -13,8 +16,7 @@ import (
 	"github.com/kfp-box/kfp-box/runtime"
 )
 
-// benchShimEnv names another shim binary for the benchmarks, for example a kfp-box built
-// with host.ShimMain in main, to measure the real binary's start-up.
+// benchShimEnv names another shim binary for the benchmarks, for example bin/kfp-box.
 const benchShimEnv = "KFPBOX_BENCH_SHIM"
 
 func benchOptions(dir string) runtime.Options {
@@ -25,36 +27,11 @@ func benchOptions(dir string) runtime.Options {
 	return opts
 }
 
-// BenchmarkShimSpawn measures making a shim until it reports ready: the exec and Go
-// start-up of the binary, with and without the spare's warm-up. Spares pay it off the
-// start path; a burst of starts with no spare left pays the direct one.
-func BenchmarkShimSpawn(b *testing.B) {
-	for _, mode := range []shimMode{shimDirect, shimSpare} {
-		b.Run("mode="+string(mode), func(b *testing.B) {
-			r, err := Open(context.Background(), benchOptions(b.TempDir()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			cpu := startCPU()
-			for b.Loop() {
-				sp, err := r.spawnShim(mode)
-				if err != nil {
-					b.Fatal(err)
-				}
-				sp.discard()
-				<-sp.reaped
-			}
-			cpu.report(b)
-		})
-	}
-}
-
 // BenchmarkHostTask compares one task start+wait+delete of `true` through the host
 // runtime (shim, private mount namespace, log file, exit record) with a bare fork+exec.
 func BenchmarkHostTask(b *testing.B) {
 	b.Run("exec", func(b *testing.B) {
-		cpu := startCPU()
+		cpu := startCPU(0)
 		for b.Loop() {
 			if err := exec.Command("true").Run(); err != nil {
 				b.Fatal(err)
@@ -69,14 +46,9 @@ func BenchmarkHostTask(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		mounts func(dir string) []runtime.Mount
-		// warm makes the spare shim off the clock before each start: the steady state of
-		// tasks that run longer than a spare takes to make. Without it the next spare is
-		// made while the timed task runs, and competes with it.
-		warm bool
 	}{
-		{"host", noMounts, false},
-		{"host-warm", noMounts, true},
-		{"host-minio-mount-warm", minio, true},
+		{"host", noMounts},
+		{"host-minio-mount", minio},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -85,18 +57,12 @@ func BenchmarkHostTask(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			r.manualSpare = bc.warm
 			mounts := bc.mounts(dir)
 			i := 0
-			cpu := startCPU()
+			shim, _ := r.currentShim()
+			cpu := startCPU(shim)
 			var startD, waitD time.Duration
 			for b.Loop() {
-				if bc.warm {
-					b.StopTimer()
-					r.refill()
-					r.waitSpare()
-					b.StartTimer()
-				}
 				i++
 				spec := runtime.TaskSpec{
 					ID:      fmt.Sprintf("bench-%d", i),
@@ -120,7 +86,6 @@ func BenchmarkHostTask(b *testing.B) {
 				}
 			}
 			r.Close()
-			r.waitSpare()
 			cpu.report(b)
 			b.ReportMetric(float64(startD)/float64(b.N)/1e6, "start-ms/op")
 			b.ReportMetric(float64(waitD)/float64(b.N)/1e6, "wait-ms/op")
@@ -128,30 +93,52 @@ func BenchmarkHostTask(b *testing.B) {
 	}
 }
 
-// waitSpare blocks until the spare shim being made is ready (benchmarks only).
-func (r *Runtime) waitSpare() {
-	r.mu.Lock()
-	w := r.spareWait
-	r.mu.Unlock()
-	if w != nil {
-		<-w
-	}
+// cpuMeter measures the CPU time of this process and its reaped descendants, plus the
+// shim's and its reaped tasks' (the shim is not reaped while it runs), which unlike wall
+// time does not depend on what else the machine runs.
+type cpuMeter struct {
+	shim  int // the shim's pid, or 0
+	start time.Duration
 }
 
-// cpuMeter measures the CPU time of this process and its reaped descendants, which unlike
-// wall time does not depend on what else the machine runs.
-type cpuMeter struct{ start time.Duration }
-
-func cpuNow() time.Duration {
+func (c cpuMeter) now() time.Duration {
 	var self, kids syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
 	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
-	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime)
+	return tv(self.Utime) + tv(self.Stime) + tv(kids.Utime) + tv(kids.Stime) + procCPU(c.shim)
 }
 
-func startCPU() cpuMeter { return cpuMeter{start: cpuNow()} }
+// procCPU is the CPU time of pid and its reaped children from /proc/<pid>/stat (fields
+// 14–17, in clock ticks of 10 ms), 0 for pid 0 or a process that is gone.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(data[i+1:])) // from field 3
+	var ticks int64
+	for _, f := range fields[11:15] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// startCPU starts measuring; shim is the pid of a shim to include, or 0.
+func startCPU(shim int) cpuMeter {
+	c := cpuMeter{shim: shim}
+	c.start = c.now()
+	return c
+}
 
 func (c cpuMeter) report(b *testing.B) {
-	b.ReportMetric(float64(cpuNow()-c.start)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(c.now()-c.start)/float64(b.N)/1e6, "cpu-ms/op")
 }

@@ -153,9 +153,10 @@ func (cg *taskCgroup) create() error {
 	return nil
 }
 
-// enterV1 moves the calling process into the task's v1 cgroups and returns a function that
-// moves it back to where it was. The shim calls it around starting the task, so the task
-// is born inside its cgroups and not a single page escapes the limit.
+// enterV1 moves the calling thread into the task's v1 cgroups and returns a function that
+// moves it back to where it was. The shim calls it on the thread that forks the task, so
+// the task is born inside its cgroups and not a single page escapes the limit, while the
+// shim's other threads (starting other tasks) stay where they are.
 func (cg *taskCgroup) enterV1() (leave func(), err error) {
 	orig, err := selfCgroupsV1(cg.Layout.Root)
 	if err != nil {
@@ -164,7 +165,7 @@ func (cg *taskCgroup) enterV1() (leave func(), err error) {
 	var back []string
 	leave = func() {
 		for _, d := range back {
-			_ = os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte("0"), 0)
+			_ = os.WriteFile(filepath.Join(d, "tasks"), []byte("0"), 0)
 		}
 	}
 	for _, d := range cg.Dirs {
@@ -173,7 +174,8 @@ func (cg *taskCgroup) enterV1() (leave func(), err error) {
 		if !ok {
 			continue
 		}
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte("0"), 0); err != nil {
+		// "0" in a v1 tasks file is the writing thread.
+		if err := os.WriteFile(filepath.Join(d, "tasks"), []byte("0"), 0); err != nil {
 			leave()
 			return nil, fmt.Errorf("cgroup: enter %s: %w", d, err)
 		}
@@ -182,9 +184,9 @@ func (cg *taskCgroup) enterV1() (leave func(), err error) {
 	return leave, nil
 }
 
-// selfCgroupsV1 maps each v1 controller to the directory of this process's cgroup in it.
+// selfCgroupsV1 maps each v1 controller to the directory of the calling thread's cgroup in it.
 func selfCgroupsV1(root string) (map[string]string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+	f, err := os.Open("/proc/thread-self/cgroup")
 	if err != nil {
 		return nil, err
 	}

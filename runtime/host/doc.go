@@ -4,15 +4,25 @@
 //
 // # Shim
 //
-// Start re-executes kfp-box's own binary (or Config["shim"]) as a shim, detached in its own
-// session; a spare shim is kept ready so that this exec is off Start's path. The shim reads
-// the task's spec.json, sets up the task's own mount namespace (a recursive slave of the
-// host's; bind
+// One long-lived shim process per data dir starts and supervises every task: kfp-box's own
+// binary (or Config["shim"]) re-executed, detached in its own session, listening on
+// $DATA/host/shim/<pid>.sock. For each task it reads the task's spec.json and, on a thread
+// of its own, makes the task's mount namespace (a recursive slave of the host's; bind
 // mounts, creating missing targets such as /minio/<bucket>/... on tmpfs copies so nothing
-// appears on the host), applies cgroup limits, starts the task in its own process group,
-// writes stdout and stderr to TaskSpec.LogPath as timestamped lines and, when the task
-// exits, records exit.json. Shims outlive kfp-box, so a restarted kfp-box re-adopts running
-// tasks with Lookup and reads the exit of tasks that ended while it was down.
+// appears on the host), applies cgroup limits, and forks the task from that thread into
+// its own process group; then it writes stdout and stderr to TaskSpec.LogPath as
+// timestamped lines and, when the task exits, records exit.json. Starting a task is thus a
+// fork from a running process, not an exec of a new Go program per task.
+//
+// The shim outlives kfp-box, so a restarted kfp-box re-adopts running tasks with Lookup and
+// reads the exit of tasks that ended while it was down. A Runtime attaches to the shim for
+// as long as it is open; the shim exits once nothing is attached and no task runs. A
+// Runtime finding a shim of another binary (kfp-box was upgraded or rebuilt) retires it:
+// it runs its tasks to their end but takes no new ones, and a new shim takes over.
+//
+// Requests are lines on a unix socket, one per connection: "attach", "start <dir>" (the
+// answer "ok", then "exited" once the exit is recorded), "kill <dir>" (the grace period in
+// kill.json) and "wait <dir>".
 //
 // The shim starts from this package's init (so that the packages initialized after it
 // never are). ShimMain is the explicit entry for main (cmd/kfp-box) and TestMain: it
@@ -26,11 +36,15 @@
 //
 // Everything lives in files, one directory per task:
 //
+//	$DATA/host/shim/lock              flock(2)ed by the shim that takes new tasks
+//	                current           that shim's pid
+//	                <pid>.sock        each live shim's socket
+//	                shim.log          the shims' own diagnostics
 //	$DATA/host/tasks/<id>/spec.json   the TaskSpec (written by Start)
 //	                      state.json  shim and task pids with start times (written by the shim)
 //	                      kill.json   the grace period of the latest Kill
 //	                      exit.json   the ExitStatus (written atomically by the shim)
-//	                      shim.log    the shim's own diagnostics
+//	                      shim.log    the shim's diagnostics about this task
 //	                      mnt/        mount points of the shim's tmpfs copies (empty on the host)
 //
 // The package owns only $DATA/host and the cgroups kfp-box/<id>; it knows nothing about

@@ -7,14 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kfp-box/kfp-box/runtime"
@@ -22,10 +21,6 @@ import (
 
 // ID is the backend's registered id.
 const ID = "host"
-
-// shimReadyTimeout bounds a shim's start-up, so that a binary that is not a shim (its
-// main does not call ShimMain) fails Open instead of hanging it.
-const shimReadyTimeout = 10 * time.Second
 
 // Config keys read from runtime.Options.Config.
 const (
@@ -48,22 +43,24 @@ func init() {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
-// Runtime is the host backend. Its state is files under $DATA/host/tasks, so several
-// Runtime values (one per kfp-box process over time) see the same tasks.
+// Runtime is the host backend. Its state is files under $DATA/host, so several Runtime
+// values (one per kfp-box process over time) see the same tasks.
 type Runtime struct {
-	log  *slog.Logger
-	dir  string // $DATA/host/tasks
-	shim string
-	// ns is true when the shims get a private mount namespace (root with CAP_SYS_ADMIN).
+	log     *slog.Logger
+	dir     string // $DATA/host/tasks
+	shimDir string // $DATA/host/shim
+	shim    string // the shim's binary
+	ident   string // binaryIdent(shim)
+	// ns is true when tasks get a private mount namespace (root with CAP_SYS_ADMIN).
 	ns bool
 
-	mu        sync.Mutex
-	tasks     map[string]*task // task values handed out, shared by Start and Lookup
-	spare     *shimProc        // a started shim waiting for a task
-	spareWait chan struct{}    // closed when the spare being made is ready (nil: none)
-	// manualSpare stops Start from making the next spare (benchmarks make it off the clock).
-	manualSpare bool
-	closed      bool
+	connMu sync.Mutex // serializes connecting to (and spawning) the shim
+
+	mu       sync.Mutex
+	tasks    map[string]*task // task values handed out, shared by Start and Lookup
+	attach   net.Conn         // attachment to the shim: keeps it alive while kfp-box runs
+	shimSock string           // the attached shim's socket
+	closed   bool
 }
 
 // New opens the host backend on opts.DataDir. It is the runtime.Factory registered as "host".
@@ -89,10 +86,17 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 		shim = exe
 	}
 	dir := filepath.Join(opts.DataDir, "host", "tasks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("host runtime: %w", err)
+	shimDir := filepath.Join(opts.DataDir, "host", "shim")
+	for _, d := range []string{dir, shimDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("host runtime: %w", err)
+		}
 	}
-	r := &Runtime{log: log, dir: dir, shim: shim, tasks: map[string]*task{}}
+	ident, err := binaryIdent(shim)
+	if err != nil {
+		return nil, fmt.Errorf("host runtime: shim %s: %w: %w", shim, err, runtime.ErrUnavailable)
+	}
+	r := &Runtime{log: log, dir: dir, shimDir: shimDir, shim: shim, ident: ident, tasks: map[string]*task{}}
 	switch err := Available(); {
 	case opts.Config[ConfigMountNamespaces] == "false":
 		log.Info("host runtime without private mount namespaces (configured): tasks with mounts are refused")
@@ -102,12 +106,11 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 		r.ns = true
 	}
 	log.Debug("host runtime open", "dir", dir, "shim", shim, "mount_namespaces", r.ns)
-	// The first spare is made now: it proves the binary answers as a shim.
-	sp, err := r.spawnShim(shimSpare)
-	if err != nil {
+	// Attaching now proves the binary answers as a shim, and adopts a shim left running
+	// by an earlier kfp-box with the tasks it supervises.
+	if _, err := r.connect(""); err != nil {
 		return nil, fmt.Errorf("host runtime: %w: %w (the binary's main must call host.ShimMain first)", err, runtime.ErrUnavailable)
 	}
-	r.spare = sp
 	return r, nil
 }
 
@@ -184,8 +187,8 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 	return nil
 }
 
-// Start writes the task's state directory, launches its shim and returns once the task's
-// process runs.
+// Start writes the task's state directory, hands it to the shim and returns once the
+// task's process runs.
 func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Task, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("task %q: start: %w", spec.ID, err)
@@ -210,9 +213,6 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 	}
 	t, err := r.launch(ctx, dir, spec)
-	if !r.manualSpare {
-		r.refill()
-	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -223,166 +223,52 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 	return t, nil
 }
 
-// shimMode says how a shim is made.
-type shimMode string
-
-// Shim modes, passed in shimSpareEnv.
-const (
-	// shimDirect is a shim made for a task that waits now: no warm-up.
-	shimDirect shimMode = ""
-	// shimSpare warms up before it reports ready.
-	shimSpare shimMode = "warm"
-	// shimIdleSpare warms up and waits at low priority: the spares made while tasks run.
-	shimIdleSpare shimMode = "idle"
-)
-
-// shimProc is a started shim, with the parent's ends of its pipes.
-type shimProc struct {
-	cmd    *exec.Cmd
-	ctrl   *os.File // write the task dir here
-	status *os.File // "ready", then "ok" or an error, then "exited"; EOF when the shim exits
-	br     *bufio.Reader
-	reaped chan struct{}
-}
-
-// spawnShim execs a shim that waits for its task. It is detached: its own session, stdio
-// on /dev/null (it moves stderr to the task's shim.log).
-//
-// It returns once the shim reports ready (see shimMode for what it does first).
-func (r *Runtime) spawnShim(mode shimMode) (*shimProc, error) {
-	ctrlR, ctrlW, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	statR, statW, err := os.Pipe()
-	if err != nil {
-		ctrlR.Close()
-		ctrlW.Close()
-		return nil, err
-	}
-	env := []string{ShimEnv + "=1"}
-	attr := &syscall.SysProcAttr{Setsid: true}
-	if r.ns {
-		env = append(env, shimNSEnv+"=1") // the shim makes its own mount namespace
-	}
-	if mode != shimDirect {
-		env = append(env, shimSpareEnv+"="+string(mode))
-	}
-	cmd := &exec.Cmd{
-		Path:        r.shim,
-		Args:        []string{"kfp-box-shim"},
-		Env:         env,
-		ExtraFiles:  []*os.File{ctrlR, statW}, // ctrlFD, statusFD
-		SysProcAttr: attr,
-	}
-	err = cmd.Start()
-	ctrlR.Close()
-	statW.Close()
-	if err != nil {
-		ctrlW.Close()
-		statR.Close()
-		return nil, fmt.Errorf("start shim %s: %w", r.shim, err)
-	}
-	sp := &shimProc{cmd: cmd, ctrl: ctrlW, status: statR, br: bufio.NewReader(statR), reaped: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait() // reap the shim while this process lives
-		close(sp.reaped)
-	}()
-	// Wait until it has warmed up and waits for its task: a spare is only handed out ready.
-	_ = statR.SetReadDeadline(time.Now().Add(shimReadyTimeout))
-	line, err := sp.br.ReadString('\n')
-	_ = statR.SetReadDeadline(time.Time{})
-	if line != "ready\n" {
-		_ = cmd.Process.Kill()
-		sp.discard()
-		return nil, fmt.Errorf("shim %s did not answer (%q, %v)", r.shim, line, err)
-	}
-	return sp, nil
-}
-
-// discard lets an unused shim exit.
-func (sp *shimProc) discard() {
-	sp.ctrl.Close()
-	sp.status.Close()
-}
-
-// takeShim returns the spare shim if one is ready, else makes one for this task (a spare
-// still warming up at low priority would be slower to wait for). The spare takes the
-// shim's exec and Go start-up off Start's path; Start has the next one made once its task
-// runs, so that making it does not compete with the start.
-func (r *Runtime) takeShim() (*shimProc, error) {
-	r.mu.Lock()
-	sp := r.spare
-	r.spare = nil
-	r.mu.Unlock()
-	if sp != nil {
-		return sp, nil
-	}
-	return r.spawnShim(shimDirect)
-}
-
-// refill makes a spare shim in the background unless one exists or is being made.
-func (r *Runtime) refill() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed || r.spare != nil || r.spareWait != nil {
-		return
-	}
-	w := make(chan struct{})
-	r.spareWait = w
-	go func() {
-		defer close(w)
-		sp, err := r.spawnShim(shimIdleSpare)
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.spareWait = nil
-		switch {
-		case err != nil:
-			r.log.Warn("host runtime: spare shim", "err", err)
-		case r.closed:
-			sp.discard()
-		default:
-			r.spare = sp
-		}
-	}()
-}
-
-// launch hands the task to a shim and waits for its "ok".
+// launch hands the task to the shim and waits for its "ok".
 func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec) (*task, error) {
 	if err := writeJSON(dir, specFile, spec); err != nil {
 		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 	}
-	sp, err := r.takeShim()
-	if err != nil {
-		return nil, fmt.Errorf("task %q: %w", spec.ID, err)
-	}
-	if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
-		// The spare died (killed by someone); use a fresh one.
-		sp.discard()
-		if sp, err = r.spawnShim(shimDirect); err != nil {
+	var (
+		c    *net.UnixConn
+		br   *bufio.Reader
+		line string
+		rerr error
+		err  error
+	)
+	for attempt := 0; ; attempt++ {
+		var sock string
+		c, br, sock, err = r.request(ctx, "start "+dir)
+		if err != nil {
 			return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 		}
-		if _, err := io.WriteString(sp.ctrl, dir+"\n"); err != nil {
-			sp.discard()
-			return nil, fmt.Errorf("task %q: hand over to shim: %w", spec.ID, err)
+		stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(deadlinePast) })
+		line, rerr = br.ReadString('\n')
+		stop()
+		if attempt > 0 {
+			break
+		}
+		// Another kfp-box binary took over the data dir, or the shim died before it took
+		// the task (no state recorded; a dying shim can accept a connection for a moment):
+		// hand the task to a current shim.
+		retired := line == "error: shim retired\n"
+		died := line == "" && shimGone(sock) && !fileExists(filepath.Join(dir, stateFile))
+		if !retired && !died {
+			break
+		}
+		c.Close()
+		if _, err := r.connect(sock); err != nil {
+			return nil, fmt.Errorf("task %q: %w", spec.ID, err)
 		}
 	}
-	sp.ctrl.Close()
-
-	stop := context.AfterFunc(ctx, func() { _ = sp.status.SetReadDeadline(deadlinePast) })
-	br := sp.br
-	line, rerr := br.ReadString('\n')
-	stop()
 	msg := strings.TrimSuffix(line, "\n")
 	switch {
 	case msg == "ok":
 		done := make(chan struct{})
 		go func() {
-			// "exited" follows the exit record; EOF alone means the shim died. Not waiting
-			// for EOF after "exited" matters: the last close of the pipe happens only after
-			// the shim's mount namespace is torn down.
+			// "exited" follows the exit record; EOF alone means the shim died.
 			defer close(done)
-			defer sp.status.Close()
+			defer c.Close()
+			_ = c.SetReadDeadline(time.Time{})
 			for {
 				l, err := br.ReadString('\n')
 				if err != nil || l == "exited\n" {
@@ -394,18 +280,20 @@ func (r *Runtime) launch(ctx context.Context, dir string, spec runtime.TaskSpec)
 	case rerr != nil && ctx.Err() != nil:
 		// Given up: have the shim kill the task at once; it still records the exit.
 		_ = writeJSON(dir, killFile, killRequest{})
-		_ = sp.cmd.Process.Signal(syscall.SIGTERM)
-		_, _ = io.Copy(io.Discard, sp.status)
-		sp.status.Close()
+		if kc, _, _, err := r.request(context.Background(), "kill "+dir); err == nil {
+			kc.Close()
+		}
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		_, _ = io.Copy(io.Discard, br)
+		c.Close()
 		return nil, fmt.Errorf("task %q: start: %w", spec.ID, ctx.Err())
 	default:
-		sp.status.Close()
-		<-sp.reaped
+		c.Close()
 		if rest, ok := strings.CutPrefix(msg, "invalid: "); ok {
 			return nil, fmt.Errorf("task %q: %s: %w", spec.ID, rest, runtime.ErrInvalid)
 		}
 		if msg == "" {
-			msg = "shim exited without reporting (see " + filepath.Join(dir, shimLog) + ")"
+			msg = fmt.Sprintf("shim exited without reporting (%v; see %s)", rerr, filepath.Join(r.shimDir, shimLogFile))
 		}
 		return nil, fmt.Errorf("task %q: %s", spec.ID, strings.TrimPrefix(msg, "error: "))
 	}
@@ -461,16 +349,16 @@ func (r *Runtime) List(_ context.Context) ([]runtime.Task, error) {
 	return tasks, nil
 }
 
-// Close stops Start from launching tasks and lets the spare shim exit. Running tasks, and
-// their shims, keep running.
+// Close stops Start from launching tasks and detaches from the shim. Running tasks, and
+// the shim while it supervises any, keep running.
 func (r *Runtime) Close() error {
 	r.mu.Lock()
 	r.closed = true
-	sp := r.spare
-	r.spare = nil
+	c := r.attach
+	r.attach = nil
 	r.mu.Unlock()
-	if sp != nil {
-		sp.discard()
+	if c != nil {
+		c.Close()
 	}
 	return nil
 }

@@ -1,17 +1,15 @@
 package host
 
 import (
-	"bytes"
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,29 +17,33 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/kfp-box/kfp-box/runtime"
 )
 
-// The shim's interface with Start: an environment variable and two pipes.
+// The shim's interface with the Runtime that spawns it: environment variables and one pipe.
 const (
-	// ShimEnv marks a process as a host-runtime shim ("1"); ShimMain looks for it.
+	// ShimEnv marks a process as the host-runtime shim ("1"); ShimMain looks for it.
 	ShimEnv = "KFPBOX_HOST_SHIM"
-	// shimNSEnv is "1" when the shim must give the task its own mount namespace.
+	// shimNSEnv is "1" when the shim must give each task its own mount namespace.
 	shimNSEnv = "KFPBOX_HOST_SHIM_NS"
-	// shimSpareEnv is a spare's shimMode: "warm" or "idle" (warm, at low priority).
-	shimSpareEnv = "KFPBOX_HOST_SHIM_SPARE"
-	// ctrlFD is where the shim reads its task's state directory, one line. A shim is
-	// started before it has a task (a spare, to keep exec off Start's path); EOF before a
-	// line means it will not get one and exits.
-	ctrlFD = 3
-	// statusFD is where the shim writes "ready\n" once it waits for its task, then "ok\n"
-	// once the task runs, or "error: ...\n" or "invalid: ...\n", then "exited\n" once the
-	// exit is recorded. That line, not the pipe's EOF, tells Start's process the task is
-	// over: the EOF comes only after the mount namespace is torn down (tens of
-	// milliseconds on some kernels).
-	statusFD = 4
+	// shimDirEnv is the shim's directory ($DATA/host/shim).
+	shimDirEnv = "KFPBOX_HOST_SHIM_DIR"
+	// shimIdentEnv identifies the binary the shim runs (see binaryIdent): a Runtime only
+	// uses a shim running its own binary.
+	shimIdentEnv = "KFPBOX_HOST_SHIM_IDENT"
+	// readyFD is where a new shim writes "ready <pid>\n" once it listens, "busy\n" when
+	// another shim holds the directory, or "error: ...\n".
+	readyFD = 3
 )
+
+// Files in the shim directory.
+const (
+	shimLockFile    = "lock"     // flock(2)ed by the shim that serves new tasks
+	shimCurrentFile = "current"  // that shim's pid
+	shimLogFile     = "shim.log" // the shims' own diagnostics (each task's go to its shim.log)
+)
+
+// shimFirstAttach bounds how long a new shim waits for its first client.
+const shimFirstAttach = 10 * time.Second
 
 // defaultPath is the PATH a task gets when its spec sets none, as in a container.
 const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -58,69 +60,384 @@ func ShimMain() (handled bool) {
 	return true
 }
 
-// runShim is the whole life of a shim: wait for a task, set up, start the task, report,
-// copy its output into the log, record its exit.
-//
-// Everything up to the task's start runs as straight-line blocking system calls on one
-// locked thread, with no hand-offs between goroutines: that path is the task's start
-// latency. With mount namespaces, that thread is also the only one that enters the task's
-// namespace; its goroutine ends without unlocking once the task is forked, which ends the
-// thread, so the rest of the shim stays in the host's namespace.
+// runShim is the whole life of a shim: take the directory, listen, serve until no client
+// is attached and no task runs.
 func runShim() int {
-	// The task must not inherit the pipes: the status pipe's EOF means "shim gone".
-	syscall.CloseOnExec(ctrlFD)
-	syscall.CloseOnExec(statusFD)
+	syscall.CloseOnExec(readyFD)
 	closeInherited()
-	status := os.NewFile(statusFD, "status")
-	// Signals: SIGTERM is Kill's request; the rest must not end the shim.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM)
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGPIPE)
-	// A spare warms up and waits at low priority, so that making it never slows the tasks
-	// that run meanwhile. Only root may raise the priority back, so only root lowers it.
-	// A shim made for a task that waits now does neither.
-	mode := shimMode(os.Getenv(shimSpareEnv))
-	spare := mode != shimDirect
-	spareNice := mode == shimIdleSpare && os.Geteuid() == 0
-	if spareNice {
-		setNice(10)
+	ready := os.NewFile(readyFD, "ready")
+	// The shim outlives kfp-box: the signals that stop a terminal's or a service's
+	// processes must not end it (and with it the supervision of every task).
+	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	s, err := listenShim(os.Getenv(shimDirEnv), os.Getenv(shimIdentEnv), os.Getenv(shimNSEnv) == "1")
+	if errors.Is(err, errShimBusy) {
+		_, _ = io.WriteString(ready, "busy\n")
+		return 0
 	}
-	if spare {
-		warmUp()
+	if err != nil {
+		fmt.Fprintf(ready, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
 	}
-
-	ns := os.Getenv(shimNSEnv) == "1"
-	result := make(chan *startedTask, 1)
-	go func() {
-		goruntime.LockOSThread() // never unlocked: see above
-		var nsErr error
-		if ns {
-			// Made now, while the shim is a spare, off the start path.
-			nsErr = ownMountNamespace()
-		}
-		_, _ = io.WriteString(status, "ready\n") // a spare is handed out only once ready
-		result <- startTask(status, sigs, ns, nsErr, spareNice)
-	}()
-	t := <-result
-	if t.cmd == nil {
-		return t.code
+	if f, err := os.OpenFile(filepath.Join(s.dir, shimLogFile), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
+		_ = unix.Dup3(int(f.Fd()), 2, 0)
+		f.Close()
 	}
-	return superviseTask(status, sigs, t)
+	fmt.Fprintf(ready, "ready %d\n", os.Getpid())
+	ready.Close()
+	s.serve()
+	return 0
 }
 
-// startedTask is what the start phase hands to the supervision phase.
-type startedTask struct {
-	// code is the shim's exit code when no task was started (cmd nil).
-	code      int
-	dir       string
-	spec      runtime.TaskSpec
-	dirfd     int
-	logf      *os.File
-	cmd       *exec.Cmd
-	cg        *taskCgroup
-	outR      *os.File
-	errR      *os.File
-	startedAt time.Time
+// errShimBusy means another live shim serves the directory.
+var errShimBusy = errors.New("another shim serves this directory")
+
+// shimServer is the shim's state: one per process, serving every task of one data dir.
+type shimServer struct {
+	dir      string // $DATA/host/shim
+	tasksDir string // $DATA/host/tasks
+	ident    string
+	ns       bool
+	sock     string
+	ln       *net.UnixListener
+	lock     *os.File
+	firstOne sync.Once
+	stopped  chan struct{}
+
+	mu      sync.Mutex
+	tasks   map[string]*shimTask // by task directory
+	active  int                  // attachments, tasks and requests in flight
+	retired bool
+	closing bool
+}
+
+// shimTask is a task the shim supervises.
+type shimTask struct {
+	kills chan struct{} // a Kill request; the grace period is in kill.json
+	done  chan struct{} // closed once the exit is recorded
+}
+
+// listenShim takes the shim directory's lock and listens on <dir>/<pid>.sock.
+func listenShim(dir, ident string, ns bool) (*shimServer, error) {
+	if dir == "" || !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("shim: bad directory %q", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, shimLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	// A shim that is on its way out still holds the lock for a moment: wait for it.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			lock.Close()
+			return nil, fmt.Errorf("shim: lock: %w", err)
+		}
+		if time.Now().After(deadline) {
+			lock.Close()
+			return nil, errShimBusy
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	removeStaleSockets(dir)
+	s := &shimServer{
+		dir: dir, tasksDir: filepath.Join(filepath.Dir(dir), "tasks"), ident: ident, ns: ns,
+		sock: filepath.Join(dir, strconv.Itoa(os.Getpid())+".sock"), lock: lock,
+		tasks: map[string]*shimTask{}, stopped: make(chan struct{}),
+	}
+	_ = os.Remove(s.sock)
+	ln, err := listenUnix(s.sock)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	s.ln = ln
+	if err := writeFile(dir, shimCurrentFile, []byte(strconv.Itoa(os.Getpid()))); err != nil {
+		ln.Close()
+		lock.Close()
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	// Held until the first client attaches, so that a new shim does not exit at once.
+	s.active = 1
+	time.AfterFunc(shimFirstAttach, s.attached)
+	return s, nil
+}
+
+// removeStaleSockets removes the sockets of shims that are gone.
+func removeStaleSockets(dir string) {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
+	for _, n := range names {
+		pid, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(n), ".sock"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.Remove(n)
+		}
+	}
+}
+
+// attached drops the hold a new shim keeps until its first client attaches.
+func (s *shimServer) attached() { s.firstOne.Do(s.release) }
+
+func (s *shimServer) acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.active++
+	return true
+}
+
+// release ends one attachment, task or request; the last one stops the shim.
+func (s *shimServer) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.active--
+	if s.active > 0 || s.closing {
+		return
+	}
+	s.closing = true
+	_ = s.ln.Close()
+	_ = os.Remove(s.sock)
+	close(s.stopped)
+}
+
+// serve accepts requests until the shim stops.
+func (s *shimServer) serve() {
+	go func() {
+		for {
+			c, err := s.ln.AcceptUnix()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				fmt.Fprintf(os.Stderr, "shim %d: accept: %v\n", os.Getpid(), err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if !s.acquire() {
+				c.Close()
+				continue
+			}
+			go s.handle(c)
+		}
+	}()
+	<-s.stopped
+}
+
+// handle serves one connection. Its first line is the request:
+//
+//	attach        → "attached <ident>"; the connection stays open, "retire" → "retired"
+//	start <dir>   → "ok", "error: ..." or "invalid: ...", then "exited" once recorded
+//	kill <dir>    → "ok", or "unknown" for a task this shim does not run
+//	wait <dir>    → "exited" once the exit is recorded, or "unknown"
+func (s *shimServer) handle(c *net.UnixConn) {
+	handedOff := false
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(os.Stderr, "shim %d: panic serving a request: %v\n", os.Getpid(), v)
+		}
+		if !handedOff {
+			c.Close()
+			s.release()
+		}
+	}()
+	if !samePeer(c) {
+		return
+	}
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	req, arg, _ := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+	switch req {
+	case "attach":
+		s.attach(c, br)
+	case "start":
+		handedOff = s.start(c, arg)
+	case "kill":
+		s.kill(c, arg)
+	case "wait":
+		s.wait(c, br, arg)
+	default:
+		fmt.Fprintf(c, "error: unknown request %q\n", req)
+	}
+}
+
+// samePeer reports whether the client runs as this shim's user: the 0700 directory
+// already keeps others out; this keeps them out of a directory made too open.
+func samePeer(c *net.UnixConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok := false
+	_ = rc.Control(func(fd uintptr) {
+		cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		ok = err == nil && int(cred.Uid) == os.Geteuid()
+	})
+	return ok
+}
+
+func (s *shimServer) attach(c *net.UnixConn, br *bufio.Reader) {
+	s.attached()
+	fmt.Fprintf(c, "attached %s\n", s.ident)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return // the client closed or died: detached
+		}
+		if line == "retire\n" {
+			s.retire()
+			_, _ = io.WriteString(c, "retired\n")
+		}
+	}
+}
+
+// retire stops taking new tasks and gives the directory to a new shim; this one serves
+// its running tasks to their end.
+func (s *shimServer) retire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.retired {
+		return
+	}
+	s.retired = true
+	_ = s.lock.Close()
+}
+
+// taskDir checks that a request names a task directory of this data dir.
+func (s *shimServer) taskDir(dir string) (string, bool) {
+	dir = filepath.Clean(dir)
+	return dir, filepath.Dir(dir) == s.tasksDir && validID(filepath.Base(dir))
+}
+
+// start starts the task in dir and hands the connection to its supervision. It returns
+// whether it did (and so the connection is no longer the caller's).
+func (s *shimServer) start(c *net.UnixConn, arg string) bool {
+	dir, ok := s.taskDir(arg)
+	if !ok {
+		fmt.Fprintf(c, "error: %q is not a task directory of this shim\n", arg)
+		return false
+	}
+	st := &shimTask{kills: make(chan struct{}, 1), done: make(chan struct{})}
+	s.mu.Lock()
+	switch {
+	case s.retired:
+		s.mu.Unlock()
+		_, _ = io.WriteString(c, "error: shim retired\n")
+		return false
+	case s.tasks[dir] != nil:
+		s.mu.Unlock()
+		fmt.Fprintf(c, "error: task %s already started\n", filepath.Base(dir))
+		return false
+	}
+	s.tasks[dir] = st
+	s.mu.Unlock()
+	started := false
+	defer func() {
+		if !started { // including a panic, which handle recovers from
+			s.finish(dir, st)
+		}
+	}()
+
+	// The task is forked from a thread of its own, which enters the task's mount namespace
+	// when there is one. The thread never returns to the Go scheduler: this goroutine ends
+	// locked, which ends the thread, so the rest of the shim stays in the host's namespace.
+	goruntime.LockOSThread()
+	var nsErr error
+	if s.ns {
+		nsErr = ownMountNamespace()
+	}
+	t := startTask(c, dir, st.kills, s.ns, nsErr)
+	if t.cmd == nil {
+		return false
+	}
+	started = true
+	go func() {
+		defer func() {
+			if v := recover(); v != nil { // the exit goes unrecorded: Wait says "unknown"
+				fmt.Fprintf(os.Stderr, "shim %d: panic supervising %s: %v\n", os.Getpid(), dir, v)
+			}
+			s.finish(dir, st)
+			_, _ = io.WriteString(c, "exited\n")
+			c.Close()
+			s.release()
+		}()
+		superviseTask(t, st.kills)
+	}()
+	return true
+}
+
+// finish forgets a task whose exit is recorded (or which never started).
+func (s *shimServer) finish(dir string, st *shimTask) {
+	s.mu.Lock()
+	delete(s.tasks, dir)
+	s.mu.Unlock()
+	close(st.done)
+}
+
+func (s *shimServer) lookup(arg string) *shimTask {
+	dir, ok := s.taskDir(arg)
+	if !ok {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tasks[dir]
+}
+
+// kill forwards a Kill request to the task's supervision.
+func (s *shimServer) kill(c *net.UnixConn, arg string) {
+	st := s.lookup(arg)
+	if st == nil {
+		_, _ = io.WriteString(c, "unknown\n")
+		return
+	}
+	select {
+	case st.kills <- struct{}{}:
+	default: // one is pending already; it reads the latest kill.json
+	}
+	_, _ = io.WriteString(c, "ok\n")
+}
+
+// wait answers once the task's exit is recorded, or when the client goes away.
+func (s *shimServer) wait(c *net.UnixConn, br *bufio.Reader, arg string) {
+	st := s.lookup(arg)
+	if st == nil {
+		if dir, ok := s.taskDir(arg); ok && fileExists(filepath.Join(dir, exitFile)) {
+			_, _ = io.WriteString(c, "exited\n")
+		} else {
+			_, _ = io.WriteString(c, "unknown\n")
+		}
+		return
+	}
+	gone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, br)
+		close(gone)
+	}()
+	select {
+	case <-st.done:
+		_, _ = io.WriteString(c, "exited\n")
+	case <-gone:
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // ownMountNamespace gives the calling thread a mount namespace of its own, with "/" a
@@ -136,10 +453,10 @@ func ownMountNamespace() error {
 	return nil
 }
 
-// closeInherited closes descriptors above statusFD that the shim inherited without
+// closeInherited closes descriptors above readyFD that the shim inherited without
 // close-on-exec (kfp-box started with extra descriptors, by systemd socket activation or a
-// test harness): held by a long-lived shim and its task, they would keep other programs'
-// pipes open. The Go runtime's own descriptors are all close-on-exec.
+// test harness): held by the long-lived shim and its tasks, they would keep other
+// programs' pipes open. The Go runtime's own descriptors are all close-on-exec.
 func closeInherited() {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
@@ -147,7 +464,7 @@ func closeInherited() {
 	}
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd <= statusFD {
+		if err != nil || fd <= readyFD {
 			continue
 		}
 		if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
@@ -156,410 +473,45 @@ func closeInherited() {
 	}
 }
 
-// setNice sets the nice value of every thread of the shim (on Linux it is per thread;
-// threads made later inherit it from the thread that makes them).
-func setNice(n int) {
-	entries, err := os.ReadDir("/proc/self/task")
+// maxSockPath is the longest path bound or dialled as is; sun_path holds 108 bytes.
+const maxSockPath = 100
+
+// listenUnix listens on the unix socket path, reaching a long path through a descriptor
+// of its directory.
+func listenUnix(path string) (*net.UnixListener, error) {
+	var ln *net.UnixListener
+	err := withSockPath(path, func(p string) error {
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
+		if err == nil {
+			l.SetUnlinkOnClose(false) // the shim removes its socket itself
+		}
+		ln = l
+		return err
+	})
+	return ln, err
+}
+
+// dialUnix connects to the unix socket path (long paths as listenUnix).
+func dialUnix(path string) (*net.UnixConn, error) {
+	var c *net.UnixConn
+	err := withSockPath(path, func(p string) error {
+		conn, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: p, Net: "unix"})
+		c = conn
+		return err
+	})
+	return c, err
+}
+
+// withSockPath calls f with path, or for a path too long for sun_path with
+// /proc/self/fd/<n>/<name>, n a descriptor of its directory.
+func withSockPath(path string, f func(string) error) error {
+	if len(path) <= maxSockPath {
+		return f(path)
+	}
+	fd, err := unix.Open(filepath.Dir(path), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return
+		return err
 	}
-	for _, e := range entries {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, n)
-		}
-	}
-}
-
-// readCtrl reads the task directory from the control pipe with blocking reads, so the
-// waiting thread itself is woken by the kernel. It returns "" at EOF.
-func readCtrl() string {
-	_ = syscall.SetNonblock(ctrlFD, false) // this end belongs to the shim alone
-	defer syscall.Close(ctrlFD)
-	var line []byte
-	buf := make([]byte, 512)
-	for {
-		n, err := syscall.Read(ctrlFD, buf)
-		if n > 0 {
-			line = append(line, buf[:n]...)
-			if i := bytes.IndexByte(line, '\n'); i >= 0 {
-				return string(line[:i])
-			}
-		}
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if n <= 0 || err != nil {
-			return ""
-		}
-	}
-}
-
-// startTask waits for the task's directory, prepares everything and starts the task. It
-// runs on a locked thread (in the task's mount namespace when ns).
-func startTask(status *os.File, sigs chan os.Signal, ns bool, nsErr error, reNice bool) *startedTask {
-	dir := readCtrl()
-	if dir == "" {
-		return &startedTask{code: 0} // a spare that was never used
-	}
-	if reNice {
-		setNice(0) // the task inherits this thread's priority
-	}
-	// A SIGTERM that reached the idle spare was not a Kill of this task.
-	for len(sigs) > 0 {
-		<-sigs
-	}
-	if f, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err == nil {
-		_ = unix.Dup3(int(f.Fd()), 2, 0)
-		f.Close()
-	}
-	report := func(kind string, err error) *startedTask {
-		fmt.Fprintf(os.Stderr, "shim %s: %v\n", dir, err)
-		fmt.Fprintf(status, "%s: %s\n", kind, strings.ReplaceAll(err.Error(), "\n", " "))
-		return &startedTask{code: 1}
-	}
-	fail := func(err error) *startedTask { return report("error", err) }
-	if nsErr != nil {
-		return fail(nsErr)
-	}
-	t := &startedTask{dir: dir}
-	if err := readJSON(dir, specFile, &t.spec); err != nil {
-		return fail(err)
-	}
-	spec := &t.spec
-	var err error
-	if t.dirfd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-		return fail(err)
-	}
-	// The log is opened before the mounts, which could hide its directory.
-	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
-		return fail(fmt.Errorf("log dir: %w", err))
-	}
-	if t.logf, err = os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
-		return fail(fmt.Errorf("log: %w", err))
-	}
-
-	root := ""
-	if ns {
-		m := &mounter{scratch: filepath.Join(dir, mntDir), log: os.Stderr}
-		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
-			return fail(err)
-		}
-		root = m.root
-	}
-	env := taskEnv(*spec)
-	path, err := lookPath(root, spec.Args[0], envValue(env, "PATH"))
-	if err != nil {
-		return report("invalid", err) // Start wraps it with runtime.ErrInvalid
-	}
-
-	// Limits need cgroups, which need root; without root a task runs unlimited, as the
-	// host runtime's degraded mode (see Available) promises nothing more.
-	if layout, ok := detectCgroups("/sys/fs/cgroup"); ok && os.Geteuid() == 0 {
-		t.cg = planCgroup(layout, spec.ID, spec.Resources)
-	} else if spec.Resources != (runtime.Resources{}) {
-		fmt.Fprintf(os.Stderr, "shim %s: no cgroups (not root or none mounted): resource limits not applied\n", dir)
-	}
-	if t.cg != nil {
-		if err := t.cg.create(); err != nil {
-			// A read-only or delegated-away cgroup tree: run, like the rest of the host
-			// runtime's degraded modes, without limits rather than not at all.
-			fmt.Fprintf(os.Stderr, "shim %s: resource limits not applied: %v\n", dir, err)
-			_ = removeCgroupDirs(t.cg.Dirs)
-			t.cg = nil
-		}
-	}
-	cg := t.cg
-	dropCgroup := func() {
-		if cg != nil {
-			_ = removeCgroupDirs(cg.Dirs)
-		}
-	}
-
-	var outW, errW *os.File
-	if t.outR, outW, err = os.Pipe(); err != nil {
-		dropCgroup()
-		return fail(err)
-	}
-	if t.errR, errW, err = os.Pipe(); err != nil {
-		dropCgroup()
-		return fail(err)
-	}
-	workDir := spec.WorkDir
-	if workDir == "" {
-		workDir = "/"
-	}
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   spec.Args,
-		Env:    env,
-		Dir:    workDir,
-		Stdout: outW,
-		Stderr: errW,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:    true,
-			Chroot:     root,
-			Credential: credential(spec.User, spec.Group),
-		},
-	}
-	leave := func() {}
-	if cg != nil && cg.Layout.V2 {
-		cgfd, err := unix.Open(cg.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			dropCgroup()
-			return fail(err)
-		}
-		defer unix.Close(cgfd)
-		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, cgfd
-	} else if cg != nil {
-		if leave, err = cg.enterV1(); err != nil {
-			dropCgroup()
-			return fail(err)
-		}
-	}
-	t.startedAt = time.Now()
-	err = cmd.Start() // on this thread: the task gets its mount namespace
-	leave()
-	outW.Close()
-	errW.Close()
-	if err != nil {
-		dropCgroup()
-		return fail(fmt.Errorf("start %q: %w", spec.Args[0], err))
-	}
-	pid := cmd.Process.Pid
-	st := shimState{ShimPID: os.Getpid(), PID: pid, StartedAt: t.startedAt}
-	st.ShimStartTime, _ = procStartTime(st.ShimPID)
-	st.PIDStartTime, _ = procStartTime(pid)
-	if cg != nil {
-		st.Cgroups = cg.Dirs
-	}
-	if err := writeJSONAt(t.dirfd, stateFile, st); err != nil {
-		signalGroup(pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		dropCgroup()
-		return fail(err)
-	}
-	if err := unix.Fstatat(t.dirfd, killFile, new(unix.Stat_t), 0); err == nil {
-		// Killed while starting (Start gave up): its signal may have been drained above.
-		select {
-		case sigs <- syscall.SIGTERM:
-		default:
-		}
-	}
-	_, _ = io.WriteString(status, "ok\n")
-	t.cmd = cmd
-	return t
-}
-
-// superviseTask copies the task's output into its log, forwards Kill requests, and
-// records the exit.
-func superviseTask(status *os.File, sigs chan os.Signal, t *startedTask) int {
-	defer t.logf.Close()
-	pid, cg := t.cmd.Process.Pid, t.cg
-	lw := newLogWriter(t.logf)
-	var copiers sync.WaitGroup
-	for _, s := range []struct {
-		r    *os.File
-		name string
-	}{{t.outR, "stdout"}, {t.errR, "stderr"}} {
-		copiers.Add(1)
-		go func() {
-			defer copiers.Done()
-			if err := lw.copyStream(s.r, s.name); err != nil {
-				fmt.Fprintf(os.Stderr, "shim %s: copy %s: %v\n", t.dir, s.name, err)
-			}
-		}()
-	}
-	done := make(chan struct{})
-	go killLoop(sigs, t.dirfd, pid, done)
-
-	waitErr := t.cmd.Wait()
-	exitedAt := time.Now()
-	close(done)
-	// The task is over: like a container, nothing it started outlives it.
-	signalGroup(pid, syscall.SIGKILL)
-	if cg != nil {
-		cg.killAll()
-	}
-	copied := make(chan struct{})
-	go func() { copiers.Wait(); close(copied) }()
-	select {
-	case <-copied:
-	case <-time.After(2 * time.Second):
-		// A descendant that left the process group still holds the pipes.
-		t.outR.Close()
-		t.errR.Close()
-		<-copied
-	}
-
-	exit := runtime.ExitStatus{Code: -1, StartedAt: t.startedAt, ExitedAt: exitedAt}
-	if t.cmd.ProcessState != nil {
-		exit.Code = exitCode(t.cmd.ProcessState)
-	} else {
-		exit.Message = fmt.Sprintf("wait: %v", waitErr)
-	}
-	if cg != nil {
-		exit.OOMKilled = cg.oomKilled()
-		if err := removeCgroupDirs(cg.Dirs); err != nil {
-			fmt.Fprintf(os.Stderr, "shim %s: remove cgroups: %v\n", t.dir, err)
-		}
-	}
-	if exit.OOMKilled {
-		exit.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", t.spec.Resources.MemoryLimit)
-	}
-	if err := writeJSONAt(t.dirfd, exitFile, exit); err != nil {
-		fmt.Fprintf(os.Stderr, "shim %s: record exit: %v\n", t.dir, err)
-		return 1
-	}
-	// Also keeps status referenced (and so open) until here.
-	_, _ = io.WriteString(status, "exited\n")
-	return 0
-}
-
-// warmSpec exercises every field of TaskSpec, so warmUp fills encoding/json's caches.
-var warmSpec = []byte(`{"id":"w","image":"i","args":["a"],"env":["A=1"],"work_dir":"/",
-"mounts":[{"source":"/s","target":"/t","read_only":true}],
-"resources":{"cpu_limit":1,"memory_limit":1},"gpus":{"uuids":["u"],"env":{"A":"1"}},
-"user":1,"group":1,"log_path":"/l","labels":{"a":"b"}}`)
-
-// warmUp does, while the shim is a spare waiting for its task, one-time work that would
-// otherwise be paid on the task's start.
-func warmUp() {
-	// The first os.StartProcess checks, once per process, that pidfds work, and that check
-	// forks a child: do it now rather than on the task's start.
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		_ = p.Release()
-	}
-	var spec runtime.TaskSpec
-	_ = json.Unmarshal(warmSpec, &spec)
-	_, _ = json.Marshal(shimState{})
-	_, _ = json.Marshal(runtime.ExitStatus{})
-	var kr killRequest
-	_ = json.Unmarshal([]byte(`{"grace_ns":1}`), &kr)
-}
-
-// killLoop turns each SIGTERM the shim receives into SIGTERM for the task's process
-// group and, after the grace period Kill wrote into kill.json, SIGKILL.
-func killLoop(sigs <-chan os.Signal, dirfd, pid int, done <-chan struct{}) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		select {
-		case <-done:
-			return
-		case <-sigs:
-		}
-		grace := readGrace(dirfd)
-		signalGroup(pid, syscall.SIGTERM)
-		switch {
-		case grace <= 0:
-			signalGroup(pid, syscall.SIGKILL)
-		case timer == nil:
-			timer = time.AfterFunc(grace, func() { signalGroup(pid, syscall.SIGKILL) })
-		}
-	}
-}
-
-// readGrace reads kill.json; without one the grace period is zero.
-func readGrace(dirfd int) time.Duration {
-	fd, err := unix.Openat(dirfd, killFile, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return 0
-	}
-	f := os.NewFile(uintptr(fd), killFile)
-	defer f.Close()
-	var req killRequest
-	data, err := io.ReadAll(f)
-	if err == nil {
-		err = json.Unmarshal(data, &req)
-	}
-	if err != nil {
-		return 0
-	}
-	return req.Grace
-}
-
-// signalGroup signals the task's process group, or the task alone if it left its group.
-func signalGroup(pid int, sig syscall.Signal) {
-	if err := syscall.Kill(-pid, sig); errors.Is(err, syscall.ESRCH) {
-		_ = syscall.Kill(pid, sig)
-	}
-}
-
-// exitCode follows container conventions: 128+n for a process killed by signal n.
-func exitCode(ps *os.ProcessState) int {
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
-
-// taskEnv is the task's environment: defaults a container would have, the spec's Env, then
-// the GPUs' Env. Later entries win (os/exec keeps the last of duplicate keys).
-func taskEnv(spec runtime.TaskSpec) []string {
-	home := "/root"
-	if spec.User != nil && *spec.User != 0 {
-		home = "/"
-	}
-	env := []string{"PATH=" + defaultPath, "HOME=" + home}
-	env = append(env, spec.Env...)
-	if spec.GPUs != nil {
-		keys := make([]string, 0, len(spec.GPUs.Env))
-		for k := range spec.GPUs.Env {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			env = append(env, k+"="+spec.GPUs.Env[k])
-		}
-	}
-	return env
-}
-
-// envValue returns the last value of key in env.
-func envValue(env []string, key string) string {
-	v := ""
-	for _, kv := range env {
-		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
-			v = val
-		}
-	}
-	return v
-}
-
-// lookPath resolves name like a shell would in the task's PATH, looking at the files under
-// root (the task's future "/"). It returns the path as the task will see it.
-func lookPath(root, name, path string) (string, error) {
-	if strings.Contains(name, "/") {
-		return name, nil
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(root + p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
-}
-
-// credential returns the user and group to run as, nil to stay root. Supplementary groups
-// are cleared.
-func credential(user, group *int64) *syscall.Credential {
-	if user == nil && group == nil {
-		return nil
-	}
-	c := &syscall.Credential{Groups: []uint32{}}
-	if user != nil {
-		c.Uid = uint32(*user)
-	}
-	if group != nil {
-		c.Gid = uint32(*group)
-	}
-	return c
+	defer unix.Close(fd)
+	return f("/proc/self/fd/" + strconv.Itoa(fd) + "/" + filepath.Base(path))
 }

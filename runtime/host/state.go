@@ -74,6 +74,11 @@ func writeJSON(dir, name string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeFile(dir, name, data)
+}
+
+// writeFile writes data to dir/name atomically.
+func writeFile(dir, name string, data []byte) error {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
@@ -142,4 +147,12 @@ func procZombie(pid int) bool {
 	}
 	i := bytes.LastIndexByte(data, ')')
 	return i >= 0 && i+2 < len(data) && data[i+2] == 'Z'
+}
+
+// processGone reports whether pid has exited or is exiting: gone, or a zombie. The threads
+// of a killed multi-threaded process may still hold its descriptors while its leader is a
+// zombie already.
+func processGone(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return errors.Is(err, unix.ESRCH) || procZombie(pid)
 }

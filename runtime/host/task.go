@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ var deadlinePast = time.Unix(1, 0)
 const unknownExit = "shim died; task state unknown"
 
 // task is one host task. All its state is in its directory; done is set only when this
-// process started (and so reaps) the shim.
+// Runtime started the task (it closes when the shim reports the exit recorded, or dies).
 type task struct {
 	r      *Runtime
 	id     string
@@ -56,7 +57,7 @@ func (t *task) recorded() (runtime.ExitStatus, bool) {
 	return st, true
 }
 
-// Wait blocks until the shim has exited, then returns the exit it recorded.
+// Wait blocks until the task's exit is recorded, then returns it.
 func (t *task) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 	if st, ok := t.recorded(); ok {
 		return st, nil
@@ -73,7 +74,7 @@ func (t *task) Wait(ctx context.Context) (runtime.ExitStatus, error) {
 	return runtime.ExitStatus{Code: -1, ExitedAt: time.Now(), Message: unknownExit}, nil
 }
 
-// waitShim returns once the shim process is gone, or ctx's error.
+// waitShim returns once the task's exit is recorded or its shim is gone, or ctx's error.
 func (t *task) waitShim(ctx context.Context) error {
 	if t.done != nil {
 		select {
@@ -89,7 +90,19 @@ func (t *task) waitShim(ctx context.Context) error {
 		// another process; either way there is nothing to wait on.
 		return nil
 	}
-	return waitProcess(ctx, st.ShimPID, st.ShimStartTime)
+	// A task adopted from an earlier kfp-box: ask the shim that runs it.
+	c, err := requestTo(t.r.sockPath(st.ShimPID), "wait "+t.dir)
+	if err != nil {
+		// Its socket is gone: the shim died (or exited having recorded the exit).
+		return waitProcess(ctx, st.ShimPID, st.ShimStartTime)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(deadlinePast) })
+	defer stop()
+	if _, err := bufio.NewReader(c).ReadString('\n'); err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil // "exited", "unknown", or EOF: the shim died
 }
 
 // waitProcess waits for a process that is not our child to end. It watches a pidfd in Go's
@@ -153,6 +166,12 @@ func shimAlive(st shimState) bool {
 	return err == nil && cur == st.ShimStartTime && !procZombie(st.ShimPID)
 }
 
+// taskAlive reports whether the task's process described by st still runs.
+func taskAlive(st shimState) bool {
+	cur, err := procStartTime(st.PID)
+	return err == nil && cur == st.PIDStartTime && !procZombie(st.PID)
+}
+
 // Kill asks the shim to send SIGTERM to the task's process group and SIGKILL after grace.
 // It returns once the request is delivered; killing an exited task does nothing.
 func (t *task) Kill(_ context.Context, grace time.Duration) error {
@@ -172,14 +191,20 @@ func (t *task) Kill(_ context.Context, grace time.Duration) error {
 	if err := writeJSON(t.dir, killFile, killRequest{Grace: grace}); err != nil {
 		return fmt.Errorf("task %q: kill: %w", t.id, err)
 	}
-	if err := signalProcess(st.ShimPID, st.ShimStartTime, syscall.SIGTERM); err == nil {
-		return nil
+	if c, err := requestTo(t.r.sockPath(st.ShimPID), "kill "+t.dir); err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(shimReadyTimeout))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line == "ok\n" {
+			return nil
+		}
 	}
 	if _, ok := t.recorded(); ok {
 		return nil
 	}
-	// The shim is gone without a record: kill the task directly, if it is still ours.
-	if cur, err := procStartTime(st.PID); err == nil && cur == st.PIDStartTime {
+	// No shim runs the task any more, and none recorded its exit: kill the task directly,
+	// if it is still ours.
+	if taskAlive(st) {
 		signalGroup(st.PID, syscall.SIGKILL)
 	}
 	return nil
@@ -208,7 +233,7 @@ func (t *task) Delete(_ context.Context) error {
 	if _, ok := t.recorded(); !ok {
 		var st shimState
 		if err := readJSON(t.dir, stateFile, &st); err == nil {
-			if shimAlive(st) {
+			if shimAlive(st) && taskAlive(st) {
 				return fmt.Errorf("task %q: still running; kill it and wait first", t.id)
 			}
 			// Unknown state: make sure nothing of the task survives its record.
