@@ -131,7 +131,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		parallel = 4 * goruntime.NumCPU()
 	}
 	e, err := engine.New(engine.Config{
-		Logger:              a.logger.With("component", "engine"),
+		Logger:              a.logger, // the engine adds component=engine itself
 		Meta:                a.meta,
 		Runtime:             a.runtime,
 		DataDir:             a.cfg.DataDir,
