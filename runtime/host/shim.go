@@ -69,6 +69,7 @@ func runShim() int {
 	// The shim outlives kfp-box: the signals that stop a terminal's or a service's
 	// processes must not end it (and with it the supervision of every task).
 	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	_ = os.Chdir("/") // hold no directory of kfp-box's busy for as long as the shim lives
 	s, err := listenShim(os.Getenv(shimDirEnv), os.Getenv(shimIdentEnv), os.Getenv(shimNSEnv) == "1")
 	if errors.Is(err, errShimBusy) {
 		_, _ = io.WriteString(ready, "busy\n")
