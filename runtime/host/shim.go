@@ -346,9 +346,9 @@ func (s *shimServer) start(c *net.UnixConn, arg string) bool {
 	}
 	s.tasks[dir] = st
 	s.mu.Unlock()
-	started := false
+	settled := false // the task started, or was forgotten after failing to
 	defer func() {
-		if !started { // including a panic, which handle recovers from
+		if !settled { // a panic, which handle recovers from
 			s.finish(dir, st)
 		}
 	}()
@@ -363,9 +363,13 @@ func (s *shimServer) start(c *net.UnixConn, arg string) bool {
 	}
 	t := startTask(c, dir, st.kills, s.ns, nsErr)
 	if t.cmd == nil {
+		// Forgotten before the answer, so that a retry of the same task finds it free.
+		settled = true
+		s.finish(dir, st)
+		_, _ = io.WriteString(c, t.failure)
 		return false
 	}
-	started = true
+	settled = true
 	go func() {
 		defer func() {
 			if v := recover(); v != nil { // the exit goes unrecorded: Wait says "unknown"

@@ -21,6 +21,7 @@ import (
 
 // startedTask is what the start phase hands to the supervision phase.
 type startedTask struct {
+	failure   string // the answer to Start when cmd is nil
 	dir       string
 	diag      *diagLog
 	spec      runtime.TaskSpec
@@ -82,22 +83,23 @@ var devNull = sync.OnceValue(func() *os.File {
 	return f
 })
 
-// startTask prepares everything for the task in dir and starts it, then reports "ok" or
-// the error on status. It runs on a locked thread (in the task's mount namespace when ns).
-// A request in kills makes the task's supervision kill it.
+// startTask prepares everything for the task in dir and starts it, then reports "ok" on
+// status. On failure it returns no cmd and the answer in failure, for the caller to send
+// once it has forgotten the task. It runs on a locked thread (in the task's mount
+// namespace when ns). A request in kills makes the task's supervision kill it.
 func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr error) *startedTask {
 	t := &startedTask{dir: dir, diag: &diagLog{path: filepath.Join(dir, shimLog)}}
 	report := func(kind string, err error) *startedTask {
 		fmt.Fprintf(t.diag, "start: %v\n", err)
 		t.diag.Close()
-		fmt.Fprintf(status, "%s: %s\n", kind, strings.ReplaceAll(err.Error(), "\n", " "))
+		failure := fmt.Sprintf("%s: %s\n", kind, strings.ReplaceAll(err.Error(), "\n", " "))
 		if t.dirfd > 0 {
 			unix.Close(t.dirfd)
 		}
 		if t.logf != nil {
 			t.logf.Close()
 		}
-		return &startedTask{}
+		return &startedTask{failure: failure}
 	}
 	fail := func(err error) *startedTask { return report("error", err) }
 	if nsErr != nil {
