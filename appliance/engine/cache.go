@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -20,9 +21,10 @@ import (
 const StalenessAnnotation = "pipelines.kubeflow.org/max_cache_staleness"
 
 // fingerprint is the cache key of a container task (kfp-compat §5): SHA-256 of the
-// canonical JSON of input artifact ids, resolved input parameters, output specs and the
-// unresolved command; or of component name + NUL + the custom cacheKey.
-func fingerprint(t *spec.PipelineTaskSpec, comp *spec.ComponentSpec, ctr *spec.ContainerSpec, in meta.IO) string {
+// canonical JSON of input artifact ids, resolved input parameters, output specs, the
+// unresolved command and the names of the volumes it mounts (sorted, without
+// duplicates); or of component name + NUL + the custom cacheKey.
+func fingerprint(t *spec.PipelineTaskSpec, comp *spec.ComponentSpec, ctr *spec.ContainerSpec, in meta.IO, pvcNames []string) string {
 	if t.CachingOptions != nil && t.CachingOptions.CacheKey != "" {
 		sum := sha256.Sum256([]byte(t.ComponentRef.Name + "\x00" + t.CachingOptions.CacheKey))
 		return hex.EncodeToString(sum[:])
@@ -46,16 +48,27 @@ func fingerprint(t *spec.PipelineTaskSpec, comp *spec.ComponentSpec, ctr *spec.C
 		}
 	}
 	cmd := append(append([]string{}, ctr.Command...), ctr.Args...)
+	ctrKey := map[string]any{"image": ctr.Image, "cmdArgs": cmd}
+	if len(pvcNames) > 0 { // an empty list is left out, as protojson leaves it out
+		ctrKey["pvcNames"] = sortedUnique(pvcNames)
+	}
 	key := map[string]any{
 		"inputArtifactNames":   arts,
 		"inputParameterValues": in.Parameters,
 		"outputArtifactsSpec":  outArts,
 		"outputParametersSpec": outParams,
-		"containerSpec":        map[string]any{"image": ctr.Image, "cmdArgs": cmd},
+		"containerSpec":        ctrKey,
 	}
 	b, _ := json.Marshal(key) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// sortedUnique returns the strings of in sorted, each once.
+func sortedUnique(in []string) []string {
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // cacheHit looks for a reusable execution; on a hit it returns c as CACHED with the

@@ -104,7 +104,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	// Cache.
 	k8s := rs.pipe.Platform.Kubernetes(comp.ExecutorLabel)
 	if e.cfg.CacheEnabled && t.CachingOptions != nil && t.CachingOptions.EnableCache {
-		fp := fingerprint(t, comp, ex.Container, x.Inputs)
+		fp := fingerprint(t, comp, ex.Container, x.Inputs, e.pvcNames(rs, x, ex.Container, k8s))
 		c.Fingerprint = fp
 		if hit, ok := e.cacheHit(ctx, rs, c, fp, k8s, now); ok {
 			return prepared{exec: hit}
@@ -270,7 +270,7 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	// Mount only what the task can reach: object buckets when it has artifacts or sees the
 	// executor input or output file, the output parameter directory when it has output
 	// parameters. A task without either needs no mount namespace work at all.
-	cmdText := strings.Join(append(append([]string{}, ctr.Command...), ctr.Args...), "\x00")
+	cmdText := commandText(ctr)
 	needObjects := len(tio.InArts) > 0 || len(tio.OutArts) > 0 ||
 		strings.Contains(cmdText, "{{$}}") || strings.Contains(cmdText, "{{$.outputs.output_file}}")
 	if needObjects {
@@ -346,15 +346,7 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		mounts = append(mounts, runtime.Mount{Source: dir, Target: m.MountPath})
 	}
 	for _, m := range k8s.PVCMount {
-		name := m.Constant
-		switch {
-		case m.PVCNameParameter != nil:
-			name = e.platformParam(rs, x, m.PVCNameParameter, name)
-		case m.ComponentInputParameter != "":
-			name = e.parentInput(rs, x, m.ComponentInputParameter, name)
-		case m.TaskOutputParameter != nil:
-			name = e.siblingOutput(rs, x, m.TaskOutputParameter, name)
-		}
+		name := e.pvcName(rs, x, m)
 		if name == "" || strings.ContainsAny(name, "/\\") || name == ".." {
 			return nil, nil, fmt.Errorf("volume name %q is not valid", name)
 		}
@@ -365,6 +357,42 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 		mounts = append(mounts, runtime.Mount{Source: filepath.Join(dir, m.SubPath), Target: m.MountPath})
 	}
 	return env, mounts, nil
+}
+
+// commandText is the container's command and args, unresolved, NUL-separated: what the
+// checks for placeholders and paths look at.
+func commandText(ctr *spec.ContainerSpec) string {
+	return strings.Join(append(append([]string{}, ctr.Command...), ctr.Args...), "\x00")
+}
+
+// pvcName resolves the volume name of a kfp-kubernetes PVC mount.
+func (e *Engine) pvcName(rs *runState, x *meta.Execution, m spec.PVCMount) string {
+	name := m.Constant
+	switch {
+	case m.PVCNameParameter != nil:
+		name = e.platformParam(rs, x, m.PVCNameParameter, name)
+	case m.ComponentInputParameter != "":
+		name = e.parentInput(rs, x, m.ComponentInputParameter, name)
+	case m.TaskOutputParameter != nil:
+		name = e.siblingOutput(rs, x, m.TaskOutputParameter, name)
+	}
+	return name
+}
+
+// pvcNames are the volumes a task mounts, for its cache key as KFP computes it: the PVC
+// mounts' names and, for a task using the run's workspace, that run's workspace (so such
+// a task is reused within its run only, as on KFP, where the workspace PVC is per run).
+func (e *Engine) pvcNames(rs *runState, x *meta.Execution, ctr *spec.ContainerSpec, k8s *spec.KubernetesExecutorConfig) []string {
+	var names []string
+	if k8s != nil {
+		for _, m := range k8s.PVCMount {
+			names = append(names, e.pvcName(rs, x, m))
+		}
+	}
+	if usesWorkspace(rs, commandText(ctr), x) {
+		names = append(names, "kfp-workspace-"+x.RunID)
+	}
+	return names
 }
 
 // usesWorkspace reports whether a task gets the run's workspace at /kfp-workspace: the

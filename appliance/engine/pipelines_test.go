@@ -144,12 +144,12 @@ func TestPipelineCache(t *testing.T) {
 	p := testdataPipeline(t, "cache.yaml")
 	id1 := h.submit(p, nil)
 	h.check(id1, h.waitRun(id1, 20*time.Second), expectation{state: "SUCCEEDED",
-		tasks: map[string]string{"cached": "SUCCEEDED", "uncached": "SUCCEEDED", "keyed": "SUCCEEDED", "stale": "SUCCEEDED"}})
+		tasks: map[string]string{"cached": "SUCCEEDED", "uncached": "SUCCEEDED", "keyed": "SUCCEEDED", "stale": "SUCCEEDED", "volume": "SUCCEEDED"}})
 	id2 := h.submit(p, nil)
 	h.check(id2, h.waitRun(id2, 20*time.Second), expectation{state: "SUCCEEDED",
-		tasks: map[string]string{"cached": "CACHED", "uncached": "SUCCEEDED", "keyed": "CACHED", "stale": "SUCCEEDED"}})
+		tasks: map[string]string{"cached": "CACHED", "uncached": "SUCCEEDED", "keyed": "CACHED", "stale": "SUCCEEDED", "volume": "CACHED"}})
 	t1, t2 := h.tasks(id1), h.tasks(id2)
-	for _, k := range []string{"cached", "keyed"} {
+	for _, k := range []string{"cached", "keyed", "volume"} {
 		if a, b := t1[k].Outputs.Parameters["Output"], t2[k].Outputs.Parameters["Output"]; a != b {
 			t.Errorf("%s: cached output %v differs from the source's %v", k, b, a)
 		}
@@ -162,10 +162,13 @@ func TestPipelineCache(t *testing.T) {
 			t.Errorf("%s ran from cache", k)
 		}
 	}
-	// Another salt is another fingerprint.
-	id3 := h.submit(p, map[string]any{"salt": "other"})
+	// Another salt is another fingerprint; another volume too, for the task that mounts it.
+	id3 := h.submit(p, map[string]any{"salt": "other", "vol": "vol-b"})
 	h.check(id3, h.waitRun(id3, 20*time.Second), expectation{state: "SUCCEEDED",
-		tasks: map[string]string{"cached": "SUCCEEDED", "keyed": "CACHED"}})
+		tasks: map[string]string{"cached": "SUCCEEDED", "keyed": "CACHED", "volume": "SUCCEEDED"}})
+	if a, b := t1["volume"].Outputs.Parameters["Output"], h.tasks(id3)["volume"].Outputs.Parameters["Output"]; a == b {
+		t.Errorf("the task mounting vol-b reused the output %v of the one mounting vol-a", a)
+	}
 }
 
 func TestPipelineCacheSwitchAndStaleness(t *testing.T) {
