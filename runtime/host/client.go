@@ -184,6 +184,26 @@ func (r *Runtime) request(ctx context.Context, req string) (*net.UnixConn, *bufi
 	return nil, nil, "", fmt.Errorf("shim: %w", err)
 }
 
+// findShim asks every live shim of the data dir about the task in dir and returns the
+// socket of the one that runs it with its answer ("running" or "exited"), or "unknown"
+// when none does. Shims that do not answer count as not running it.
+func (r *Runtime) findShim(dir string) (sock, status string) {
+	socks, _ := filepath.Glob(filepath.Join(r.shimDir, "*.sock"))
+	for _, s := range socks {
+		c, err := requestTo(s, "status "+dir)
+		if err != nil {
+			continue
+		}
+		_ = c.SetReadDeadline(time.Now().Add(shimReadyTimeout))
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line == "running\n" || line == "exited\n" {
+			return s, strings.TrimSuffix(line, "\n")
+		}
+	}
+	return "", "unknown"
+}
+
 // shimGone reports whether the shim listening on sock has exited or is exiting.
 func shimGone(sock string) bool {
 	pid, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(sock), ".sock"))

@@ -58,6 +58,7 @@ type Runtime struct {
 
 	mu       sync.Mutex
 	tasks    map[string]*task // task values handed out, shared by Start and Lookup
+	starting map[string]bool  // ids whose Start is under way in this process
 	attach   net.Conn         // attachment to the shim: keeps it alive while kfp-box runs
 	shimSock string           // the attached shim's socket
 	closed   bool
@@ -96,7 +97,8 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("host runtime: shim %s: %w: %w", shim, err, runtime.ErrUnavailable)
 	}
-	r := &Runtime{log: log, dir: dir, shimDir: shimDir, shim: shim, ident: ident, tasks: map[string]*task{}}
+	r := &Runtime{log: log, dir: dir, shimDir: shimDir, shim: shim, ident: ident,
+		tasks: map[string]*task{}, starting: map[string]bool{}}
 	switch err := Available(); {
 	case opts.Config[ConfigMountNamespaces] == "false":
 		log.Info("host runtime without private mount namespaces (configured): tasks with mounts are refused")
@@ -206,6 +208,26 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 		r.log.Debug("host runtime ignores the image", "task", spec.ID, "image", spec.Image)
 	}
 	dir := filepath.Join(r.dir, spec.ID)
+	r.mu.Lock()
+	busy := r.starting[spec.ID]
+	if !busy {
+		r.starting[spec.ID] = true
+	}
+	r.mu.Unlock()
+	if busy {
+		return nil, fmt.Errorf("task %q: %w", spec.ID, runtime.ErrAlreadyExists)
+	}
+	t, err := r.start(ctx, dir, spec)
+	r.mu.Lock()
+	delete(r.starting, spec.ID)
+	if t != nil {
+		r.tasks[spec.ID] = t
+	}
+	r.mu.Unlock()
+	return t, err
+}
+
+func (r *Runtime) start(ctx context.Context, dir string, spec runtime.TaskSpec) (*task, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("task %q: %w", spec.ID, runtime.ErrAlreadyExists)
@@ -217,9 +239,6 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Tas
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	r.mu.Lock()
-	r.tasks[spec.ID] = t
-	r.mu.Unlock()
 	return t, nil
 }
 
@@ -314,12 +333,28 @@ func (r *Runtime) lookup(id string) (*task, error) {
 		return t, nil
 	}
 	dir := filepath.Join(r.dir, id)
+	if r.starting[id] {
+		return nil, fmt.Errorf("task %q: still starting: %w", id, runtime.ErrNotFound)
+	}
 	var spec runtime.TaskSpec
 	if err := readJSON(dir, specFile, &spec); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			// A Start that died before it wrote the spec leaves an empty directory: the
+			// task never ran, and its id must be free to start it again.
+			_ = os.Remove(dir)
 			return nil, fmt.Errorf("task %q: %w", id, runtime.ErrNotFound)
 		}
 		return nil, fmt.Errorf("task %q: %w", id, err)
+	}
+	if !fileExists(filepath.Join(dir, stateFile)) && !fileExists(filepath.Join(dir, exitFile)) {
+		// Its Start died with the process that called it, before or while the shim took
+		// the task. A shim that has it says so; if none does, it never ran and never will
+		// (a shim drops the request of a client that died before the task was registered).
+		if _, status := r.findShim(dir); status == "unknown" {
+			r.log.Info("host runtime: forgetting a task whose start never completed", "task", id)
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("task %q: never started: %w", id, runtime.ErrNotFound)
+		}
 	}
 	t := &task{r: r, id: id, dir: dir, labels: spec.Labels}
 	r.tasks[id] = t

@@ -240,6 +240,7 @@ func (s *shimServer) serve() {
 //	start <dir>   → "ok", "error: ..." or "invalid: ...", then "exited" once recorded
 //	kill <dir>    → "ok", or "unknown" for a task this shim does not run
 //	wait <dir>    → "exited" once the exit is recorded, or "unknown"
+//	status <dir>  → "running" (or starting), "exited", or "unknown"
 func (s *shimServer) handle(c *net.UnixConn) {
 	handedOff := false
 	defer func() {
@@ -271,6 +272,8 @@ func (s *shimServer) handle(c *net.UnixConn) {
 		s.kill(c, arg)
 	case "wait":
 		s.wait(c, br, arg)
+	case "status":
+		s.status(c, arg)
 	default:
 		fmt.Fprintf(c, "error: unknown request %q\n", req)
 	}
@@ -346,6 +349,13 @@ func (s *shimServer) start(c *net.UnixConn, arg string) bool {
 	}
 	s.tasks[dir] = st
 	s.mu.Unlock()
+	if peerGone(c) {
+		// The process that asked died before its task was registered here: nobody waits
+		// for it, and a restarted kfp-box, finding no task, starts it again. Only a task
+		// registered while its requester lived is ever started.
+		s.finish(dir, st)
+		return false
+	}
 	settled := false // the task started, or was forgotten after failing to
 	defer func() {
 		if !settled { // a panic, which handle recovers from
@@ -415,6 +425,33 @@ func (s *shimServer) kill(c *net.UnixConn, arg string) {
 	default: // one is pending already; it reads the latest kill.json
 	}
 	_, _ = io.WriteString(c, "ok\n")
+}
+
+// status says whether this shim runs the task in dir.
+func (s *shimServer) status(c *net.UnixConn, arg string) {
+	answer := "unknown\n"
+	if s.lookup(arg) != nil {
+		answer = "running\n"
+	} else if dir, ok := s.taskDir(arg); ok && fileExists(filepath.Join(dir, exitFile)) {
+		answer = "exited\n"
+	}
+	_, _ = io.WriteString(c, answer)
+}
+
+// peerGone reports whether the client of c has closed its end (it died): a peek finds
+// end of file rather than no data yet.
+func peerGone(c *net.UnixConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	_ = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		gone = n == 0 && err == nil
+	})
+	return gone
 }
 
 // wait answers once the task's exit is recorded, or when the client goes away.

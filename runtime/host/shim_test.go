@@ -307,3 +307,66 @@ func TestConcurrentStartsKeepTheirCgroups(t *testing.T) {
 		t.Errorf("the shim stayed in a task's cgroup:\n%s", data)
 	}
 }
+
+// TestStartOfDeadClientDropped checks both halves of a Start cut short by the death of
+// kfp-box: the shim does not start a task whose requester has gone, and Lookup from a
+// restarted kfp-box forgets such a task (and an empty directory left before the spec was
+// written) so that the same id starts afresh.
+func TestStartOfDeadClientDropped(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	marker := filepath.Join(dir, "ran")
+	spec := runtime.TaskSpec{ID: "orphan", Args: []string{"touch", marker}, LogPath: filepath.Join(dir, "orphan.log")}
+	taskDir := filepath.Join(r.dir, spec.ID)
+	if err := os.Mkdir(taskDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(taskDir, specFile, spec); err != nil {
+		t.Fatal(err)
+	}
+	// The request, then end of file: as the shim sees a client that died right after.
+	c, err := requestTo(r.sockPath(shimPID(t, r)), "start "+taskDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	reply, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || len(reply) != 0 {
+		t.Fatalf("reply to a gone client = %q, %v; want nothing", reply, err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if fileExists(marker) || fileExists(filepath.Join(taskDir, stateFile)) {
+		t.Fatal("the shim started the task of a client that had gone")
+	}
+
+	// A restarted kfp-box (a fresh Runtime) finds the spec and no task.
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if _, err := r2.Lookup(testCtx(t), spec.ID); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("lookup of a task that never started: %v, want ErrNotFound", err)
+	}
+	if err := os.Mkdir(filepath.Join(r.dir, "empty"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r2.Lookup(testCtx(t), "empty"); !errors.Is(err, runtime.ErrNotFound) {
+		t.Fatalf("lookup of an empty task directory: %v, want ErrNotFound", err)
+	}
+	startWait(t, r2, spec, 0)
+	if !fileExists(marker) {
+		t.Error("the task started again did not run")
+	}
+	empty := spec
+	empty.ID, empty.Args = "empty", []string{"true"}
+	startWait(t, r2, empty, 0)
+}

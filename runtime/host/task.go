@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -84,17 +85,24 @@ func (t *task) waitShim(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	var st shimState
-	if err := readJSON(t.dir, stateFile, &st); err != nil {
-		// No state: the shim died before the task ran, or Start is still under way in
-		// another process; either way there is nothing to wait on.
-		return nil
-	}
 	// A task adopted from an earlier kfp-box: ask the shim that runs it.
-	c, err := requestTo(t.r.sockPath(st.ShimPID), "wait "+t.dir)
-	if err != nil {
-		// Its socket is gone: the shim died (or exited having recorded the exit).
-		return waitProcess(ctx, st.ShimPID, st.ShimStartTime)
+	var st shimState
+	var c *net.UnixConn
+	if err := readJSON(t.dir, stateFile, &st); err == nil {
+		c, err = requestTo(t.r.sockPath(st.ShimPID), "wait "+t.dir)
+		if err != nil {
+			// Its socket is gone: the shim died (or exited having recorded the exit).
+			return waitProcess(ctx, st.ShimPID, st.ShimStartTime)
+		}
+	} else {
+		// No state yet: a shim may be starting it; if none is, there is nothing to wait on.
+		sock, status := t.r.findShim(t.dir)
+		if status != "running" {
+			return nil
+		}
+		if c, err = requestTo(sock, "wait "+t.dir); err != nil {
+			return nil
+		}
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(deadlinePast) })
