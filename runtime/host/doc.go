@@ -22,7 +22,9 @@
 //
 // Requests are lines on a unix socket, one per connection: "attach", "start <dir>" (the
 // answer "ok", then "exited" once the exit is recorded), "kill <dir>" (the grace period in
-// kill.json) and "wait <dir>".
+// kill.json), "wait <dir>" and "status <dir>". The shim starts only tasks whose requester
+// is still connected once the task is registered, so Lookup forgets a task that has a spec
+// but no state when no shim runs it: its Start died with the kfp-box that called it.
 //
 // The shim starts from this package's init (so that the packages initialized after it
 // never are). ShimMain is the explicit entry for main (cmd/kfp-box) and TestMain: it
