@@ -13,6 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
@@ -75,7 +76,7 @@ func (s *Server) taskLogs(c *gin.Context) {
 					text := string(partial)
 					partial = partial[:0]
 					if !raw {
-						text = stripLogPrefix(strings.TrimSuffix(text, "\n")) + "\n"
+						text = runtime.LogText(strings.TrimSuffix(text, "\n")) + "\n"
 					}
 					if _, werr := io.WriteString(w, text); werr != nil {
 						return werr
@@ -116,28 +117,9 @@ func (s *Server) taskLogs(c *gin.Context) {
 	if len(partial) > 0 {
 		text := string(partial)
 		if !raw {
-			text = stripLogPrefix(text)
+			text = runtime.LogText(text)
 		}
 		_, _ = io.WriteString(w, text)
 	}
 	w.Flush()
-}
-
-// stripLogPrefix removes the runtime's "<RFC 3339 time> <stdout|stderr> " line prefix.
-func stripLogPrefix(line string) string {
-	tsPart, rest, ok := strings.Cut(line, " ")
-	if !ok || len(tsPart) < 20 || tsPart[4] != '-' || tsPart[10] != 'T' {
-		return line
-	}
-	stream, text, ok := strings.Cut(rest, " ")
-	if !ok {
-		if rest == "stdout" || rest == "stderr" {
-			return ""
-		}
-		return line
-	}
-	if stream != "stdout" && stream != "stderr" {
-		return line
-	}
-	return text
 }

@@ -1090,29 +1090,10 @@ func logTail(path string, n int) string {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		lines = append(lines, StripLogPrefix(sc.Text()))
+		lines = append(lines, runtime.LogText(sc.Text()))
 		if len(lines) > n {
 			lines = lines[1:]
 		}
 	}
 	return strings.Join(lines, " | ")
-}
-
-// StripLogPrefix removes the runtime's "<time> <stream> " prefix from a log line.
-func StripLogPrefix(line string) string {
-	ts, rest, ok := strings.Cut(line, " ")
-	if !ok || len(ts) < 20 || ts[4] != '-' || ts[10] != 'T' {
-		return line
-	}
-	stream, text, ok := strings.Cut(rest, " ")
-	if !ok {
-		if rest == "stdout" || rest == "stderr" {
-			return ""
-		}
-		return line
-	}
-	if stream != "stdout" && stream != "stderr" {
-		return line
-	}
-	return text
 }
