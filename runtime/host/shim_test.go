@@ -328,12 +328,20 @@ func TestStartOfDeadClientDropped(t *testing.T) {
 	if err := writeJSON(taskDir, specFile, spec); err != nil {
 		t.Fatal(err)
 	}
-	// The request, then end of file: as the shim sees a client that died right after.
-	c, err := requestTo(r.sockPath(shimPID(t, r)), "start "+taskDir)
-	if err != nil {
+	// The request, then end of file: as the shim sees a client that died right after. The
+	// shim is stopped meanwhile, so that it reads both at once.
+	pid := shimPID(t, r)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CloseWrite(); err != nil {
+	c, err := requestTo(r.sockPath(pid), "start "+taskDir)
+	if err == nil {
+		err = c.CloseWrite()
+	}
+	if cerr := syscall.Kill(pid, syscall.SIGCONT); cerr != nil {
+		t.Fatal(cerr)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
