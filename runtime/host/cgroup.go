@@ -227,10 +227,16 @@ func (cg *taskCgroup) oomKilled() bool {
 }
 
 // killAll sends SIGKILL to every process left in the task's cgroups.
+//
+// It never kills the calling process: on v1 a shim's thread joins a task's cgroups for a
+// moment to fork the task into them, which lists the whole shim in cgroup.procs.
 func (cg *taskCgroup) killAll() {
+	self := os.Getpid()
 	for _, d := range cg.Dirs {
 		for _, pid := range cgroupProcs(d) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			if pid != self {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 }

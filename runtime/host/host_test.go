@@ -297,14 +297,15 @@ func TestCgroupLimitsApplied(t *testing.T) {
 	}
 	defer r.Close()
 	res := runtime.Resources{CPULimit: 0.5, CPURequest: 0.25, MemoryLimit: 64 << 20}
-	plan := planCgroup(layout, "limited", res)
+	id := fmt.Sprintf("limited-%d", os.Getpid()) // cgroups are machine-wide
+	plan := planCgroup(layout, id, res)
 	script := "cat /proc/self/cgroup"
 	for _, f := range plan.Files {
 		if !f.Optional {
 			script += fmt.Sprintf("; echo %s=$(cat %s)", f.Name, filepath.Join(f.Dir, f.Name))
 		}
 	}
-	spec := runtime.TaskSpec{ID: "limited", Args: []string{"sh", "-c", script},
+	spec := runtime.TaskSpec{ID: id, Args: []string{"sh", "-c", script},
 		Resources: res, LogPath: filepath.Join(dir, "limited.log")}
 	tk, err := r.Start(testCtx(t), spec)
 	if err != nil {
@@ -320,9 +321,9 @@ func TestCgroupLimitsApplied(t *testing.T) {
 		}
 	}
 	for _, d := range plan.Dirs {
-		want := "0::/" + cgroupParent + "/limited\n"
+		want := "0::/" + cgroupParent + "/" + id + "\n"
 		if !layout.V2 { // <root>/<controller>/kfp-box/<id>
-			want = ":" + filepath.Base(filepath.Dir(filepath.Dir(d))) + ":/" + cgroupParent + "/limited\n"
+			want = ":" + filepath.Base(filepath.Dir(filepath.Dir(d))) + ":/" + cgroupParent + "/" + id + "\n"
 		}
 		if !strings.Contains(string(log), want) {
 			t.Errorf("task is not in its cgroup %s (want a line ending %q):\n%s", d, want, log)

@@ -275,7 +275,7 @@ func TestConcurrentStartsKeepTheirCgroups(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			id := fmt.Sprintf("cg%d", i)
+			id := fmt.Sprintf("cg%d-%d", os.Getpid(), i) // cgroups are machine-wide
 			spec := runtime.TaskSpec{ID: id, Args: []string{"cat", "/proc/self/cgroup"},
 				Resources: runtime.Resources{MemoryLimit: int64(64+i) << 20}, LogPath: filepath.Join(dir, id+".log")}
 			tk, err := r.Start(testCtx(t), spec)
