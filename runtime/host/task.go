@@ -218,20 +218,6 @@ func (t *task) Kill(_ context.Context, grace time.Duration) error {
 	return nil
 }
 
-// signalProcess signals pid through a pidfd, after checking its start time, so a reused
-// pid is never hit.
-func signalProcess(pid int, startTime uint64, sig syscall.Signal) error {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	if cur, err := procStartTime(pid); err != nil || cur != startTime {
-		return errGone
-	}
-	return unix.PidfdSendSignal(fd, sig, nil, 0)
-}
-
 // Delete removes the task's state directory. The log file is kept.
 func (t *task) Delete(_ context.Context) error {
 	if _, err := os.Stat(t.dir); errors.Is(err, os.ErrNotExist) {
