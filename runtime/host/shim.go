@@ -67,8 +67,10 @@ func runShim() int {
 	closeInherited()
 	ready := os.NewFile(readyFD, "ready")
 	// The shim outlives kfp-box: the signals that stop a terminal's or a service's
-	// processes must not end it (and with it the supervision of every task).
-	signal.Ignore(syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	// processes must not end it (and with it the supervision of every task). They are
+	// caught and dropped, not ignored: an ignored signal stays ignored across exec, and
+	// tasks would never see the SIGTERM of a Kill.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
 	_ = os.Chdir("/") // hold no directory of kfp-box's busy for as long as the shim lives
 	s, err := listenShim(os.Getenv(shimDirEnv), os.Getenv(shimIdentEnv), os.Getenv(shimNSEnv) == "1")
 	if errors.Is(err, errShimBusy) {

@@ -328,12 +328,14 @@ func killLoop(kills <-chan struct{}, dirfd, pid int, done <-chan struct{}) {
 		case <-kills:
 		}
 		grace := readGrace(dirfd)
-		signalGroup(pid, syscall.SIGTERM)
 		switch {
-		case grace <= 0:
+		case grace <= 0: // no grace: SIGKILL alone, as the containerd backend does
 			signalGroup(pid, syscall.SIGKILL)
 		case timer == nil:
+			signalGroup(pid, syscall.SIGTERM)
 			timer = time.AfterFunc(grace, func() { signalGroup(pid, syscall.SIGKILL) })
+		default:
+			signalGroup(pid, syscall.SIGTERM)
 		}
 	}
 }

@@ -168,6 +168,23 @@ func testKillEscalates(h *harness) {
 	}
 }
 
+// testKillTrapped kills a task that handles SIGTERM: it must receive the signal (a
+// backend must not start tasks with SIGTERM ignored) and end by its handler, well before
+// the grace period is over.
+func testKillTrapped(h *harness) {
+	spec := h.spec("sh", "-c", `trap "echo got TERM; exit 7" TERM; echo ready; while :; do sleep 0.02; done`)
+	tk := h.start(spec)
+	h.eventually("the task to print ready", func() bool {
+		return strings.Contains(readFile(spec.LogPath), "stdout ready")
+	})
+	if err := tk.Kill(h.ctx(), time.Minute); err != nil {
+		h.t.Fatalf("kill: %v", err)
+	}
+	if st := h.wait(tk); st.Code != 7 {
+		h.t.Errorf("exit code of a task ending on SIGTERM by its handler = %d, want 7; log:\n%s", st.Code, readFile(spec.LogPath))
+	}
+}
+
 func testWaitCanceled(h *harness) {
 	spec := h.spec("sh", "-c", waitForGo+"; exit 7")
 	ctl := h.control(&spec)

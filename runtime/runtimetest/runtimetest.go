@@ -55,6 +55,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime, opts Optio
 		{"User", testUser},
 		{"KillWithGrace", testKillGrace},
 		{"KillEscalates", testKillEscalates},
+		{"KillTrapped", testKillTrapped},
 		{"WaitCanceled", testWaitCanceled},
 		{"RestartWhileRunning", testRestartRunning},
 		{"RestartAfterExit", testRestartExited},
