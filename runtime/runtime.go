@@ -111,6 +111,14 @@ type TaskSpec struct {
 	// User and Group to run as (nil = image default / current user).
 	User  *int64 `json:"user,omitempty"`
 	Group *int64 `json:"group,omitempty"`
+	// Hide are absolute host paths the task must not see (kfp-box's data directory): a
+	// backend that shows the task the host's filesystem covers each with an empty read-only
+	// file system in the task's view, after the mounts are made, so mount sources inside
+	// them stay reachable at their targets. A mount target or WorkDir inside a hidden path
+	// is invalid. Backends whose tasks see only an image and their mounts (containerd) have
+	// nothing to hide; the host backend without root cannot make a mount namespace and runs
+	// the task as kfp-box's own user, which can read those paths anyway.
+	Hide []string `json:"hide,omitempty"`
 	// LogPath is the host file that receives stdout and stderr, one timestamped line each
 	// ("2006-01-02T15:04:05.000000000Z07:00 stdout|stderr text").
 	LogPath string `json:"log_path"`

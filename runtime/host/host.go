@@ -173,6 +173,19 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 			return fmt.Errorf("task %q: mount %s:%s: paths must be absolute and the target not /: %w", spec.ID, m.Source, m.Target, runtime.ErrInvalid)
 		}
 	}
+	for _, h := range spec.Hide {
+		if !filepath.IsAbs(h) || filepath.Clean(h) == "/" {
+			return fmt.Errorf("task %q: hidden path %q: must be absolute and not /: %w", spec.ID, h, runtime.ErrInvalid)
+		}
+		for _, m := range spec.Mounts {
+			if within(m.Target, h) {
+				return fmt.Errorf("task %q: mount target %s lies in the hidden path %s: %w", spec.ID, m.Target, h, runtime.ErrInvalid)
+			}
+		}
+		if spec.WorkDir != "" && within(spec.WorkDir, h) {
+			return fmt.Errorf("task %q: work dir %s lies in the hidden path %s: %w", spec.ID, spec.WorkDir, h, runtime.ErrInvalid)
+		}
+	}
 	if !r.ns && len(spec.Mounts) > 0 {
 		return fmt.Errorf("task %q: mounts need a private mount namespace, which needs root: %w", spec.ID, runtime.ErrInvalid)
 	}
@@ -187,6 +200,12 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 		}
 	}
 	return nil
+}
+
+// within reports whether path p is dir or lies below it.
+func within(p, dir string) bool {
+	p, dir = filepath.Clean(p), filepath.Clean(dir)
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // Start writes the task's state directory, hands it to the shim and returns once the

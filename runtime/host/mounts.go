@@ -90,6 +90,24 @@ func (m *mounter) setup(mounts []runtime.Mount, workDir string) error {
 	return nil
 }
 
+// hide covers each of paths, in the task's view, with an empty read-only tmpfs. It runs
+// after setup: the bind mounts made from sources inside a hidden path stay at their
+// targets, and only the paths themselves go dark. A path that does not exist has nothing
+// to hide.
+func (m *mounter) hide(paths []string) error {
+	for _, p := range paths {
+		dst := m.root + filepath.Clean(p)
+		if _, err := os.Stat(dst); err != nil {
+			continue
+		}
+		flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+		if err := unix.Mount("tmpfs", dst, "tmpfs", flags, "size=4k,nr_inodes=1,mode=755"); err != nil {
+			return fmt.Errorf("hide %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
 func mountTargets(mounts []runtime.Mount) []string {
 	out := make([]string, len(mounts))
 	for i, mt := range mounts {

@@ -35,20 +35,31 @@ type startedTask struct {
 }
 
 // diagLog is a task's shim.log, the shim's diagnostics about that task, opened on the first
-// line written.
+// line written: through the task directory's descriptor once there is one, because the
+// thread that starts the task may have hidden the data directory from its own view.
 type diagLog struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
+	path  string
+	dirfd int // the task directory, 0 until opened
+	mu    sync.Mutex
+	f     *os.File
 }
 
 func (d *diagLog) Write(p []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.f == nil {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return len(p), nil // diagnostics are best effort
+		var f *os.File
+		if d.dirfd > 0 {
+			fd, err := unix.Openat(d.dirfd, shimLog, unix.O_WRONLY|unix.O_CREAT|unix.O_APPEND|unix.O_CLOEXEC, 0o600)
+			if err != nil {
+				return len(p), nil // diagnostics are best effort
+			}
+			f = os.NewFile(uintptr(fd), d.path)
+		} else {
+			var err error
+			if f, err = os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600); err != nil {
+				return len(p), nil
+			}
 		}
 		d.f = f
 	}
@@ -113,6 +124,9 @@ func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr
 	if t.dirfd, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		return fail(err)
 	}
+	t.diag.mu.Lock()
+	t.diag.dirfd = t.dirfd
+	t.diag.mu.Unlock()
 	// The log is opened before the mounts, which could hide its directory.
 	if err := os.MkdirAll(filepath.Dir(spec.LogPath), 0o755); err != nil {
 		return fail(fmt.Errorf("log dir: %w", err))
@@ -125,6 +139,9 @@ func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr
 	if ns {
 		m := &mounter{scratch: filepath.Join(dir, mntDir), log: t.diag}
 		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
+			return fail(err)
+		}
+		if err := m.hide(spec.Hide); err != nil {
 			return fail(err)
 		}
 		root = m.root
@@ -252,8 +269,8 @@ func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr
 // superviseTask copies the task's output into its log, carries out Kill requests, and
 // records the exit.
 func superviseTask(t *startedTask, kills <-chan struct{}) {
-	defer t.diag.Close()
 	defer unix.Close(t.dirfd)
+	defer t.diag.Close() // before the descriptor it may open the file through
 	defer t.logf.Close()
 	pid, cg := t.cmd.Process.Pid, t.cg
 	lw := newLogWriter(t.logf)

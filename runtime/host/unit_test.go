@@ -309,6 +309,21 @@ func TestValidate(t *testing.T) {
 		{"missing work dir with namespaces", true, func(s *runtime.TaskSpec) { s.WorkDir = "/no/such/kfp/dir" }, false},
 		{"missing mount source", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/no/such/kfp/src", Target: "/a"}} }, true},
 		{"mount", true, func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Source: "/tmp", Target: "/a"}} }, false},
+		{"hidden source", true, func(s *runtime.TaskSpec) {
+			s.Hide, s.Mounts = []string{"/tmp"}, []runtime.Mount{{Source: "/tmp", Target: "/a"}}
+		}, false},
+		{"target in a hidden path", true, func(s *runtime.TaskSpec) {
+			s.Hide, s.Mounts = []string{"/var/lib/kfp-box/"}, []runtime.Mount{{Source: "/tmp", Target: "/var/lib/kfp-box/x"}}
+		}, true},
+		{"target is a hidden path", true, func(s *runtime.TaskSpec) {
+			s.Hide, s.Mounts = []string{"/var/lib/kfp-box"}, []runtime.Mount{{Source: "/tmp", Target: "/var/lib/kfp-box"}}
+		}, true},
+		{"target beside a hidden path", true, func(s *runtime.TaskSpec) {
+			s.Hide, s.Mounts = []string{"/var/lib/kfp-box"}, []runtime.Mount{{Source: "/tmp", Target: "/var/lib/kfp-box2"}}
+		}, false},
+		{"work dir in a hidden path", true, func(s *runtime.TaskSpec) { s.Hide, s.WorkDir = []string{"/var/lib/kfp-box"}, "/var/lib/kfp-box/w" }, true},
+		{"relative hidden path", true, func(s *runtime.TaskSpec) { s.Hide = []string{"data"} }, true},
+		{"hiding /", true, func(s *runtime.TaskSpec) { s.Hide = []string{"/"} }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
