@@ -46,8 +46,16 @@
 //	                      state.json  shim and task pids with start times (written by the shim)
 //	                      kill.json   the grace period of the latest Kill
 //	                      exit.json   the ExitStatus (written atomically by the shim)
+//	                      .exit.json.reserve  exit.json's space, taken before the task runs
 //	                      shim.log    the shim's diagnostics about this task
 //	                      mnt/        mount points of the shim's tmpfs copies (empty on the host)
+//
+// State files are 0600 (a spec holds the task's environment, secrets included). A full disk
+// is reported as such: Start fails with an error wrapping ENOSPC, the space of a task's exit
+// record is reserved before it runs so that its exit is recorded whatever the disk does
+// meanwhile, a task's output on a full disk is read and dropped (the exit message says the
+// log is incomplete) rather than left to block the task, and the shim rewrites its
+// "current" file in place, so that kfp-box still starts on a full disk to serve reads.
 //
 // The package owns only $DATA/host and the cgroups kfp-box/<id>; it knows nothing about
 // KFP, runs or the metadata store.

@@ -23,6 +23,7 @@ type logWriter struct {
 	w   io.Writer
 	now func() time.Time
 	buf []byte
+	err error // the first failed write; later lines are dropped
 }
 
 func newLogWriter(w io.Writer) *logWriter {
@@ -30,15 +31,16 @@ func newLogWriter(w io.Writer) *logWriter {
 }
 
 // copyStream reads r until EOF and writes every line tagged with stream. A final line
-// without a newline is written as a line. It returns nil at EOF or when r is closed.
+// without a newline is written as a line. It returns nil at EOF or when r is closed, and
+// the read error otherwise. When the log cannot be written (a full disk) it goes on
+// reading and drops the lines, so that the task never blocks on a full pipe; writeErr
+// reports the first failure.
 func (l *logWriter) copyStream(r io.Reader, stream string) error {
 	br := bufio.NewReaderSize(r, maxLogLine)
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) > 0 {
-			if werr := l.writeLine(stream, line); werr != nil {
-				return werr
-			}
+			l.writeLine(stream, line)
 		}
 		switch {
 		case err == nil, errors.Is(err, bufio.ErrBufferFull):
@@ -50,13 +52,24 @@ func (l *logWriter) copyStream(r io.Reader, stream string) error {
 	}
 }
 
-// writeLine writes one log line; text may end in a newline, which is dropped.
+// writeErr returns the first failed write, or nil.
+func (l *logWriter) writeErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// writeLine writes one log line; text may end in a newline, which is dropped. After a
+// failed write it drops every line and returns that failure.
 func (l *logWriter) writeLine(stream string, text []byte) error {
 	if n := len(text); n > 0 && text[n-1] == '\n' {
 		text = text[:n-1]
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.err != nil {
+		return l.err
+	}
 	b := l.now().UTC().AppendFormat(l.buf[:0], logTimeFormat)
 	b = append(b, ' ')
 	b = append(b, stream...)
@@ -64,6 +77,8 @@ func (l *logWriter) writeLine(stream string, text []byte) error {
 	b = append(b, text...)
 	b = append(b, '\n')
 	l.buf = b
-	_, err := l.w.Write(b)
-	return err
+	if _, err := l.w.Write(b); err != nil {
+		l.err = err
+	}
+	return l.err
 }

@@ -161,7 +161,7 @@ func listenShim(dir, ident string, ns bool) (*shimServer, error) {
 		return nil, fmt.Errorf("shim: %w", err)
 	}
 	s.ln = ln
-	if err := writeFile(dir, shimCurrentFile, []byte(strconv.Itoa(os.Getpid()))); err != nil {
+	if err := writeCurrent(dir, os.Getpid()); err != nil {
 		ln.Close()
 		lock.Close()
 		return nil, fmt.Errorf("shim: %w", err)
@@ -170,6 +170,30 @@ func listenShim(dir, ident string, ns bool) (*shimServer, error) {
 	s.active = 1
 	time.AfterFunc(shimFirstAttach, s.attached)
 	return s, nil
+}
+
+// writeCurrent records pid as the shim serving new tasks. An existing file is overwritten
+// in place with a line of fixed width, which needs no new space, so that a shim still
+// starts on a full disk (and kfp-box with it, to serve reads); a reader sees the old pid
+// or the new one.
+func writeCurrent(dir string, pid int) error {
+	line := []byte(fmt.Sprintf("%-19d\n", pid))
+	f, err := os.OpenFile(filepath.Join(dir, shimCurrentFile), os.O_WRONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return writeFile(dir, shimCurrentFile, line)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(line, 0); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Truncate(int64(len(line))); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // removeStaleSockets removes the sockets of shims that are gone.

@@ -134,6 +134,11 @@ func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr
 	if t.logf, err = os.OpenFile(spec.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644); err != nil {
 		return fail(fmt.Errorf("log: %w", err))
 	}
+	// Taken before the task runs: on a disk that is full by the time the task ends, its
+	// exit is still recorded rather than lost (the task would be reported as unknown).
+	if err := reserveFile(t.dirfd, exitReserve, exitReserveSize); err != nil {
+		return fail(err)
+	}
 
 	root := ""
 	if ns {
@@ -324,13 +329,22 @@ func superviseTask(t *startedTask, kills <-chan struct{}) {
 	if exit.OOMKilled {
 		exit.Message = fmt.Sprintf("OOM killed (memory limit %d bytes)", t.spec.Resources.MemoryLimit)
 	}
-	if err := writeJSONAt(t.dirfd, exitFile, exit); err != nil {
+	if err := lw.writeErr(); err != nil {
+		// The task ran on; its output from the first failed write on is lost.
+		fmt.Fprintf(t.diag, "log: %v\n", err)
+		exit.Message = strings.TrimPrefix(exit.Message+"; ", "; ") + fmt.Sprintf("task log incomplete: %v", err)
+	}
+	data, err := json.Marshal(exit)
+	if err == nil {
+		err = writeReservedAt(t.dirfd, exitReserve, exitFile, data)
+	}
+	if err != nil {
 		fmt.Fprintf(t.diag, "record exit: %v\n", err)
 	}
 }
 
 // killLoop turns each Kill request into SIGTERM for the task's process group and, after
-// the grace period Kill wrote into kill.json, SIGKILL.
+// the grace period Kill wrote into kill.json, SIGKILL (at once without a grace period).
 func killLoop(kills <-chan struct{}, dirfd, pid int, done <-chan struct{}) {
 	var timer *time.Timer
 	defer func() {

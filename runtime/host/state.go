@@ -22,7 +22,13 @@ const (
 	exitFile  = "exit.json"
 	shimLog   = "shim.log"
 	mntDir    = "mnt"
+	// exitReserve holds the space of exit.json from the task's start on, so that a disk
+	// that fills up while the task runs cannot keep its exit from being recorded.
+	exitReserve = ".exit.json.reserve"
 )
+
+// exitReserveSize is the space reserved for exit.json; a recorded exit is far smaller.
+const exitReserveSize = 4096
 
 // shimState is what the shim records once the task runs. Start times (in clock ticks since
 // boot, /proc/<pid>/stat field 22) guard against pid reuse.
@@ -44,10 +50,11 @@ type killRequest struct {
 // writeFileAt writes data to name in the directory dirfd atomically: a temporary file is
 // renamed over name, so readers see the old content or the new, never a part. It does not
 // fsync: the files must survive a restart of kfp-box, and a task does not survive a crash
-// of the machine anyway.
+// of the machine anyway. Files are 0600: a spec holds the task's environment, secrets
+// included.
 func writeFileAt(dirfd int, name string, data []byte) error {
 	tmp := "." + name + ".tmp"
-	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", tmp, err)
 	}
@@ -63,6 +70,57 @@ func writeFileAt(dirfd int, name string, data []byte) error {
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err := unix.Renameat(dirfd, tmp, dirfd, name); err != nil {
+		return fmt.Errorf("rename %s: %w", name, err)
+	}
+	return nil
+}
+
+// reserveFile creates name in dirfd holding size bytes of allocated space: a later
+// writeReservedAt into it needs no new space.
+func reserveFile(dirfd int, name string, size int64) error {
+	fd, err := unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	err = unix.Fallocate(fd, 0, 0, size)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		// No fallocate on this file system: writing the bytes allocates them too.
+		_, err = unix.Pwrite(fd, make([]byte, size), 0)
+	}
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = unix.Unlinkat(dirfd, name, 0)
+		return fmt.Errorf("reserve %d bytes for %s: %w", size, name, err)
+	}
+	return nil
+}
+
+// writeReservedAt writes data over the start of the file reserve made by reserveFile,
+// cuts it to length and renames it to name, so that it needs no new space on a full disk.
+// Without the reserved file it is writeFileAt.
+func writeReservedAt(dirfd int, reserve, name string, data []byte) error {
+	fd, err := unix.Openat(dirfd, reserve, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return writeFileAt(dirfd, name, data)
+	}
+	for off := 0; off < len(data); {
+		n, err := unix.Pwrite(fd, data[off:], int64(off))
+		if err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("write %s: %w", reserve, err)
+		}
+		off += n
+	}
+	if err := unix.Ftruncate(fd, int64(len(data))); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("truncate %s: %w", reserve, err)
+	}
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("close %s: %w", reserve, err)
+	}
+	if err := unix.Renameat(dirfd, reserve, dirfd, name); err != nil {
 		return fmt.Errorf("rename %s: %w", name, err)
 	}
 	return nil
