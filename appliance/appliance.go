@@ -40,10 +40,12 @@ type Appliance struct {
 	remote  objects.Store // the external store, when artifacts are staged around tasks
 	s3      *s3server.Server
 	runtime runtime.Runtime
-	gpus    *gpu.Manager
-	engine  *engine.Engine
-	k8s     *k8s.Store
-	api     *api.Server
+	// taskUser is who host tasks run as (nil: kfp-box's own user); see hostTaskUser.
+	taskUser *engine.TaskUser
+	gpus     *gpu.Manager
+	engine   *engine.Engine
+	k8s      *k8s.Store
+	api      *api.Server
 
 	httpLn  net.Listener
 	httpSrv *http.Server

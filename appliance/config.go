@@ -32,6 +32,10 @@ type Config struct {
 	// ContainerdAddress is an existing containerd socket; empty means the default socket, or a
 	// child containerd under DataDir when there is none.
 	ContainerdAddress string `json:"containerd_address"`
+	// HostUser is the user host-runtime tasks run as: a name, uid or uid:gid; "root" runs
+	// them as root. Empty: DefaultHostUser (created if missing) when kfp-box runs as root,
+	// else kfp-box's own user. A platform spec's runAsUser/runAsGroup wins.
+	HostUser string `json:"host_user"`
 	// ObjectStore is "embedded" or "s3://BUCKET?endpoint=URL".
 	ObjectStore string `json:"object_store"`
 	// DatastoreEndpoint selects the metadata backend ("" = bbolt file in DataDir).
@@ -92,6 +96,7 @@ var helps = map[string]string{
 	"s3_listen":          "address of the embedded S3 server (\"off\" disables it)",
 	"runtime":            "task runtime: auto, containerd or host",
 	"containerd_address": "containerd socket (default: the system socket, else a child containerd)",
+	"host_user":          "user host-runtime tasks run as: name, uid or uid:gid; \"root\" only when asked (default as root: " + DefaultHostUser + ", created if missing)",
 	"object_store":       "\"embedded\" or 's3://BUCKET?endpoint=URL'",
 	"datastore_endpoint": "metadata datastore (empty: bbolt file in the data directory)",
 	"log_level":          "log level: debug, info, warn or error",

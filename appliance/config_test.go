@@ -32,6 +32,7 @@ func TestLoadPrecedence(t *testing.T) {
 		{"file duration", cfg.ShutdownTimeout, 5 * time.Second},
 		{"default kept", cfg.S3Listen, "127.0.0.1:9000"},
 		{"file runtime", cfg.Runtime, "host"},
+		{"file host user", cfg.HostUser, "1234:5678"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -105,6 +105,17 @@ func (a *Appliance) setupRuntime(ctx context.Context) error {
 	a.runtime = rt
 	a.onStop("runtime", func(context.Context) error { return rt.Close() })
 	log.Info("task runtime ready", "runtime", rt.Name())
+	if rt.Name() != "host" {
+		if a.cfg.HostUser != "" {
+			log.Info("host_user applies to the host runtime only; containers run as their image's user or the platform spec's runAsUser", "host_user", a.cfg.HostUser)
+		}
+		return nil
+	}
+	tu, err := hostTaskUser(a.cfg.HostUser, log)
+	if err != nil {
+		return err
+	}
+	a.taskUser = tu
 	return nil
 }
 
@@ -143,6 +154,8 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		Remote:              a.remote,
 		Secrets:             a.k8s,
 		ConfigMaps:          a.k8s,
+		TaskUser:            a.taskUser,
+		Hide:                []string{a.cfg.DataDir},
 	})
 	if err != nil {
 		return err

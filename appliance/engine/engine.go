@@ -106,6 +106,12 @@ type Config struct {
 	Secrets SecretStore
 	// ConfigMaps provides Kubernetes-style configmaps (nil: tasks using them fail).
 	ConfigMaps ConfigMapStore
+	// TaskUser runs tasks whose platform spec names no runAsUser/runAsGroup as this user
+	// (the host runtime's --host-user); nil leaves the runtime's default (the image's user
+	// in a container, kfp-box's own user on the host). See confine.
+	TaskUser *TaskUser
+	// Hide are host paths no task may see (the data directory); see runtime.TaskSpec.Hide.
+	Hide []string
 	// KillGrace is how long a terminated task gets between SIGTERM and SIGKILL (default 10s).
 	KillGrace time.Duration
 	// Now returns the current time (tests); default time.Now.

@@ -1,0 +1,99 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"syscall"
+	"testing"
+
+	"github.com/kfp-box/kfp-box/runtime"
+)
+
+// TestConfine checks what confine does to a task's spec: the default user unless the
+// platform spec names one, the hidden paths, object buckets read-only with the task root
+// writable over them, and the directories the task writes given to its user.
+func TestConfine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving directories to another user needs root")
+	}
+	data := t.TempDir()
+	bucket := filepath.Join(data, "objects", "mlpipeline")
+	hostRoot := filepath.Join(bucket, "v2", "artifacts", "p", "run", "task", "uuid")
+	work := filepath.Join(data, "work", "run", "1", "0")
+	outputs, secret := filepath.Join(work, "outputs"), filepath.Join(work, "secrets", "s")
+	workspace, volume := filepath.Join(data, "workspaces", "run"), filepath.Join(data, "volumes", "v")
+	for _, d := range []string{hostRoot, outputs, secret, workspace, volume} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(secret, "key"), []byte("v"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mounts := func() []runtime.Mount {
+		return []runtime.Mount{
+			{Source: bucket, Target: "/minio/mlpipeline"},
+			{Source: outputs, Target: OutputParamsDir},
+			{Source: secret, Target: "/etc/secret", ReadOnly: true},
+			{Source: workspace, Target: WorkspacePath},
+			{Source: volume, Target: "/data"},
+		}
+	}
+	tio := &preparedIO{root: "minio://mlpipeline/v2/artifacts/p/run/task/uuid", hostRoot: hostRoot}
+	e := &Engine{cfg: Config{DataDir: data, TaskUser: &TaskUser{UID: 999, GID: 995}, Hide: []string{data}}}
+
+	ts := runtime.TaskSpec{Mounts: mounts(), Env: []string{"HOME=/root"}}
+	if err := e.confine(&ts, tio, work); err != nil {
+		t.Fatal(err)
+	}
+	if ts.User == nil || *ts.User != 999 || ts.Group == nil || *ts.Group != 995 {
+		t.Errorf("user = %v:%v, want the default 999:995", ts.User, ts.Group)
+	}
+	if !reflect.DeepEqual(ts.Hide, []string{data}) {
+		t.Errorf("hide = %v", ts.Hide)
+	}
+	if envValue(ts.Env, "HOME") != "/" {
+		t.Errorf("HOME = %q for a user without a home", envValue(ts.Env, "HOME"))
+	}
+	want := append(mounts(), runtime.Mount{Source: hostRoot, Target: "/minio/mlpipeline/v2/artifacts/p/run/task/uuid"})
+	want[0].ReadOnly = true
+	if !reflect.DeepEqual(ts.Mounts, want) {
+		t.Errorf("mounts =\n%+v\nwant\n%+v", ts.Mounts, want)
+	}
+	for p, owner := range map[string]int{
+		hostRoot: 999, outputs: 999, secret: 999, filepath.Join(secret, "key"): 999, workspace: 999, volume: 999,
+		bucket: 0, filepath.Dir(hostRoot): 0,
+	} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := int(fi.Sys().(*syscall.Stat_t).Uid); uid != owner {
+			t.Errorf("%s is owned by %d, want %d", p, uid, owner)
+		}
+	}
+
+	// The platform spec's user wins, and the default's HOME is left alone.
+	uid, gid := int64(4242), int64(4343)
+	ts = runtime.TaskSpec{Mounts: mounts(), User: &uid, Group: &gid, Env: []string{"HOME=/root"}}
+	if err := e.confine(&ts, tio, work); err != nil {
+		t.Fatal(err)
+	}
+	if *ts.User != 4242 || *ts.Group != 4343 || envValue(ts.Env, "HOME") != "/root" {
+		t.Errorf("user %d:%d, HOME %q; want the platform spec's 4242:4343 and HOME untouched", *ts.User, *ts.Group, envValue(ts.Env, "HOME"))
+	}
+	if fi, _ := os.Stat(outputs); int(fi.Sys().(*syscall.Stat_t).Uid) != 4242 {
+		t.Errorf("outputs not given to the platform spec's user")
+	}
+
+	// Without a default user (a containerd box), nothing is given away.
+	e.cfg.TaskUser = nil
+	ts = runtime.TaskSpec{Mounts: mounts()}
+	if err := e.confine(&ts, tio, work); err != nil {
+		t.Fatal(err)
+	}
+	if ts.User != nil || ts.Group != nil {
+		t.Errorf("user = %v:%v without a default, want the image's", ts.User, ts.Group)
+	}
+}
