@@ -290,14 +290,15 @@ func TestBoxHostRuntime(t *testing.T) {
 	if string(viaAPI) != "report from the box\n" {
 		t.Fatalf("artifact API returned %q", viaAPI)
 	}
-	creds, err := s3server.LoadCredentials(filepath.Join(b.data, "s3-credentials.json"))
+	creds, err := s3server.LoadCredentials(filepath.Join(b.data, appliance.S3CredentialsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	endpoint := strings.TrimPrefix(strings.TrimPrefix(creds.Endpoint, "http://"), "https://")
-	if endpoint == "" {
-		t.Fatalf("credentials file has no endpoint: %+v", creds)
+	ep, err := s3server.LoadEndpoint(filepath.Join(b.data, appliance.S3EndpointFile))
+	if err != nil {
+		t.Fatal(err)
 	}
+	endpoint := strings.TrimPrefix(strings.TrimPrefix(ep, "http://"), "https://")
 	mc, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(creds.AccessKey, creds.SecretKey, "")})
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,8 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 	srv, err := s3server.New(s3server.Options{
 		Root:            root,
 		Listen:          a.cfg.S3Listen,
-		CredentialsFile: filepath.Join(a.cfg.DataDir, "s3-credentials.json"),
+		CredentialsFile: filepath.Join(a.cfg.DataDir, S3CredentialsFile),
+		EndpointFile:    filepath.Join(a.cfg.DataDir, S3EndpointFile),
 		Logger:          log,
 	})
 	if err != nil {
@@ -66,6 +67,14 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 	log.Info("embedded S3 serving", "endpoint", srv.Endpoint(), "access_key", access, "credentials", "kfp-box s3 credentials")
 	return nil
 }
+
+// Files of the embedded S3 server in the data directory.
+const (
+	// S3CredentialsFile holds its generated keys (0600), written once.
+	S3CredentialsFile = "s3-credentials.json"
+	// S3EndpointFile holds the endpoint of its latest start.
+	S3EndpointFile = "s3-endpoint"
+)
 
 // redactURL drops credentials from an s3:// URL before it is logged.
 func redactURL(u string) string {

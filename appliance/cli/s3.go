@@ -21,8 +21,11 @@ import (
 func init() { register(newS3Cmd) }
 
 // CredentialsFileName is the embedded S3 server's credentials file inside the data
-// directory.
-const CredentialsFileName = "s3-credentials.json"
+// directory; EndpointFileName records the endpoint of its latest start.
+const (
+	CredentialsFileName = appliance.S3CredentialsFile
+	EndpointFileName    = appliance.S3EndpointFile
+)
 
 // newS3Cmd is `kfp-box s3`: facts about the embedded S3 endpoint.
 func newS3Cmd() *cobra.Command {
@@ -53,6 +56,7 @@ func newS3ServeCmd() *cobra.Command {
 				Root:            filepath.Join(abs, "objects"),
 				Listen:          listen,
 				CredentialsFile: filepath.Join(abs, CredentialsFileName),
+				EndpointFile:    filepath.Join(abs, EndpointFileName),
 				AccessKey:       access,
 				SecretKey:       secret,
 				Logger:          slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)),
@@ -98,7 +102,10 @@ so this command reads that file and needs the permission to.`,
 			if err != nil {
 				return err
 			}
-			endpoint := c.Endpoint
+			endpoint, err := s3server.LoadEndpoint(filepath.Join(dataDir, EndpointFileName))
+			if err != nil {
+				endpoint = c.Endpoint // kept there by earlier versions
+			}
 			if endpoint == "" {
 				endpoint = "http://" + s3server.DefaultListen
 			}

@@ -55,3 +55,25 @@ func TestS3ServeRefusesPublicWithoutCredentials(t *testing.T) {
 		t.Fatalf("error = %v, want a usage error about a non-loopback address", err)
 	}
 }
+
+// TestS3CredentialsEndpointFile prefers the endpoint of the latest start, kept beside the
+// credentials file, which is written once and may hold an old one.
+func TestS3CredentialsEndpointFile(t *testing.T) {
+	dir := t.TempDir()
+	body := `{"endpoint":"http://127.0.0.1:9100","access_key":"KFPBOXAK","secret_key":"sEcReT"}`
+	if err := os.WriteFile(filepath.Join(dir, CredentialsFileName), []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, EndpointFileName), []byte("http://127.0.0.1:9200\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"s3", "credentials", "--data-dir", dir})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("s3 credentials: %v (%s)", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "endpoint:   http://127.0.0.1:9200\n") {
+		t.Errorf("output does not show the latest endpoint:\n%s", out.String())
+	}
+}

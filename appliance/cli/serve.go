@@ -41,8 +41,9 @@ flags.`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "kfp-box %s serving on http://%s (data in %s)\n", appliance.Version, box.Addr(), cfg.DataDir)
-			if ep, access, secret, ok := box.S3(); ok {
-				fmt.Fprintf(cmd.OutOrStdout(), "S3 endpoint %s  access key %s  secret key %s  (again: kfp-box s3 credentials)\n", ep, access, secret)
+			if ep, access, _, ok := box.S3(); ok {
+				// Never the secret key: stdout ends up in service logs.
+				fmt.Fprintf(cmd.OutOrStdout(), "S3 endpoint %s  access key %s  (the secret key: kfp-box s3 credentials --data-dir %s)\n", ep, access, cfg.DataDir)
 			}
 			werr := box.Wait(ctx)
 			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

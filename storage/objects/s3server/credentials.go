@@ -8,12 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Credentials is the content of $DATA/s3-credentials.json: what an S3 client needs to
-// reach the embedded server.
+// reach the embedded server. The file is written once, when the credentials are
+// generated; the endpoint of each start is kept apart (Options.EndpointFile).
 type Credentials struct {
-	// Endpoint is the server's URL, e.g. http://127.0.0.1:9000; written at every start.
+	// Endpoint is the server's URL, e.g. http://127.0.0.1:9000. Files written before the
+	// endpoint moved to its own file hold the endpoint of their last start.
 	Endpoint string `json:"endpoint,omitempty"`
 	// AccessKey is the root access key id.
 	AccessKey string `json:"access_key"`
@@ -76,8 +79,8 @@ func saveCredentials(path string, c Credentials) error {
 }
 
 // loadOrCreateCredentials returns the stored credentials, generating and storing new ones
-// when the file does not exist yet.
-func loadOrCreateCredentials(path string) (Credentials, bool, error) {
+// when the file does not exist yet. An existing file is never written.
+func loadOrCreateCredentials(path, region string) (Credentials, bool, error) {
 	c, err := LoadCredentials(path)
 	if err == nil {
 		return c, false, nil
@@ -85,11 +88,45 @@ func loadOrCreateCredentials(path string) (Credentials, bool, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return Credentials{}, false, err
 	}
-	c = Credentials{AccessKey: "kfpbox" + randomString(14, upperAlnum), SecretKey: randomString(40, mixedAlnum)}
+	c = Credentials{AccessKey: "kfpbox" + randomString(14, upperAlnum), SecretKey: randomString(40, mixedAlnum), Region: region}
 	if err := saveCredentials(path, c); err != nil {
 		return Credentials{}, false, err
 	}
 	return c, true, nil
+}
+
+// LoadEndpoint reads the endpoint recorded by a server started with Options.EndpointFile;
+// a missing file yields an error wrapping fs.ErrNotExist.
+func LoadEndpoint(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("s3 endpoint %q: %w", path, err)
+	}
+	ep := strings.TrimSpace(string(b))
+	if ep == "" {
+		return "", fmt.Errorf("s3 endpoint %q: empty", path)
+	}
+	return ep, nil
+}
+
+// saveEndpoint records endpoint in path unless it holds it already.
+func saveEndpoint(path, endpoint string) error {
+	if cur, err := LoadEndpoint(path); err == nil && cur == endpoint {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".s3-endpoint-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(endpoint + "\n"); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 const (

@@ -35,9 +35,14 @@ type Options struct {
 	Root string
 	// Listen is host:port; DefaultListen when empty. Port 0 picks a free port.
 	Listen string
-	// CredentialsFile is where generated credentials are kept, $DATA/s3-credentials.json.
-	// Required unless AccessKey and SecretKey are set.
+	// CredentialsFile is where generated credentials are kept, $DATA/s3-credentials.json
+	// (mode 0600). It is written once, when the credentials are generated, and only read
+	// afterwards. Required unless AccessKey and SecretKey are set.
 	CredentialsFile string
+	// EndpointFile, when set, records the server's endpoint at each start for clients such
+	// as `kfp-box s3 credentials` ($DATA/s3-endpoint). It is rewritten only when the
+	// endpoint changes, and a failure to write it (a full disk) is logged, not fatal.
+	EndpointFile string
 	// AccessKey and SecretKey, when both set, replace the generated credentials. They are
 	// required to listen on anything but a loopback address.
 	AccessKey, SecretKey string
@@ -142,7 +147,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	creds := Credentials{AccessKey: s.opts.AccessKey, SecretKey: s.opts.SecretKey}
 	if creds.AccessKey == "" {
-		c, created, err := loadOrCreateCredentials(s.opts.CredentialsFile)
+		c, created, err := loadOrCreateCredentials(s.opts.CredentialsFile, s.opts.Region)
 		if err != nil {
 			return err
 		}
@@ -159,9 +164,9 @@ func (s *Server) Start(ctx context.Context) error {
 	creds.Endpoint = "http://" + listen
 	s.creds = creds
 	s.endpoint = creds.Endpoint
-	if s.opts.CredentialsFile != "" {
-		if err := saveCredentials(s.opts.CredentialsFile, creds); err != nil {
-			return err
+	if s.opts.EndpointFile != "" {
+		if err := saveEndpoint(s.opts.EndpointFile, s.endpoint); err != nil {
+			s.log.Warn("cannot record the S3 endpoint; `kfp-box s3 credentials` may show an old one", "file", s.opts.EndpointFile, "err", err)
 		}
 	}
 

@@ -25,6 +25,7 @@ func startServer(t *testing.T, data string) *Server {
 		Root:            filepath.Join(data, "objects"),
 		Listen:          "127.0.0.1:0",
 		CredentialsFile: filepath.Join(data, "s3-credentials.json"),
+		EndpointFile:    filepath.Join(data, "s3-endpoint"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -109,8 +110,11 @@ func TestEmbeddedS3(t *testing.T) {
 			t.Fatal(err)
 		}
 		access, secret := srv.Credentials()
-		if c.AccessKey != access || c.SecretKey != secret || c.Endpoint != srv.Endpoint() || len(secret) < 32 {
-			t.Fatalf("stored credentials %+v do not match the server's (%s, endpoint %s)", c, access, srv.Endpoint())
+		if c.AccessKey != access || c.SecretKey != secret || len(secret) < 32 {
+			t.Fatalf("stored credentials %+v do not match the server's (%s)", c, access)
+		}
+		if ep, err := LoadEndpoint(filepath.Join(data, "s3-endpoint")); err != nil || ep != srv.Endpoint() {
+			t.Fatalf("recorded endpoint = %q, %v; want %s", ep, err, srv.Endpoint())
 		}
 	})
 
@@ -378,4 +382,43 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 	}
 	// The gateway slot is free again: a server on a free port starts.
 	startServer(t, t.TempDir())
+}
+
+// TestCredentialsWrittenOnce restarts a server on another port: the credentials file is
+// read, never rewritten (a rewrite on a full disk kept the box from starting), and only
+// the endpoint file follows the new port.
+func TestCredentialsWrittenOnce(t *testing.T) {
+	data := t.TempDir()
+	path := filepath.Join(data, "s3-credentials.json")
+	first := startServer(t, data)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := first.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi1, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := startServer(t, data)
+	after, _ := os.ReadFile(path)
+	fi2, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(fi1, fi2) || !fi1.ModTime().Equal(fi2.ModTime()) || !bytes.Equal(before, after) {
+		t.Errorf("a restart rewrote the credentials file:\n%s\n→\n%s", before, after)
+	}
+	if a1, _ := first.Credentials(); a1 == "" {
+		t.Fatal("no access key")
+	} else if a2, _ := second.Credentials(); a2 != a1 {
+		t.Errorf("access key changed across a restart: %s → %s", a1, a2)
+	}
+	if ep, err := LoadEndpoint(filepath.Join(data, "s3-endpoint")); err != nil || ep != second.Endpoint() {
+		t.Errorf("recorded endpoint = %q, %v; want the restarted server's %s", ep, err, second.Endpoint())
+	}
 }
