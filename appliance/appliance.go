@@ -103,8 +103,27 @@ func (a *Appliance) onStop(name string, fn func(context.Context) error) {
 	a.stops = append(a.stops, stopFn{name, fn})
 }
 
+// setupDataDir makes the data directory, private to kfp-box's user (0700): that one
+// directory is what keeps other local users out of the metadata, secrets, logs, task state
+// and artifacts below it. The files inside keep ordinary modes, so that the directories
+// bound into a task stay readable to the unprivileged user it runs as; the task sees them
+// at their mount targets, never through the data directory, which is hidden from it.
 func (a *Appliance) setupDataDir(context.Context) error {
-	for _, d := range []string{a.cfg.DataDir, filepath.Join(a.cfg.DataDir, "objects"), filepath.Join(a.cfg.DataDir, "logs")} {
+	dir := a.cfg.DataDir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&0o700|0o700); err != nil {
+			return fmt.Errorf("make the data directory private: %w", err)
+		}
+		a.logger.Warn("the data directory was open to other users; made it private (0700)", "dir", dir, "mode_was", fmt.Sprintf("%#o", perm))
+	}
+	for _, d := range []string{filepath.Join(dir, "objects"), filepath.Join(dir, "logs")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
