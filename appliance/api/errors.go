@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"syscall"
 
 	"github.com/gin-gonic/gin"
 )
@@ -13,6 +14,7 @@ const (
 	codeNotFound           = 5
 	codeAlreadyExists      = 6
 	codePermissionDenied   = 7
+	codeResourceExhausted  = 8
 	codeFailedPrecondition = 9
 	codeInternal           = 13
 	codeUnavailable        = 14
@@ -48,6 +50,8 @@ func grpcCode(err error) int {
 		return codeFailedPrecondition
 	case errors.Is(err, ErrUnavailable):
 		return codeUnavailable
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return codeResourceExhausted
 	}
 	for _, f := range classifiers {
 		if c, ok := f(err); ok {
@@ -71,6 +75,11 @@ func httpStatus(code int) int {
 		return http.StatusUnauthorized
 	case codeUnavailable:
 		return http.StatusServiceUnavailable
+	case codeResourceExhausted:
+		// A full disk: 507 Insufficient Storage says exactly that. Not grpc-gateway's 429,
+		// which asks the client to slow down, nor 503, which clients and proxies retry as
+		// an overload that passes; this lasts until someone frees space.
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }

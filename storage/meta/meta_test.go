@@ -1,10 +1,12 @@
 package meta
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -366,5 +368,40 @@ func TestMigrationFromVersion1(t *testing.T) {
 	}
 	if p, _ := s.ListRuns(ctx, "", ListOptions{}); p.TotalSize != 1 || p.Items[0].DisplayName != "from v1" {
 		t.Fatalf("old run not indexed: %+v", p)
+	}
+}
+
+// TestReopenWritesNothing reopens a store whose schema is current: opening must only read
+// the file (the bbolt buckets, the schema version), so that kfp-box starts on a full disk
+// and serves reads.
+func TestReopenWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "meta.db")
+	open := func() kv.Store {
+		kvs, err := bolt.Open(ctx, kv.Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(ctx, kvs, nil); err != nil {
+			t.Fatal(err)
+		}
+		return kvs
+	}
+	if err := open().Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open().Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("reopening the store wrote to its file")
 	}
 }

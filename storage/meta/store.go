@@ -64,15 +64,18 @@ func Open(ctx context.Context, store kv.Store, logger *slog.Logger) (*Store, err
 func (s *Store) KV() kv.Store { return s.kv }
 
 func (s *Store) migrate(ctx context.Context) error {
+	// A current schema is only read: opening must work on a full disk, to serve reads.
+	current := false
+	if err := s.kv.View(ctx, func(tx kv.Tx) error {
+		cur, err := schemaVersion(tx)
+		current = cur == SchemaVersion
+		return err
+	}); err != nil || current {
+		return err
+	}
 	return s.kv.Update(ctx, func(tx kv.Tx) error {
-		cur := 0
-		if v, err := tx.Get(keySchemaVersion); err == nil {
-			n, perr := strconv.Atoi(string(v))
-			if perr != nil {
-				return fmt.Errorf("schema version %q: %w", v, ErrInvalid)
-			}
-			cur = n
-		} else if !errors.Is(err, kv.ErrNotFound) {
+		cur, err := schemaVersion(tx)
+		if err != nil {
 			return err
 		}
 		if cur > SchemaVersion {
@@ -86,6 +89,22 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 		return tx.Put(keySchemaVersion, []byte(strconv.Itoa(SchemaVersion)))
 	})
+}
+
+// schemaVersion reads the stored schema version, 0 for a new store.
+func schemaVersion(tx kv.Tx) (int, error) {
+	v, err := tx.Get(keySchemaVersion)
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return 0, fmt.Errorf("schema version %q: %w", v, ErrInvalid)
+	}
+	return n, nil
 }
 
 // getJSON decodes the value of key into v.

@@ -53,17 +53,28 @@ func Open(ctx context.Context, opts kv.Options) (*Store, error) {
 		return nil, fmt.Errorf("open %q: %w", opts.Path, err)
 	}
 	s := &Store{db: db}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketKV); err != nil {
-			return err
+	// An existing file is only read: opening must work on a full disk, to serve reads.
+	ready := false
+	err = db.View(func(tx *bolt.Tx) error {
+		sys := tx.Bucket(bucketSys)
+		if ready = sys != nil && tx.Bucket(bucketKV) != nil; ready {
+			s.rev.Store(decodeRev(sys.Get(keyRev)))
 		}
-		sys, err := tx.CreateBucketIfNotExists(bucketSys)
-		if err != nil {
-			return err
-		}
-		s.rev.Store(decodeRev(sys.Get(keyRev)))
 		return nil
 	})
+	if err == nil && !ready {
+		err = db.Update(func(tx *bolt.Tx) error {
+			if _, err := tx.CreateBucketIfNotExists(bucketKV); err != nil {
+				return err
+			}
+			sys, err := tx.CreateBucketIfNotExists(bucketSys)
+			if err != nil {
+				return err
+			}
+			s.rev.Store(decodeRev(sys.Get(keyRev)))
+			return nil
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init %q: %w", opts.Path, err)
