@@ -65,3 +65,36 @@ func TestBoxHostUserRoot(t *testing.T) {
 	}
 	_ = os.Remove("/etc/kfp-box-planted")
 }
+
+// TestBoxContainerdTasksConfined runs the same tasks in containers: they keep the image's
+// user (root in busybox) rather than the host runtime's task user, the platform spec's
+// runAsUser/runAsGroup is honoured with its outputs writable, the data directory does not
+// exist for them, and the object store is read-only outside their own task root. Root in
+// a container writes the container's own /etc, which is no leak.
+func TestBoxContainerdTasksConfined(t *testing.T) {
+	if ctd.skip != "" {
+		t.Skip(ctd.skip)
+	}
+	b := startBox(t, func(c *appliance.Config) {
+		c.Runtime = "containerd"
+		c.ContainerdAddress = ctd.address
+	})
+	pid := b.upload(filepath.Join(testdata, "confined.yaml"), "confined")
+	r := b.runPipeline(pid, map[string]any{"data_dir": b.data})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("run ended %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	want := map[string]string{
+		"probe":   "uid=0:0 LEAK-write-etc wrote-artifact",
+		"consume": "uid=0 read=artifact from the probe",
+		"custom":  "uid=4242:4343",
+	}
+	for task, w := range want {
+		if got := r.task(t, task).OutputParameters["report"]; got != w {
+			t.Errorf("task %s reported %q, want %q", task, got, w)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(b.data, "objects", "mlpipeline", "v2", "planted")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a task wrote into the bucket outside its task root (%v)", err)
+	}
+}

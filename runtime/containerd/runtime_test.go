@@ -555,3 +555,38 @@ func TestWithoutInit(t *testing.T) {
 		t.Errorf("status %+v, log %q", st, log)
 	}
 }
+
+// TestImageUser runs tasks as Kubernetes does: as the image's user, unless the platform
+// spec's runAsUser and runAsGroup say otherwise.
+func TestImageUser(t *testing.T) {
+	requireContainerd(t)
+	r := newRuntime(t, t.TempDir())
+	t.Cleanup(func() { _ = r.Close() })
+	const userImage = "127.0.0.1:1/kfp-box/busybox:user" // USER 1234:5678
+	if err := containerdtest.ImportBusyboxUser(namespaces.WithNamespace(ctxT(t), containerd.DefaultNamespace), r.Client(), userImage, "1234:5678"); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := int64(4242), int64(4343)
+	tests := []struct {
+		name        string
+		image       string
+		user, group *int64
+		want        string
+	}{
+		{"image without a user", testImage, nil, nil, "0:0"},
+		{"image's user", userImage, nil, nil, "1234:5678"},
+		{"runAsUser and runAsGroup", userImage, &uid, &gid, "4242:4343"},
+		{"runAsUser", userImage, &uid, nil, "4242:0"},
+		{"runAsGroup", userImage, nil, &gid, "1234:4343"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := newSpec(t, "sh", "-c", `echo "$(id -u):$(id -g)"`)
+			spec.Image, spec.User, spec.Group = tt.image, tt.user, tt.group
+			st, log := run(t, r, spec)
+			if st.Code != 0 || !strings.Contains(log, "stdout "+tt.want+"\n") {
+				t.Errorf("exit %d, log:\n%s\nwant the task to run as %s", st.Code, log, tt.want)
+			}
+		})
+	}
+}

@@ -122,20 +122,28 @@ func sha(b []byte) string {
 }
 
 // imageParts returns the layer, config and manifest of the busybox image.
-func imageParts() (layer, config, manifest []byte, err error) {
+func imageParts() (layer, config, manifest []byte, err error) { return imagePartsUser("") }
+
+// imagePartsUser is imageParts with the image config's User set (the image's default
+// user, "uid[:gid]"; empty for root).
+func imagePartsUser(user string) (layer, config, manifest []byte, err error) {
 	layer, err = layerTar()
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	cfg := map[string]any{
+		"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		"Cmd":        []string{"sh"},
+		"WorkingDir": "/",
+	}
+	if user != "" {
+		cfg["User"] = user
+	}
 	config, err = json.Marshal(map[string]any{
 		"architecture": goruntime.GOARCH,
 		"os":           "linux",
-		"config": map[string]any{
-			"Env":        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			"Cmd":        []string{"sh"},
-			"WorkingDir": "/",
-		},
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + sha(layer)}},
+		"config":       cfg,
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + sha(layer)}},
 	})
 	if err != nil {
 		return nil, nil, nil, err
@@ -170,8 +178,10 @@ func writeTar(w io.Writer, entries []file) error {
 // WriteOCIArchive writes an OCI image-layout tarball of the busybox image named ref (a full
 // name such as "docker.io/kfp-box/busybox:test" is kept as is on import). A bare tag
 // ("latest") is written only as org.opencontainers.image.ref.name, as skopeo does.
-func WriteOCIArchive(w io.Writer, ref string) error {
-	layer, config, manifest, err := imageParts()
+func WriteOCIArchive(w io.Writer, ref string) error { return writeOCIArchive(w, ref, "") }
+
+func writeOCIArchive(w io.Writer, ref, user string) error {
+	layer, config, manifest, err := imagePartsUser(user)
 	if err != nil {
 		return err
 	}
@@ -245,6 +255,17 @@ func ImportBusybox(ctx context.Context, address, ref string) error {
 func ImportBusyboxClient(ctx context.Context, c *client.Client, ref string) error {
 	var buf bytes.Buffer
 	if err := WriteOCIArchive(&buf, ref); err != nil {
+		return err
+	}
+	_, err := containerd.ImportImages(ctx, c, &buf, "", "")
+	return err
+}
+
+// ImportBusyboxUser imports, as ref through c, the busybox image with user ("uid[:gid]")
+// as its default user, as images built with a USER instruction have.
+func ImportBusyboxUser(ctx context.Context, c *client.Client, ref, user string) error {
+	var buf bytes.Buffer
+	if err := writeOCIArchive(&buf, ref, user); err != nil {
 		return err
 	}
 	_, err := containerd.ImportImages(ctx, c, &buf, "", "")
