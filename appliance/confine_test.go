@@ -3,10 +3,14 @@ package appliance_test
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kfp-box/kfp-box/appliance"
 )
@@ -97,4 +101,61 @@ func TestBoxContainerdTasksConfined(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(b.data, "objects", "mlpipeline", "v2", "planted")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a task wrote into the bucket outside its task root (%v)", err)
 	}
+}
+
+// TestBoxCustomPathConfined has a host task name custom paths for its output artifact,
+// which the box copies with more rights than the task had: only a file the task made
+// itself may be copied, never the box's secrets or another user's files.
+func TestBoxCustomPathConfined(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("tasks run as another user only when kfp-box runs as root")
+	}
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	pid := b.upload(filepath.Join(testdata, "custom_path.yaml"), "custom-path")
+
+	made := fmt.Sprintf("/tmp/kfpbox-custom-%d-%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() { _ = os.Remove(made) })
+	r := b.runPipeline(pid, map[string]any{"src": "made:" + made})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("a custom path the task made: run %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	if got := b.artifactText(t, r.RunID, "out"); got != "made by the task\n" {
+		t.Errorf("the artifact copied from the task's own file = %q", got)
+	}
+	for _, src := range []string{
+		filepath.Join(b.data, "meta.db"),
+		filepath.Join(b.data, appliance.S3CredentialsFile),
+		"/etc/passwd",
+	} {
+		r := b.runPipeline(pid, map[string]any{"src": src})
+		d := r.task(t, "custom")
+		if r.State != "FAILED" || d.Error == nil || !strings.Contains(d.Error.Message, "custom path") {
+			t.Errorf("custom path %s: run %s, task %s (%+v); want the task failed over its custom path", src, r.State, d.State, d.Error)
+		}
+	}
+}
+
+// artifactText downloads the run's artifact called name through the API.
+func (b *box) artifactText(t *testing.T, runID, name string) string {
+	t.Helper()
+	var arts struct {
+		Artifacts []struct {
+			ArtifactID string `json:"artifact_id"`
+			Name       string `json:"name"`
+		} `json:"artifacts"`
+	}
+	b.do("GET", "/runs/"+runID+"/artifacts", nil, "", &arts)
+	for _, a := range arts.Artifacts {
+		if a.Name == name {
+			resp, err := http.Get(b.base + "/artifacts/" + a.ArtifactID + "/download")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return string(body)
+		}
+	}
+	t.Fatalf("run %s has no artifact %q: %+v", runID, name, arts)
+	return ""
 }

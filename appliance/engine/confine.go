@@ -1,13 +1,19 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
 // TaskUser is a user and group to run tasks as.
@@ -112,4 +118,104 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return v
+}
+
+// copyCustomPath copies what a host task left at a custom path (its executor output names
+// it for an output artifact) to the artifact's object, as KFP's launcher uploads it. The
+// engine reads with more rights than the task had, so it copies only what the task could
+// have handed over itself: files and directories owned by the task's user, reached
+// without following symbolic links, outside the data directory, into the task's own root.
+// A container's paths are its own, gone with it, and are not looked for on the host.
+func (e *Engine) copyCustomPath(rs *runState, x *meta.Execution, src, uri string) error {
+	if e.cfg.Runtime == nil || e.cfg.Runtime.Name() != "host" {
+		return nil
+	}
+	if uri != x.TaskRoot && !strings.HasPrefix(uri, strings.TrimSuffix(x.TaskRoot, "/")+"/") {
+		return fmt.Errorf("artifact %s lies outside the task's root %s, and a custom path is copied only into the task's own outputs", uri, x.TaskRoot)
+	}
+	dst, err := e.objectPath(uri)
+	if err != nil {
+		return err
+	}
+	if !filepath.IsAbs(src) {
+		return fmt.Errorf("%q is not an absolute path", src)
+	}
+	src = filepath.Clean(src)
+	if within(src, e.cfg.DataDir) {
+		return fmt.Errorf("%s lies in kfp-box's data directory, which tasks do not see", src)
+	}
+	fd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil // the task wrote nothing there
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	return copyOwned(fd, src, dst, e.taskUID(rs, x))
+}
+
+// taskUID is the uid a host task ran as: the platform spec's runAsUser, else
+// Config.TaskUser, else kfp-box's own.
+func (e *Engine) taskUID(rs *runState, x *meta.Execution) int {
+	if _, comp := e.taskOf(rs, x); comp != nil {
+		if k := rs.pipe.Platform.Kubernetes(comp.ExecutorLabel); k != nil {
+			if sc := k.SecurityContext; sc != nil && sc.RunAsUser != nil {
+				return int(*sc.RunAsUser)
+			}
+		}
+	}
+	if e.cfg.TaskUser != nil {
+		return int(e.cfg.TaskUser.UID)
+	}
+	return os.Geteuid()
+}
+
+// copyOwned copies the file or directory open as fd (named src in errors) to dst. It
+// takes ownership of fd. Every file must be a regular file or a directory owned by uid;
+// entries are opened relative to their directory without following symbolic links, so a
+// path swapped meanwhile cannot lead elsewhere.
+func copyOwned(fd int, src, dst string, uid int) error {
+	f := os.NewFile(uintptr(fd), src)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: %w", src, err)
+	}
+	if int(st.Uid) != uid {
+		return fmt.Errorf("%s belongs to uid %d, not to the task's user %d", src, st.Uid, uid)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		out, err := os.Create(dst)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, f); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	case unix.S_IFDIR:
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		names, err := f.Readdirnames(-1)
+		if err != nil {
+			return fmt.Errorf("%s: %w", src, err)
+		}
+		for _, n := range names {
+			cfd, err := unix.Openat(fd, n, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("%s: %w", filepath.Join(src, n), err)
+			}
+			if err := copyOwned(cfd, filepath.Join(src, n), filepath.Join(dst, n), uid); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("%s is neither a regular file nor a directory", src)
 }

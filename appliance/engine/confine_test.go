@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kfp-box/kfp-box/runtime"
 )
@@ -95,5 +98,70 @@ func TestConfine(t *testing.T) {
 	}
 	if ts.User != nil || ts.Group != nil {
 		t.Errorf("user = %v:%v without a default, want the image's", ts.User, ts.Group)
+	}
+}
+
+// TestCopyOwned copies what belongs to the task's user and refuses the rest: a file of
+// another owner anywhere in the tree, a symbolic link, a FIFO.
+func TestCopyOwned(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("files of another owner need root")
+	}
+	const uid = 4242
+	open := func(p string) int {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	mk := func(p string, dir bool, owner int) {
+		var err error
+		if dir {
+			err = os.MkdirAll(p, 0o755)
+		} else {
+			err = os.WriteFile(p, []byte("data of "+filepath.Base(p)), 0o644)
+		}
+		if err == nil {
+			err = os.Lchown(p, owner, owner)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := t.TempDir()
+	good := filepath.Join(src, "good")
+	mk(good, true, uid)
+	mk(filepath.Join(good, "sub"), true, uid)
+	mk(filepath.Join(good, "sub", "f"), false, uid)
+	dst := filepath.Join(t.TempDir(), "out")
+	if err := copyOwned(open(good), good, dst, uid); err != nil {
+		t.Fatalf("copy of the task's own tree: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "f")); string(b) != "data of f" {
+		t.Errorf("copied file = %q", b)
+	}
+
+	foreign := filepath.Join(src, "foreign")
+	mk(foreign, true, uid)
+	mk(filepath.Join(foreign, "secret"), false, 0)
+	if err := copyOwned(open(foreign), foreign, filepath.Join(t.TempDir(), "x"), uid); err == nil || !strings.Contains(err.Error(), "not to the task's user") {
+		t.Errorf("a root file inside the task's tree: %v", err)
+	}
+	linked := filepath.Join(src, "linked")
+	mk(linked, true, uid)
+	if err := os.Symlink("/etc/passwd", filepath.Join(linked, "l")); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyOwned(open(linked), linked, filepath.Join(t.TempDir(), "x"), uid); err == nil {
+		t.Error("a symbolic link inside the task's tree was followed")
+	}
+	fifo := filepath.Join(src, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Lchown(fifo, uid, uid)
+	if err := copyOwned(open(fifo), fifo, filepath.Join(t.TempDir(), "x"), uid); err == nil {
+		t.Error("a FIFO was copied")
 	}
 }

@@ -895,7 +895,7 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 					md[k] = v
 				}
 				if en.customPath != "" {
-					if err := e.copyCustomPath(en.customPath, en.uri); err != nil {
+					if err := e.copyCustomPath(rs, x, en.customPath, en.uri); err != nil {
 						return nil, nil, nil, fmt.Errorf("output artifact %q: custom path: %w", name, err)
 					}
 				}
@@ -922,39 +922,6 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 			ExecutionID: x.ID, TaskName: x.TaskName, CreatedAt: now}
 	}
 	return c, arts, ce, nil
-}
-
-// copyCustomPath copies an artifact a task wrote at a custom path to the artifact's
-// object, when the path is reachable from the host.
-func (e *Engine) copyCustomPath(src, uri string) error {
-	dst, err := e.objectPath(uri)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return nil // not visible from the host (container runtime): nothing to copy
-	}
-	if fi.IsDir() {
-		return os.CopyFS(dst, os.DirFS(src))
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // parseOutputParam parses an output parameter file by type, as the launcher does.
