@@ -186,7 +186,7 @@ func (s *Server) Start(ctx context.Context) error {
 		ms = sc
 	}
 	// posix.New changes the process's working directory to the root; see the ADR.
-	be, err := posix.New(s.opts.Root, ms, posix.PosixOpts{
+	px, err := posix.New(s.opts.Root, ms, posix.PosixOpts{
 		ValidateBucketNames: true,
 		// Files that tasks write directly carry no stored ETag.
 		DefaultEtag: "",
@@ -194,6 +194,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("s3 posix backend %q: %w", s.opts.Root, err)
 	}
+	resolved, err := filepath.EvalSymlinks(s.opts.Root)
+	if err != nil {
+		return fmt.Errorf("s3 server root %q: %w", s.opts.Root, err)
+	}
+	be := &confined{Posix: px, root: resolved}
 
 	ready := make(chan struct{})
 	var readyOnce sync.Once

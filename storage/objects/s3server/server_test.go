@@ -422,3 +422,69 @@ func TestCredentialsWrittenOnce(t *testing.T) {
 		t.Errorf("recorded endpoint = %q, %v; want the restarted server's %s", ep, err, second.Endpoint())
 	}
 }
+
+// TestSymlinkOutOfRootNotServed plants the links a task could leave in its outputs,
+// pointing out of the object root (at the box's credentials, at a system file), and reads
+// them over S3: the server must not serve what they point at.
+func TestSymlinkOutOfRootNotServed(t *testing.T) {
+	data := t.TempDir()
+	srv := startServer(t, data)
+	cl := client(t, srv)
+	outside := filepath.Join(t.TempDir(), "outside-secret")
+	if err := os.WriteFile(outside, []byte("OUTSIDE-SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(data, "objects", DefaultBucket, "run", "task")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	links := map[string]string{
+		"file":  outside,
+		"dir":   filepath.Dir(outside),
+		"creds": filepath.Join(data, "s3-credentials.json"),
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, key := range []string{"run/task/file", "run/task/dir/outside-secret", "run/task/creds"} {
+		obj, err := cl.GetObject(ctx, DefaultBucket, key, minio.GetObjectOptions{})
+		if err != nil {
+			continue
+		}
+		b, err := io.ReadAll(obj)
+		obj.Close()
+		if err == nil && (bytes.Contains(b, []byte("OUTSIDE-SECRET")) || bytes.Contains(b, []byte("secret_key"))) {
+			t.Errorf("GET %s served what the link points at, out of the root: %q", key, b)
+		}
+	}
+	for obj := range cl.ListObjects(ctx, DefaultBucket, minio.ListObjectsOptions{Prefix: "run/", Recursive: true}) {
+		if obj.Err == nil && strings.Contains(obj.Key, "outside-secret") {
+			t.Errorf("listing followed a link out of the root: %s", obj.Key)
+		}
+	}
+	// Writes and deletes through a link must not reach out of the root either.
+	if _, err := cl.PutObject(ctx, DefaultBucket, "run/task/dir/planted", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err == nil {
+		t.Error("PUT through a link out of the root succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(outside), "planted")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a PUT wrote out of the root (%v)", err)
+	}
+	_ = cl.RemoveObject(ctx, DefaultBucket, "run/task/dir/outside-secret", minio.RemoveObjectOptions{})
+	if _, err := os.Stat(outside); err != nil {
+		t.Errorf("a DELETE removed a file out of the root: %v", err)
+	}
+	// A link inside the root is served.
+	if _, err := cl.PutObject(ctx, DefaultBucket, "run/real", strings.NewReader("inside"), 6, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../real", filepath.Join(dir, "inside")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readObject(t, cl, DefaultBucket, "run/task/inside", minio.GetObjectOptions{}); string(got) != "inside" {
+		t.Errorf("a link inside the root served %q", got)
+	}
+}
