@@ -159,3 +159,21 @@ func (b *box) artifactText(t *testing.T, runID, name string) string {
 	t.Fatalf("run %s has no artifact %q: %+v", runID, name, arts)
 	return ""
 }
+
+// TestBoxOutputLinkRefused has a host task leave its output parameter as a link to the
+// box's S3 credentials: the box must not read it with its own rights.
+func TestBoxOutputLinkRefused(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("tasks run as another user only when kfp-box runs as root")
+	}
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	pid := b.upload(filepath.Join(testdata, "link_output.yaml"), "link-output")
+	r := b.runPipeline(pid, map[string]any{"target": filepath.Join(b.data, appliance.S3CredentialsFile)})
+	d := r.task(t, "link")
+	if r.State != "FAILED" || d.Error == nil || !strings.Contains(d.Error.Message, "symbolic link") {
+		t.Errorf("run %s, task %s %+v (error %+v); want the task failed over its linked output", r.State, d.State, d.OutputParameters, d.Error)
+	}
+	if v := fmt.Sprint(d.OutputParameters["value"]); strings.Contains(v, "secret_key") {
+		t.Errorf("the box read the credentials through the task's link: %s", v)
+	}
+}

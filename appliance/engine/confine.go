@@ -120,6 +120,33 @@ func envValue(env []string, key string) string {
 	return v
 }
 
+// errNotTaskFile marks a file a task left that is not a regular file (a link to a file
+// of the host, which the engine would read with more rights than the task had).
+var errNotTaskFile = errors.New("not a regular file")
+
+// readTaskFile reads a file a task wrote (an output parameter, its executor output)
+// without following a symbolic link in its last component; the directories above it are
+// the engine's own.
+func readTaskFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s is a symbolic link: %w", filepath.Base(path), errNotTaskFile)
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", filepath.Base(path), errNotTaskFile)
+	}
+	return io.ReadAll(f)
+}
+
 // copyCustomPath copies what a host task left at a custom path (its executor output names
 // it for an output artifact) to the artifact's object, as KFP's launcher uploads it. The
 // engine reads with more rights than the task had, so it copies only what the task could

@@ -838,7 +838,7 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 		return nil, nil, nil, err
 	}
 	var eo executorOutput
-	if b, err := os.ReadFile(filepath.Join(hostRoot, "output_metadata.json")); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+	if b, err := readTaskFile(filepath.Join(hostRoot, "output_metadata.json")); err == nil && len(strings.TrimSpace(string(b))) > 0 {
 		if err := json.Unmarshal(b, &eo); err != nil {
 			return nil, nil, nil, fmt.Errorf("executor output file: %w", err)
 		}
@@ -852,7 +852,10 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 			ps := d.Parameters[name]
 			v, ok := eo.ParameterValues[name]
 			if !ok {
-				b, err := os.ReadFile(filepath.Join(outDir, name))
+				b, err := readTaskFile(filepath.Join(outDir, name))
+				if errors.Is(err, errNotTaskFile) {
+					return nil, nil, nil, fmt.Errorf("output parameter %q: %w", name, err)
+				}
 				if err != nil {
 					return nil, nil, nil, fmt.Errorf("output parameter %q was not produced (no executor output value and no file %s/%s)", name, OutputParamsDir, name)
 				}
