@@ -157,12 +157,20 @@ func (e *Engine) copyCustomPath(rs *runState, x *meta.Execution, src, uri string
 	if e.cfg.Runtime == nil || e.cfg.Runtime.Name() != "host" {
 		return nil
 	}
-	if uri != x.TaskRoot && !strings.HasPrefix(uri, strings.TrimSuffix(x.TaskRoot, "/")+"/") {
-		return fmt.Errorf("artifact %s lies outside the task's root %s, and a custom path is copied only into the task's own outputs", uri, x.TaskRoot)
+	if !strings.HasPrefix(uri, strings.TrimSuffix(x.TaskRoot, "/")+"/") {
+		return fmt.Errorf("artifact %s does not lie below the task's root %s, and a custom path is copied only into the task's own outputs", uri, x.TaskRoot)
+	}
+	hostRoot, err := e.objectPath(x.TaskRoot)
+	if err != nil {
+		return err
 	}
 	dst, err := e.objectPath(uri)
 	if err != nil {
 		return err
+	}
+	rel, err := filepath.Rel(hostRoot, dst)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("artifact %s does not lie below the task's root %s", uri, x.TaskRoot)
 	}
 	if !filepath.IsAbs(src) {
 		return fmt.Errorf("%q is not an absolute path", src)
@@ -178,7 +186,19 @@ func (e *Engine) copyCustomPath(rs *runState, x *meta.Execution, src, uri string
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
-	return copyOwned(fd, src, dst, e.taskUID(rs, x))
+	// The task root is the task's: what it left there (a link where the artifact goes)
+	// must not lead the copy elsewhere.
+	root, err := os.OpenRoot(hostRoot)
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	defer root.Close()
+	if err := root.RemoveAll(rel); err != nil {
+		unix.Close(fd)
+		return err
+	}
+	return copyOwned(fd, src, root, rel, e.taskUID(rs, x))
 }
 
 // taskUID is the uid a host task ran as: the platform spec's runAsUser, else
@@ -197,11 +217,11 @@ func (e *Engine) taskUID(rs *runState, x *meta.Execution) int {
 	return os.Geteuid()
 }
 
-// copyOwned copies the file or directory open as fd (named src in errors) to dst. It
-// takes ownership of fd. Every file must be a regular file or a directory owned by uid;
-// entries are opened relative to their directory without following symbolic links, so a
-// path swapped meanwhile cannot lead elsewhere.
-func copyOwned(fd int, src, dst string, uid int) error {
+// copyOwned copies the file or directory open as fd (named src in errors) to dst inside
+// root, which must not exist. It takes ownership of fd. Every file must be a regular file
+// or a directory owned by uid; entries are opened relative to their directory without
+// following symbolic links, so a path swapped meanwhile cannot lead elsewhere.
+func copyOwned(fd int, src string, root *os.Root, dst string, uid int) error {
 	f := os.NewFile(uintptr(fd), src)
 	defer f.Close()
 	var st unix.Stat_t
@@ -213,10 +233,10 @@ func copyOwned(fd int, src, dst string, uid int) error {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		if err := root.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		out, err := os.Create(dst)
+		out, err := root.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
 			return err
 		}
@@ -226,7 +246,7 @@ func copyOwned(fd int, src, dst string, uid int) error {
 		}
 		return out.Close()
 	case unix.S_IFDIR:
-		if err := os.MkdirAll(dst, 0o755); err != nil {
+		if err := root.MkdirAll(dst, 0o755); err != nil {
 			return err
 		}
 		names, err := f.Readdirnames(-1)
@@ -238,7 +258,7 @@ func copyOwned(fd int, src, dst string, uid int) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", filepath.Join(src, n), err)
 			}
-			if err := copyOwned(cfd, filepath.Join(src, n), filepath.Join(dst, n), uid); err != nil {
+			if err := copyOwned(cfd, filepath.Join(src, n), root, filepath.Join(dst, n), uid); err != nil {
 				return err
 			}
 		}

@@ -134,8 +134,14 @@ func TestCopyOwned(t *testing.T) {
 	mk(good, true, uid)
 	mk(filepath.Join(good, "sub"), true, uid)
 	mk(filepath.Join(good, "sub", "f"), false, uid)
-	dst := filepath.Join(t.TempDir(), "out")
-	if err := copyOwned(open(good), good, dst, uid); err != nil {
+	outDir := t.TempDir()
+	root, err := os.OpenRoot(outDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	dst := filepath.Join(outDir, "out")
+	if err := copyOwned(open(good), good, root, "out", uid); err != nil {
 		t.Fatalf("copy of the task's own tree: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dst, "sub", "f")); string(b) != "data of f" {
@@ -145,7 +151,7 @@ func TestCopyOwned(t *testing.T) {
 	foreign := filepath.Join(src, "foreign")
 	mk(foreign, true, uid)
 	mk(filepath.Join(foreign, "secret"), false, 0)
-	if err := copyOwned(open(foreign), foreign, filepath.Join(t.TempDir(), "x"), uid); err == nil || !strings.Contains(err.Error(), "not to the task's user") {
+	if err := copyOwned(open(foreign), foreign, root, "x1", uid); err == nil || !strings.Contains(err.Error(), "not to the task's user") {
 		t.Errorf("a root file inside the task's tree: %v", err)
 	}
 	linked := filepath.Join(src, "linked")
@@ -153,7 +159,7 @@ func TestCopyOwned(t *testing.T) {
 	if err := os.Symlink("/etc/passwd", filepath.Join(linked, "l")); err != nil {
 		t.Fatal(err)
 	}
-	if err := copyOwned(open(linked), linked, filepath.Join(t.TempDir(), "x"), uid); err == nil {
+	if err := copyOwned(open(linked), linked, root, "x2", uid); err == nil {
 		t.Error("a symbolic link inside the task's tree was followed")
 	}
 	fifo := filepath.Join(src, "fifo")
@@ -161,7 +167,25 @@ func TestCopyOwned(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.Lchown(fifo, uid, uid)
-	if err := copyOwned(open(fifo), fifo, filepath.Join(t.TempDir(), "x"), uid); err == nil {
+	if err := copyOwned(open(fifo), fifo, root, "x3", uid); err == nil {
 		t.Error("a FIFO was copied")
+	}
+	// Where the copy goes, a link the task left leads nowhere out of the root.
+	victim := filepath.Join(t.TempDir(), "victim")
+	if err := os.Symlink(victim, filepath.Join(outDir, "trap")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Dir(victim), filepath.Join(outDir, "trapdir")); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(good, "sub", "f")
+	if err := copyOwned(open(f), f, root, "trap", uid); err == nil {
+		t.Error("a copy onto a link that leads out of the root succeeded")
+	}
+	if err := copyOwned(open(f), f, root, "trapdir/victim", uid); err == nil {
+		t.Error("a copy through a linked directory that leads out of the root succeeded")
+	}
+	if _, err := os.Lstat(victim); !os.IsNotExist(err) {
+		t.Errorf("the copy wrote out of the root: %v", err)
 	}
 }
