@@ -43,12 +43,27 @@ func BenchmarkHostTask(b *testing.B) {
 	minio := func(dir string) []runtime.Mount {
 		return []runtime.Mount{{Source: dir, Target: "/minio/mlpipeline"}}
 	}
+	// confined is what kfp-box gives a host task that writes artifacts: the bucket
+	// read-only, its own root writable over it, the data directory hidden, another user.
+	confined := func(dir string) []runtime.Mount {
+		root := filepath.Join(dir, "bucket", "root")
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		return []runtime.Mount{
+			{Source: filepath.Join(dir, "bucket"), Target: "/minio/mlpipeline", ReadOnly: true},
+			{Source: root, Target: "/minio/mlpipeline/root"},
+		}
+	}
+	nobody := int64(65534)
 	for _, bc := range []struct {
 		name   string
 		mounts func(dir string) []runtime.Mount
+		hide   bool
 	}{
-		{"host", noMounts},
-		{"host-minio-mount", minio},
+		{"host", noMounts, false},
+		{"host-minio-mount", minio, false},
+		{"host-confined", confined, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
@@ -69,6 +84,9 @@ func BenchmarkHostTask(b *testing.B) {
 					Args:    []string{"true"},
 					LogPath: filepath.Join(dir, "logs", fmt.Sprintf("%d.log", i)),
 					Mounts:  mounts,
+				}
+				if bc.hide {
+					spec.Hide, spec.User, spec.Group = []string{dir}, &nobody, &nobody
 				}
 				t0 := time.Now()
 				tk, err := r.Start(ctx, spec)
