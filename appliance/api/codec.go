@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -126,6 +128,9 @@ func join(path, k string) string {
 // decodeBody reads a request message into dst: keys normalised by sh, unknown fields
 // rejected. An empty body decodes as {}.
 func decodeBody(c *gin.Context, sh shape, dst any) error {
+	if err := requireJSON(c.Request); err != nil {
+		return err
+	}
 	body, err := io.ReadAll(c.Request.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -137,7 +142,24 @@ func decodeBody(c *gin.Context, sh shape, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
+	if !utf8.Valid(body) {
+		// protojson refuses it too; encoding/json would silently turn it into U+FFFD.
+		return fmt.Errorf("the request body is not valid UTF-8: %w", ErrInvalid)
+	}
 	return decodeMessage(body, sh, dst)
+}
+
+// requireJSON refuses a request body that is not declared as JSON.
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || !hasBody(r) {
+		return nil // an empty body, or none: guard refuses bodies without a type
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return fmt.Errorf("content type %q: %s %s takes application/json: %w", ct, r.Method, r.URL.Path, ErrUnsupportedMediaType)
 }
 
 // decodeMessage is decodeBody on bytes.
