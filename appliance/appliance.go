@@ -156,7 +156,9 @@ func (a *Appliance) runLive(ctx context.Context, runID string) bool {
 }
 
 // KubeconfigPath is the kubeconfig for the admin token, written at start.
-func (a *Appliance) KubeconfigPath() string { return filepath.Join(a.cfg.DataDir, "auth", "kubeconfig") }
+func (a *Appliance) KubeconfigPath() string {
+	return filepath.Join(a.cfg.DataDir, "auth", "kubeconfig")
+}
 
 // writeKubeconfig keeps $DATA/auth/kubeconfig pointing at this box with the admin token. It
 // is rewritten only when the address changed; failing to write it (a full disk) is logged.

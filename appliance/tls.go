@@ -125,7 +125,9 @@ func writeSelfSigned(dir string, names []string) error {
 }
 
 // writeOnce writes a new file through a synced temporary file and a rename.
-func writeOnce(path string, data []byte, mode os.FileMode) error { return writeFileAtomic(path, data, mode) }
+func writeOnce(path string, data []byte, mode os.FileMode) error {
+	return writeFileAtomic(path, data, mode)
+}
 
 // writeFileAtomic replaces path with data through a synced temporary file and a rename.
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
