@@ -30,7 +30,7 @@ type guarded struct {
 	admin string
 }
 
-func newGuarded(t *testing.T, mutate func(*Deps)) *guarded {
+func newGuarded(t testing.TB, mutate func(*Deps)) *guarded {
 	t.Helper()
 	ctx := context.Background()
 	kvs, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(t.TempDir(), "auth.db"), NoSync: true})

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -218,7 +220,7 @@ func (s *Server) healthz(c *gin.Context) {
 }
 
 // bodyWait bounds how long a request waits for its share of the body budget.
-const bodyWait = 30 * time.Second
+const bodyWait = 2 * time.Minute
 
 // bodyReadTimeout bounds how long a client may take to send a body (a client that trickles
 // one holds a connection, and its share of the budget, no longer). Routes in StreamPaths
@@ -247,8 +249,18 @@ func (s *Server) limitBody(c *gin.Context) {
 		return
 	}
 	defer s.budget.Release(n)
+	if n >= largeShare {
+		// A large body costs a few times its size while it is decoded: start it on a heap
+		// without the garbage of the previous one, and give the memory back after it, so
+		// that large requests in a row do not add up.
+		runtime.GC()
+		defer debug.FreeOSMemory()
+	}
 	c.Next()
 }
+
+// largeShare is the body size from which a request collects garbage before and after.
+const largeShare = 8 << 20
 
 // matchPath says whether p is one of paths (exact, or under a prefix ending in "/").
 func matchPath(p string, paths []string) bool {

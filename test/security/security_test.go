@@ -66,7 +66,8 @@ func TestMain(m *testing.M) {
 
 // box is a `kfp-box serve` process.
 type box struct {
-	t      *testing.T
+	t      testing.TB
+	pid    int
 	url    string // http(s)://127.0.0.1:PORT
 	data   string
 	token  string // the admin token ("" when auth is off or the build has none)
@@ -91,7 +92,7 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +104,7 @@ func freePort(t *testing.T) int {
 
 // start runs serve with args added to a fresh data dir and free loopback ports, and waits for
 // healthz. listenHost "" is 127.0.0.1.
-func start(t *testing.T, listenHost string, args ...string) *box {
+func start(t testing.TB, listenHost string, args ...string) *box {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	port := freePort(t)
@@ -130,7 +131,7 @@ func start(t *testing.T, listenHost string, args ...string) *box {
 			<-done
 		}
 	})
-	b := &box{t: t, url: "http://127.0.0.1:" + strconv.Itoa(port), data: data, out: out, client: &http.Client{Timeout: 30 * time.Second}}
+	b := &box{t: t, pid: cmd.Process.Pid, url: "http://127.0.0.1:" + strconv.Itoa(port), data: data, out: out, client: &http.Client{Timeout: 30 * time.Second}}
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
@@ -162,6 +163,9 @@ func start(t *testing.T, listenHost string, args ...string) *box {
 	}
 	return b
 }
+
+// startBench is start for benchmarks: loopback, with args.
+func startBench(b testing.TB, args ...string) *box { return start(b, "", args...) }
 
 // req sends a request; hdr "Host" sets the Host header; auth adds the admin token.
 func (b *box) req(method, path string, body io.Reader, hdr map[string]string, auth bool) (int, string) {
