@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -443,4 +444,24 @@ func mustURL(s string) *url.URL {
 		panic(err)
 	}
 	return u
+}
+
+func TestTricklingBodyCutOff(t *testing.T) {
+	g := newGuarded(t, func(d *Deps) { d.Guard.Auth = nil; d.BodyReadTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(g.root, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Headers promise a body that never comes in full.
+	fmt.Fprintf(conn, "POST /apis/v2beta1/experiments HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"display_name\":")
+	start := time.Now()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, _ := io.ReadAll(conn) // ends when the server closes the connection
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a trickling body held the connection for %v", d)
+	}
+	if len(resp) > 0 && !strings.HasPrefix(string(resp), "HTTP/1.1 4") {
+		t.Fatalf("answer to a cut-off body: %q", resp)
+	}
 }

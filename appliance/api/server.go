@@ -64,6 +64,9 @@ type Deps struct {
 	// StreamPaths are routes (exact, or prefixes ending in "/") whose handlers stream their
 	// bodies to disk under limits of their own.
 	StreamPaths []string
+	// BodyReadTimeout bounds how long a client may take to send a body (default 2 minutes):
+	// a client that trickles one holds a connection, and its share of the budget, no longer.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the HTTP API.
@@ -82,6 +85,9 @@ func New(d Deps) *Server {
 		d.MaxBodyBytes = 32 << 20
 	}
 	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version")
+	if d.BodyReadTimeout <= 0 {
+		d.BodyReadTimeout = 2 * time.Minute
+	}
 	if d.BodyBudget <= 0 {
 		d.BodyBudget = d.MaxBodyBytes
 	}
@@ -222,11 +228,6 @@ func (s *Server) healthz(c *gin.Context) {
 // bodyWait bounds how long a request waits for its share of the body budget.
 const bodyWait = 2 * time.Minute
 
-// bodyReadTimeout bounds how long a client may take to send a body (a client that trickles
-// one holds a connection, and its share of the budget, no longer). Routes in StreamPaths
-// set their own deadlines.
-const bodyReadTimeout = 2 * time.Minute
-
 // limitBody caps each body at MaxBodyBytes and makes a request hold its share of the body
 // budget (its declared length, or the cap when it declares none) while it is handled.
 func (s *Server) limitBody(c *gin.Context) {
@@ -235,7 +236,7 @@ func (s *Server) limitBody(c *gin.Context) {
 		c.Next()
 		return
 	}
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(s.d.BodyReadTimeout))
 	r.Body = http.MaxBytesReader(c.Writer, r.Body, s.d.MaxBodyBytes)
 	n := r.ContentLength
 	if n < 0 || n > s.d.MaxBodyBytes {
