@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -174,7 +173,7 @@ func (a *Appliance) writeKubeconfig() {
 			ca = nil
 		}
 	}
-	data := auth.Kubeconfig(a.URL(), strings.TrimSpace(string(tok)), ca, "kubeflow")
+	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, "kubeflow")
 	p := a.KubeconfigPath()
 	if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
 		return
@@ -202,13 +201,20 @@ func (a *Appliance) LoginPath() string {
 	return "/login?code=" + code
 }
 
-// URL is the box's base URL (http or https).
+// URL is the box's base URL: http on loopback, https beyond.
 func (a *Appliance) URL() string {
-	scheme := "http"
-	if a.tls != nil {
-		scheme = "https"
+	if a.tls != nil && !a.tls.plainToo {
+		return "https://" + a.httpLn.Addr().String()
 	}
-	return scheme + "://" + a.httpLn.Addr().String()
+	return "http://" + a.httpLn.Addr().String()
+}
+
+// TLSURL is the box's https URL (its URL when it serves no TLS).
+func (a *Appliance) TLSURL() string {
+	if a.tls == nil {
+		return a.URL()
+	}
+	return "https://" + a.httpLn.Addr().String()
 }
 
 // TLSFingerprint is the SHA-256 fingerprint of the serving certificate ("" without TLS).
@@ -231,7 +237,6 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		return err
 	}
 	a.tls = tlsInfo
-	guard.TLS = tlsInfo != nil
 	a.api = api.New(api.Deps{
 		Guard:        guard,
 		Tokens:       a.auth,
@@ -267,7 +272,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 	}
 	if tlsInfo != nil {
 		a.httpSrv.TLSConfig = tlsInfo.config
-		ln = tls.NewListener(ln, tlsInfo.config)
+		ln = newDualListener(ln, tlsInfo.config, tlsInfo.plainToo)
 	}
 	a.serveCh = make(chan error, 1)
 	go func() {

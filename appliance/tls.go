@@ -25,6 +25,8 @@ type tlsInfo struct {
 	certFile    string
 	fingerprint string // SHA-256 of the leaf, colon-separated hex
 	selfSigned  bool
+	// plainToo accepts plain HTTP on the same port (loopback listeners).
+	plainToo bool
 }
 
 // Self-signed certificate files under the data directory.
@@ -34,22 +36,33 @@ const (
 	tlsKeyFile  = "key.pem"
 )
 
-// setupTLS loads --tls-cert/--tls-key, or, for a listener beyond loopback without them, a
-// self-signed certificate made once in $DATA/tls. Loopback without a certificate is plain
-// HTTP (nil).
+// setupTLS loads --tls-cert/--tls-key, or a self-signed certificate made once in
+// $DATA/tls. A loopback listener serves plain HTTP and HTTPS on the same port (kubectl sends
+// tokens over TLS only); beyond loopback it is HTTPS only. On loopback, a certificate that
+// cannot be made (a full disk) leaves plain HTTP (nil) with a warning.
 func (a *Appliance) setupTLS() (*tlsInfo, error) {
+	loopback := IsLoopback(a.cfg.Listen)
+	info, err := a.loadTLS()
+	if err != nil && loopback && a.cfg.TLSCert == "" {
+		a.logger.Warn("no certificate for HTTPS on loopback: plain HTTP only (kubectl will not send its token)", "err", err)
+		return nil, nil
+	}
+	if info != nil {
+		info.plainToo = loopback
+	}
+	return info, err
+}
+
+func (a *Appliance) loadTLS() (*tlsInfo, error) {
 	certFile, keyFile, self := a.cfg.TLSCert, a.cfg.TLSKey, false
 	if certFile == "" {
-		if IsLoopback(a.cfg.Listen) {
-			return nil, nil
-		}
 		dir := filepath.Join(a.cfg.DataDir, tlsDir)
 		certFile, keyFile, self = filepath.Join(dir, tlsCertFile), filepath.Join(dir, tlsKeyFile), true
 		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
 			if err := writeSelfSigned(dir, a.cfg.AllowedHosts()); err != nil {
 				return nil, fmt.Errorf("self-signed certificate: %w", err)
 			}
-			a.logger.Info("made a self-signed certificate for the non-loopback listener", "cert", certFile)
+			a.logger.Info("made a self-signed certificate", "cert", certFile)
 		}
 	}
 	pair, err := tls.LoadX509KeyPair(certFile, keyFile)

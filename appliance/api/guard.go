@@ -45,8 +45,6 @@ type GuardConfig struct {
 	// UploadPaths are the routes (exact paths, or prefixes ending in "/") that take
 	// multipart/form-data bodies.
 	UploadPaths []string
-	// TLS marks the session cookie Secure.
-	TLS bool
 }
 
 // SessionCookie is the UI's session cookie.
@@ -97,7 +95,7 @@ func (s *Server) guard(c *gin.Context) {
 	p, err := g.Auth.Verify(r.Context(), secret)
 	if err != nil {
 		if fromCookie {
-			clearSession(c, g.TLS)
+			clearSession(c)
 		}
 		s.unauthenticated(c, err.Error())
 		return
@@ -336,14 +334,16 @@ func secretsPath(p string) bool {
 	return false
 }
 
-func clearSession(c *gin.Context, secure bool) {
-	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
+// clearSession drops the session cookie.
+func clearSession(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode})
 }
 
-func setSession(c *gin.Context, secret string, secure bool) {
+// setSession sets the session cookie: HttpOnly, SameSite=Strict, and Secure over HTTPS.
+func setSession(c *gin.Context, secret string) {
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: SessionCookie, Value: secret, Path: "/", MaxAge: int(auth.SessionTTL / time.Second),
-		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: c.Request.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
 }
 

@@ -80,7 +80,7 @@ func (s *Server) loginPage(c *gin.Context) {
 			s.renderLogin(c, http.StatusUnauthorized, next, err.Error())
 			return
 		}
-		setSession(c, secret, s.d.Guard.TLS)
+		setSession(c, secret)
 		c.Redirect(http.StatusSeeOther, next)
 		return
 	}
@@ -99,7 +99,7 @@ func (s *Server) loginForm(c *gin.Context) {
 		s.renderLogin(c, http.StatusUnauthorized, next, "That token is not valid here: "+err.Error())
 		return
 	}
-	setSession(c, secret, s.d.Guard.TLS)
+	setSession(c, secret)
 	c.Redirect(http.StatusSeeOther, next)
 }
 
@@ -109,7 +109,7 @@ func (s *Server) logout(c *gin.Context) {
 			_ = a.Logout(c.Request.Context(), secret)
 		}
 	}
-	clearSession(c, s.d.Guard.TLS)
+	clearSession(c)
 	c.Redirect(http.StatusSeeOther, "/login")
 }
 

@@ -75,7 +75,11 @@ func printConnect(w io.Writer, box *appliance.Appliance, cfg appliance.Config) {
 		if self {
 			kind = "self-signed certificate"
 		}
-		fmt.Fprintf(w, "TLS: %s %s\n     SHA-256 fingerprint %s\n", kind, certFile, fp)
+		where := "HTTPS"
+		if box.URL() != box.TLSURL() {
+			where = "HTTPS on the same port (" + box.TLSURL() + ", for kubectl)"
+		}
+		fmt.Fprintf(w, "%s: %s %s\n  SHA-256 fingerprint %s\n", where, kind, certFile, fp)
 	}
 	if !box.AuthEnabled() {
 		fmt.Fprintln(w, "Authentication is OFF (--auth none): every local user and program can act as this box's owner.")

@@ -139,7 +139,7 @@ func start(t testing.TB, listenHost string, args ...string) *box {
 			t.Fatalf("kfp-box serve exited early:\n%s", out)
 		default:
 		}
-		if strings.Contains(out.String(), "https://") {
+		if strings.Contains(out.String(), "serving on https://") {
 			b.url = strings.Replace(b.url, "http://", "https://", 1)
 			pool := x509.NewCertPool()
 			if pem, err := os.ReadFile(filepath.Join(data, "tls", "cert.pem")); err == nil {
@@ -449,5 +449,39 @@ func TestServeOutputHoldsNoSecret(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Fatalf("login link, use %d: HTTP %d, want %d", i+1, resp.StatusCode, want)
 		}
+	}
+}
+
+// TestKubeconfig: the kubeconfig serve writes lets kubectl in; a wrong token is refused.
+func TestKubeconfig(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kubectl is not installed (apt-get install kubectl); CI requires this test")
+		}
+		t.Skip("kubectl not installed; install it to run this test (required when CI is set)")
+	}
+	b := start(t, "")
+	kc := filepath.Join(b.data, "auth", "kubeconfig")
+	if !strings.Contains(b.out.String(), "export KUBECONFIG="+kc) {
+		t.Fatalf("serve does not print the export line for %s:\n%s", kc, b.out)
+	}
+	run := func(kubeconfig string, args ...string) (string, error) {
+		cmd := exec.Command(kubectl, append([]string{"--cache-dir", t.TempDir()}, args...)...)
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run(kc, "create", "secret", "generic", "test-secret-1", "--from-literal=username=user1"); err != nil {
+		t.Fatalf("kubectl create secret with the box's kubeconfig: %v\n%s", err, out)
+	}
+	if out, err := run(kc, "get", "secrets"); err != nil || !strings.Contains(out, "test-secret-1") {
+		t.Fatalf("kubectl get secrets: %v\n%s", err, out)
+	}
+	raw, _ := os.ReadFile(kc)
+	bad := filepath.Join(t.TempDir(), "bad")
+	os.WriteFile(bad, []byte(strings.Replace(string(raw), b.token, "kfpbox_wrong", 1)), 0o600)
+	if out, err := run(bad, "get", "secrets"); err == nil || !strings.Contains(out, "provide credentials") {
+		t.Fatalf("kubectl with a wrong token: %v\n%s", err, out)
 	}
 }
