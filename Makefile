@@ -31,9 +31,10 @@ deps: ## Install what the tests need (containerd, runc, busybox-static; chromium
 	@bash scripts/ensure-deps.sh
 
 .PHONY: test
-test: deps ## Run every test CI runs: unit, integration (real containerd, servers), browser
+test: deps ## Run every test CI runs: unit, integration (real containerd, servers), browser, fuzz (2s each)
 	$(GO) vet ./...
 	$(GO) test $(TEST_FLAGS) ./...
+	@bash scripts/fuzz.sh $${FUZZTIME_CI:-2s}
 	@if grep -q '^test-ui:' ui/ui.mk 2>/dev/null; then $(MAKE) --no-print-directory test-ui; fi
 
 .PHONY: bench

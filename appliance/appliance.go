@@ -2,19 +2,21 @@ package appliance
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/gin-gonic/gin"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gin-gonic/gin"
+
 	"github.com/kfp-box/kfp-box/appliance/api"
+	"github.com/kfp-box/kfp-box/appliance/auth"
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
 	"github.com/kfp-box/kfp-box/appliance/schedule"
@@ -45,7 +47,9 @@ type Appliance struct {
 	gpus     *gpu.Manager
 	engine   *engine.Engine
 	k8s      *k8s.Store
+	auth     *auth.Store
 	api      *api.Server
+	tls      *tlsInfo
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -80,6 +84,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Appliance, erro
 	}{
 		{"data directory", a.setupDataDir},
 		{"store", a.setupStore},
+		{"auth", a.setupAuth},
 		{"objects", a.setupObjects},
 		{"runtime", a.setupRuntime},
 		{"gpu", a.setupGPU},
@@ -152,8 +157,108 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	return nil
 }
 
+// setupAuth opens the token store; the admin token is made at the first start.
+func (a *Appliance) setupAuth(ctx context.Context) error {
+	st, err := auth.Open(ctx, a.kv, auth.Options{Dir: filepath.Join(a.cfg.DataDir, "auth"), RunLive: a.runLive})
+	if err != nil {
+		return err
+	}
+	a.auth = st
+	return nil
+}
+
+// runLive says whether a run's tasks may still use its token.
+func (a *Appliance) runLive(ctx context.Context, runID string) bool {
+	r, err := a.meta.GetRun(ctx, runID)
+	return err == nil && !meta.IsTerminalRunState(r.State)
+}
+
+// KubeconfigPath is the kubeconfig for the admin token, written at start.
+func (a *Appliance) KubeconfigPath() string {
+	return filepath.Join(a.cfg.DataDir, "auth", "kubeconfig")
+}
+
+// writeKubeconfig keeps $DATA/auth/kubeconfig pointing at this box with the admin token. It
+// is rewritten only when the address changed; failing to write it (a full disk) is logged.
+func (a *Appliance) writeKubeconfig() {
+	tok, err := os.ReadFile(a.auth.AdminTokenPath())
+	if err != nil {
+		a.logger.Warn("kubeconfig not written", "err", err)
+		return
+	}
+	var ca []byte
+	if a.tls != nil {
+		if ca, err = os.ReadFile(a.tls.certFile); err != nil {
+			ca = nil
+		}
+	}
+	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, "kubeflow")
+	p := a.KubeconfigPath()
+	if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
+		return
+	}
+	if err := writeFileAtomic(p, data, 0o600); err != nil {
+		a.logger.Warn("kubeconfig not written", "path", p, "err", err)
+	}
+}
+
+// AdminTokenPath is the file holding the admin token.
+func (a *Appliance) AdminTokenPath() string { return a.auth.AdminTokenPath() }
+
+// AuthEnabled says whether requests need a token.
+func (a *Appliance) AuthEnabled() bool { return a.cfg.Auth != "none" }
+
+// LoginPath makes a one-time UI login link's path ("" when authentication is off).
+func (a *Appliance) LoginPath() string {
+	if !a.AuthEnabled() {
+		return ""
+	}
+	code, err := a.auth.LoginCode(api.LoginCodeTTL)
+	if err != nil {
+		return ""
+	}
+	return "/login?code=" + code
+}
+
+// URL is the box's base URL: http on loopback, https beyond.
+func (a *Appliance) URL() string {
+	if a.tls != nil && !a.tls.plainToo {
+		return "https://" + a.httpLn.Addr().String()
+	}
+	return "http://" + a.httpLn.Addr().String()
+}
+
+// TLSURL is the box's https URL (its URL when it serves no TLS).
+func (a *Appliance) TLSURL() string {
+	if a.tls == nil {
+		return a.URL()
+	}
+	return "https://" + a.httpLn.Addr().String()
+}
+
+// TLSFingerprint is the SHA-256 fingerprint of the serving certificate ("" without TLS).
+func (a *Appliance) TLSFingerprint() (fingerprint, certFile string, selfSigned bool) {
+	if a.tls == nil {
+		return "", "", false
+	}
+	return a.tls.fingerprint, a.tls.certFile, a.tls.selfSigned
+}
+
 func (a *Appliance) setupAPI(ctx context.Context) error {
+	guard := api.GuardConfig{AllowedHosts: a.cfg.AllowedHosts(), DevOrigin: devOrigin(a.cfg.UIDevURL)}
+	if a.AuthEnabled() {
+		guard.Auth = a.auth
+	} else {
+		a.logger.Warn("authentication is off (--auth none): any local user and any program on this machine can act as the box's owner")
+	}
+	tlsInfo, err := a.setupTLS()
+	if err != nil {
+		return err
+	}
+	a.tls = tlsInfo
 	a.api = api.New(api.Deps{
+		Guard:        guard,
+		Tokens:       a.auth,
 		Logger:       a.logger.With("component", "api"),
 		Meta:         a.meta,
 		Engine:       a.engineForAPI(),
@@ -177,7 +282,17 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		return err
 	}
 	a.httpLn = ln
-	a.httpSrv = &http.Server{Handler: a.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.httpSrv = &http.Server{
+		Handler:           a.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    1 << 20,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
+	}
+	if tlsInfo != nil {
+		a.httpSrv.TLSConfig = tlsInfo.config
+		ln = newDualListener(ln, tlsInfo.config, tlsInfo.plainToo)
+	}
 	a.serveCh = make(chan error, 1)
 	go func() {
 		err := a.httpSrv.Serve(ln)
@@ -187,7 +302,8 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		a.serveCh <- err
 	}()
 	a.onStop("api", func(ctx context.Context) error { return a.httpSrv.Shutdown(ctx) })
-	a.logger.Info("serving", "api", "http://"+ln.Addr().String()+"/apis/v2beta1", "ui", "http://"+ln.Addr().String()+"/")
+	a.writeKubeconfig()
+	a.logger.Info("serving", "api", a.URL()+"/apis/v2beta1", "ui", a.URL()+"/", "auth", a.cfg.Auth)
 	return nil
 }
 

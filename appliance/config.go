@@ -3,6 +3,7 @@ package appliance
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,6 +53,16 @@ type Config struct {
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	// UIDevURL proxies the web UI to a Vite dev server (development only).
 	UIDevURL string `json:"ui_dev_url"`
+	// Auth is "token" (every request needs a bearer token or a UI session) or "none"
+	// (loopback only, for demos).
+	Auth string `json:"auth"`
+	// AllowedHost lists, comma-separated, the host names the API answers besides IP
+	// addresses and localhost (DNS rebinding protection); "*" accepts any.
+	AllowedHost string `json:"allowed_host"`
+	// TLSCert and TLSKey are PEM files for HTTPS; a listener beyond loopback without them
+	// gets a self-signed certificate kept in the data directory.
+	TLSCert string `json:"tls_cert"`
+	TLSKey  string `json:"tls_key"`
 }
 
 // Defaults returns the embedded defaults.
@@ -67,6 +78,7 @@ func Defaults() Config {
 		CacheEnabled:     true,
 		MaxParallelTasks: 0,
 		ShutdownTimeout:  30 * time.Second,
+		Auth:             "token",
 	}
 }
 
@@ -105,6 +117,10 @@ var helps = map[string]string{
 	"max_parallel_tasks": "tasks running at once (0: 4 per CPU)",
 	"shutdown_timeout":   "how long a graceful stop may take",
 	"ui_dev_url":         "proxy the web UI to this Vite dev server (development)",
+	"auth":               "\"token\" (requests need a bearer token or a UI login) or \"none\" (loopback only)",
+	"allowed_host":       "comma-separated host names served besides IP addresses and localhost (\"*\": any)",
+	"tls_cert":           "PEM certificate for HTTPS (beyond loopback, a self-signed one is made when unset)",
+	"tls_key":            "PEM private key of --tls-cert",
 }
 
 func fields() []field {
@@ -271,5 +287,41 @@ func (c Config) Validate() error {
 	if c.MaxParallelTasks < 0 {
 		return fmt.Errorf("%w: max_parallel_tasks must not be negative", ErrConfig)
 	}
+	switch c.Auth {
+	case "token":
+	case "none":
+		if !IsLoopback(c.Listen) {
+			return fmt.Errorf("%w: auth none is allowed on a loopback listen address only (listen %q): anyone who reaches it could run commands as the box's user", ErrConfig, c.Listen)
+		}
+	default:
+		return fmt.Errorf("%w: auth %q: want token or none", ErrConfig, c.Auth)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("%w: tls_cert and tls_key go together", ErrConfig)
+	}
 	return nil
+}
+
+// IsLoopback says whether a listen address only accepts connections from this machine.
+func IsLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		host = listen
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// AllowedHosts is AllowedHost split at commas.
+func (c Config) AllowedHosts() []string {
+	var out []string
+	for _, h := range strings.Split(c.AllowedHost, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }

@@ -99,10 +99,11 @@ func startContainerd() func() {
 
 // box is a running kfp-box for one test.
 type box struct {
-	t    *testing.T
-	a    *appliance.Appliance
-	base string
-	data string
+	t     *testing.T
+	a     *appliance.Appliance
+	base  string
+	data  string
+	token string // the admin token, sent with every request
 }
 
 func startBox(t *testing.T, mutate func(*appliance.Config)) *box {
@@ -132,7 +133,27 @@ func startBox(t *testing.T, mutate func(*appliance.Config)) *box {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: cfg.DataDir}
+	b := &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: cfg.DataDir}
+	if a.AuthEnabled() {
+		tok, err := os.ReadFile(a.AdminTokenPath())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.token = strings.TrimSpace(string(tok))
+	}
+	return b
+}
+
+// get is an authenticated GET.
+func (b *box) get(url string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 func (b *box) do(method, path string, body io.Reader, contentType string, out any) int {
@@ -147,6 +168,9 @@ func (b *box) do(method, path string, body io.Reader, contentType string, out an
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -281,7 +305,7 @@ func TestBoxHostRuntime(t *testing.T) {
 	if id == "" {
 		t.Fatalf("no report artifact in %+v", arts)
 	}
-	resp, err := http.Get(b.base + "/artifacts/" + id + "/download")
+	resp, err := b.get(b.base + "/artifacts/" + id + "/download")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +354,7 @@ func TestBoxHostRuntime(t *testing.T) {
 	}
 
 	// Metrics and the GPU inventory answer on a box without GPUs.
-	resp, err = http.Get("http://" + b.a.Addr() + "/metrics")
+	resp, err = b.get("http://" + b.a.Addr() + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -84,36 +87,51 @@ func snakeCase(s string) string {
 // normalise rewrites the keys of a JSON object (and of its message fields in sh) to
 // snake_case. A key given in both spellings is an error.
 func normalise(raw json.RawMessage, sh shape, path string) (json.RawMessage, error) {
+	out, _, err := normaliseObject(raw, sh, path)
+	return out, err
+}
+
+// normaliseObject is normalise that also returns the object's normalised fields (nil for
+// an empty or null message).
+func normaliseObject(raw json.RawMessage, sh shape, path string) (json.RawMessage, map[string]json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return raw, nil
+		return raw, nil, nil
 	}
 	if raw[0] != '{' {
 		if path == "" {
-			return nil, fmt.Errorf("the request body must be a JSON object: %w", ErrInvalid)
+			return nil, nil, fmt.Errorf("the request body must be a JSON object: %w", ErrInvalid)
 		}
-		return nil, fmt.Errorf("%s must be an object: %w", path, ErrInvalid)
+		return nil, nil, fmt.Errorf("%s must be an object: %w", path, ErrInvalid)
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("malformed JSON: %v: %w", err, ErrInvalid)
+		return nil, nil, fmt.Errorf("malformed JSON: %v: %w", err, ErrInvalid)
 	}
 	out := make(map[string]json.RawMessage, len(m))
+	changed := false
 	for k, v := range m {
 		sk := snakeCase(k)
 		if _, dup := out[sk]; dup {
-			return nil, fmt.Errorf("field %q given twice: %w", join(path, sk), ErrInvalid)
+			return nil, nil, fmt.Errorf("field %q given twice: %w", join(path, sk), ErrInvalid)
 		}
+		changed = changed || sk != k
 		if sub, ok := sh[sk]; ok && sub != nil {
 			nv, err := normalise(v, sub, join(path, sk))
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			changed = changed || !bytes.Equal(bytes.TrimSpace(v), nv)
 			v = nv
 		}
 		out[sk] = v
 	}
-	return json.Marshal(out)
+	if !changed {
+		// Already snake_case (the SDK's own requests): no copy of a large body.
+		return raw, out, nil
+	}
+	b, err := json.Marshal(out)
+	return b, out, err
 }
 
 func join(path, k string) string {
@@ -126,7 +144,10 @@ func join(path, k string) string {
 // decodeBody reads a request message into dst: keys normalised by sh, unknown fields
 // rejected. An empty body decodes as {}.
 func decodeBody(c *gin.Context, sh shape, dst any) error {
-	body, err := io.ReadAll(c.Request.Body)
+	if err := requireJSON(c.Request); err != nil {
+		return err
+	}
+	body, err := readBody(c.Request)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -137,14 +158,53 @@ func decodeBody(c *gin.Context, sh shape, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
+	if !utf8.Valid(body) {
+		// protojson refuses it too; encoding/json would silently turn it into U+FFFD.
+		return fmt.Errorf("the request body is not valid UTF-8: %w", ErrInvalid)
+	}
 	return decodeMessage(body, sh, dst)
+}
+
+// readBody reads a request body whole, in one allocation when its length is declared.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength <= 0 {
+		return io.ReadAll(r.Body)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, r.ContentLength+1))
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
+}
+
+// requireJSON refuses a request body that is not declared as JSON.
+func requireJSON(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || !hasBody(r) {
+		return nil // an empty body, or none: guard refuses bodies without a type
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		return nil
+	}
+	return fmt.Errorf("content type %q: %s %s takes application/json: %w", ct, r.Method, r.URL.Path, ErrUnsupportedMediaType)
 }
 
 // decodeMessage is decodeBody on bytes.
 func decodeMessage(body []byte, sh shape, dst any) error {
-	norm, err := normalise(body, sh, "")
+	norm, fields, err := normaliseObject(body, sh, "")
 	if err != nil {
 		return err
+	}
+	if len(norm) > largeBody {
+		// The large parts of a request are passed-through fields (the pipeline spec, the
+		// parameters): set them from the fields already read, and run the strict decoder
+		// over the rest, so that a large body is not copied again into the decoder's buffer.
+		rest, err := setRawFields(fields, dst)
+		if err != nil {
+			return err
+		}
+		if norm, err = json.Marshal(rest); err != nil {
+			return err
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(norm))
 	dec.DisallowUnknownFields()
@@ -153,6 +213,37 @@ func decodeMessage(body []byte, sh shape, dst any) error {
 		return fmt.Errorf("invalid request: %s: %w", strings.TrimPrefix(err.Error(), "json: "), ErrInvalid)
 	}
 	return nil
+}
+
+// largeBody is the size above which decodeMessage sets passed-through fields directly.
+const largeBody = 64 << 10
+
+var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+
+// setRawFields sets dst's top-level json.RawMessage fields from fields and returns the
+// fields left for the strict decoder.
+func setRawFields(fields map[string]json.RawMessage, dst any) (map[string]json.RawMessage, error) {
+	v := reflect.ValueOf(dst)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return fields, nil
+	}
+	v = v.Elem()
+	rest := make(map[string]json.RawMessage, len(fields))
+	for k, raw := range fields {
+		rest[k] = raw
+	}
+	for i := 0; i < v.NumField(); i++ {
+		f := v.Type().Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Type != rawMessageType || name == "" || name == "-" {
+			continue
+		}
+		if raw, ok := rest[name]; ok {
+			v.Field(i).SetBytes(raw)
+			delete(rest, name)
+		}
+	}
+	return rest, nil
 }
 
 // i64 is an int64 read from a JSON number or string and written as a string.

@@ -29,6 +29,8 @@ var (
 	ErrAlreadyExists      = errors.New("already exists")
 	ErrFailedPrecondition = errors.New("failed precondition")
 	ErrUnavailable        = errors.New("unavailable")
+	// ErrUnsupportedMediaType is a body in a content type the route does not take (415).
+	ErrUnsupportedMediaType = errors.New("unsupported media type")
 )
 
 // classifiers map errors from other packages to a gRPC code; backends add theirs in init
@@ -40,7 +42,7 @@ func registerClassifier(f func(error) (int, bool)) { classifiers = append(classi
 
 func grpcCode(err error) int {
 	switch {
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrUnsupportedMediaType):
 		return codeInvalidArgument
 	case errors.Is(err, ErrNotFound):
 		return codeNotFound
@@ -101,7 +103,11 @@ type rpcDetail struct {
 func abort(c *gin.Context, err error) {
 	code := grpcCode(err)
 	msg := err.Error()
-	c.AbortWithStatusJSON(httpStatus(code), rpcStatus{
+	status := httpStatus(code)
+	if errors.Is(err, ErrUnsupportedMediaType) {
+		status = http.StatusUnsupportedMediaType
+	}
+	c.AbortWithStatusJSON(status, rpcStatus{
 		Code:    code,
 		Message: msg,
 		Details: []rpcDetail{{Type: "type.googleapis.com/google.rpc.Status", Code: code, Message: msg}},

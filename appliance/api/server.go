@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
@@ -49,12 +53,27 @@ type Deps struct {
 	GC func(ctx context.Context, dryRun bool) (any, error)
 	// OnRunDeleted is told each deleted run, to reclaim its artifacts (optional).
 	OnRunDeleted func(runID string)
+	// Guard is the front door's policy: hosts, origins, content types and credentials.
+	Guard GuardConfig
+	// Tokens manages named tokens and login codes (optional; nil removes the token routes).
+	Tokens TokenManager
+	// BodyBudget bounds the bytes of request bodies being handled at once (default
+	// MaxBodyBytes): a request waits for its share, so that concurrent large bodies cannot
+	// exhaust memory. Paths in StreamPaths (bodies streamed to disk) take no share.
+	BodyBudget int64
+	// StreamPaths are routes (exact, or prefixes ending in "/") whose handlers stream their
+	// bodies to disk under limits of their own.
+	StreamPaths []string
+	// BodyReadTimeout bounds how long a client may take to send a body (default 2 minutes):
+	// a client that trickles one holds a connection, and its share of the budget, no longer.
+	BodyReadTimeout time.Duration
 }
 
 // Server is the HTTP API.
 type Server struct {
-	d Deps
-	g *gin.Engine
+	d      Deps
+	g      *gin.Engine
+	budget *semaphore.Weighted
 }
 
 // New builds the API server and its routes.
@@ -65,10 +84,18 @@ func New(d Deps) *Server {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 32 << 20
 	}
+	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version")
+	if d.BodyReadTimeout <= 0 {
+		d.BodyReadTimeout = 2 * time.Minute
+	}
+	if d.BodyBudget <= 0 {
+		d.BodyBudget = d.MaxBodyBytes
+	}
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
-	g.Use(gin.Recovery(), limitBody(d.MaxBodyBytes))
-	s := &Server{d: d, g: g}
+	s := &Server{d: d, g: g, budget: semaphore.NewWeighted(d.BodyBudget)}
+	g.Use(gin.Recovery(), s.guard, s.limitBody)
+	s.loginRoutes()
 	s.routes()
 	g.NoRoute(s.noRoute)
 	return s
@@ -85,7 +112,41 @@ func (s *Server) noRoute(c *gin.Context) {
 }
 
 // Handler returns the server's http.Handler.
-func (s *Server) Handler() http.Handler { return s.g }
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := serviceProxyPath(r.URL.Path); ok {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = rest, ""
+			r = r2
+		}
+		s.g.ServeHTTP(w, r)
+	})
+}
+
+// serviceProxyPath maps Kubernetes' service proxy path for KFP's API and UI services,
+// /api/v1/namespaces/NS/services/ml-pipeline:http/proxy/REST, to /REST: the kfp SDK sends
+// its requests there when kfp.Client() has no host and reads a kubeconfig, so a kubeconfig
+// pointing at the box is enough for the SDK, the kfp CLI and kubectl.
+func serviceProxyPath(p string) (string, bool) {
+	const pre = "/api/v1/namespaces/"
+	if !strings.HasPrefix(p, pre) {
+		return "", false
+	}
+	parts := strings.SplitN(p[len(pre):], "/", 5) // NS, services, SVC, proxy, rest
+	if len(parts) < 4 || parts[1] != "services" || parts[3] != "proxy" {
+		return "", false
+	}
+	switch parts[2] {
+	case "ml-pipeline", "ml-pipeline:http", "ml-pipeline:8888", "ml-pipeline-ui", "ml-pipeline-ui:80", "ml-pipeline-ui:http":
+	default:
+		return "", false
+	}
+	rest := "/"
+	if len(parts) == 5 {
+		rest = "/" + strings.TrimLeft(parts[4], "/")
+	}
+	return rest, true
+}
 
 func (s *Server) routes() {
 	v2 := s.g.Group("/apis/v2beta1")
@@ -164,11 +225,50 @@ func (s *Server) healthz(c *gin.Context) {
 	})
 }
 
-func limitBody(n int64) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if c.Request.Body != nil {
-			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
-		}
+// bodyWait bounds how long a request waits for its share of the body budget.
+const bodyWait = 2 * time.Minute
+
+// limitBody caps each body at MaxBodyBytes and makes a request hold its share of the body
+// budget (its declared length, or the cap when it declares none) while it is handled.
+func (s *Server) limitBody(c *gin.Context) {
+	r := c.Request
+	if !hasBody(r) || matchPath(r.URL.Path, s.d.StreamPaths) {
 		c.Next()
+		return
 	}
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(s.d.BodyReadTimeout))
+	r.Body = http.MaxBytesReader(c.Writer, r.Body, s.d.MaxBodyBytes)
+	n := r.ContentLength
+	if n < 0 || n > s.d.MaxBodyBytes {
+		n = s.d.MaxBodyBytes
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), bodyWait)
+	err := s.budget.Acquire(ctx, n)
+	cancel()
+	if err != nil {
+		abort(c, fmt.Errorf("too many large requests at once; try again: %w", ErrUnavailable))
+		return
+	}
+	defer s.budget.Release(n)
+	if n >= largeShare {
+		// A large body costs a few times its size while it is decoded: start it on a heap
+		// without the garbage of the previous one, and give the memory back after it, so
+		// that large requests in a row do not add up.
+		runtime.GC()
+		defer debug.FreeOSMemory()
+	}
+	c.Next()
+}
+
+// largeShare is the body size from which a request collects garbage before and after.
+const largeShare = 8 << 20
+
+// matchPath says whether p is one of paths (exact, or under a prefix ending in "/").
+func matchPath(p string, paths []string) bool {
+	for _, u := range paths {
+		if p == u || (strings.HasSuffix(u, "/") && strings.HasPrefix(p, u)) {
+			return true
+		}
+	}
+	return false
 }

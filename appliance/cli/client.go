@@ -21,12 +21,47 @@ const apiPrefix = "/apis/v2beta1"
 // apiClient is a thin client of the box's KFP v2beta1 API. (serverURL, which reads --server
 // and KFPBOX_SERVER, lives in gpu.go.)
 type apiClient struct {
-	base string
-	http *http.Client
+	base  string
+	http  *http.Client
+	creds credentials
+	// err is a problem found while loading the credentials, returned by the first request.
+	err error
 }
 
 func newAPIClient(cmd *cobra.Command) *apiClient {
-	return &apiClient{base: serverURL(cmd), http: &http.Client{Timeout: 60 * time.Second}}
+	creds, err := loadCredentials(cmd)
+	return &apiClient{base: serverURL(cmd), http: creds.httpClient(60 * time.Second), creds: creds, err: err}
+}
+
+// stream sends a GET without a deadline (log streams end when their task does) and returns
+// the response when it is 200.
+func (c *apiClient) stream(ctx context.Context, path string) (*http.Response, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+apiPrefix+path, nil)
+	if err != nil {
+		return nil, usageErr("--server %q: %v", c.base, err)
+	}
+	c.creds.authorize(req)
+	resp, err := c.creds.httpClient(0).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, c.statusError(resp, raw)
+	}
+	return resp, nil
+}
+
+// statusError turns a non-2xx answer into an apiError, explaining a 401.
+func (c *apiClient) statusError(resp *http.Response, raw []byte) error {
+	if resp.StatusCode == http.StatusUnauthorized {
+		return &apiError{Status: resp.StatusCode, Message: c.creds.explain401(c.base).Error()}
+	}
+	return &apiError{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw)}
 }
 
 // apiError is an answer other than 2xx. 4xx answers are the user's input (exit 2); the
@@ -67,6 +102,10 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 }
 
 func (c *apiClient) send(req *http.Request, out any) error {
+	if c.err != nil {
+		return c.err
+	}
+	c.creds.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, err)
@@ -77,7 +116,7 @@ func (c *apiClient) send(req *http.Request, out any) error {
 		return fmt.Errorf("reading the answer of %s: %w", req.URL.Path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return &apiError{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw)}
+		return c.statusError(resp, raw)
 	}
 	if out == nil {
 		return nil

@@ -65,7 +65,7 @@ says why none were found (for example a missing NVIDIA driver).`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 15*time.Second)
 			defer cancel()
-			body, raw, err := fetchGPUs(ctx, serverURL(cmd))
+			body, raw, err := fetchGPUs(ctx, newAPIClient(cmd))
 			if err != nil {
 				return err
 			}
@@ -91,13 +91,18 @@ func serverURL(cmd *cobra.Command) string {
 }
 
 // fetchGPUs reads the inventory from the server; raw is the body as received.
-func fetchGPUs(ctx context.Context, server string) (gpuListBody, []byte, error) {
+func fetchGPUs(ctx context.Context, c *apiClient) (gpuListBody, []byte, error) {
 	var body gpuListBody
+	server := c.base
+	if c.err != nil {
+		return body, nil, c.err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+gpuListPath, nil)
 	if err != nil {
 		return body, nil, usageErr("--server %q: %v", server, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	c.creds.authorize(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return body, nil, fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", server, err)
 	}
@@ -108,6 +113,9 @@ func fetchGPUs(ctx context.Context, server string) (gpuListBody, []byte, error) 
 	}
 	if resp.StatusCode == http.StatusNotFound {
 		return body, nil, fmt.Errorf("server %s has no GPU endpoint (%s answered 404): is it a kfp-box with GPU support?", server, gpuListPath)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		return body, nil, c.statusError(resp, raw)
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e struct {

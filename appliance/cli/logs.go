@@ -40,21 +40,11 @@ or a task id; it may be left out when the run has exactly one container task.`,
 			if timestamps {
 				q.Set("timestamps", "true")
 			}
-			path := fmt.Sprintf("%s%s/runs/%s/tasks/%s/logs?%s", c.base, apiPrefix, url.PathEscape(args[0]), url.PathEscape(taskID), q.Encode())
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+			resp, err := c.stream(ctx, fmt.Sprintf("/runs/%s/tasks/%s/logs?%s", url.PathEscape(args[0]), url.PathEscape(taskID), q.Encode()))
 			if err != nil {
-				return usageErr("--server %q: %v", c.base, err)
-			}
-			// Following has no deadline: the stream ends when the task does.
-			resp, err := (&http.Client{}).Do(req)
-			if err != nil {
-				return err
+				return apiExit(err)
 			}
 			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				raw, _ := io.ReadAll(resp.Body)
-				return apiExit(&apiError{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw)})
-			}
 			_, err = io.Copy(cmd.OutOrStdout(), resp.Body)
 			return err
 		},

@@ -144,7 +144,52 @@ func (p *Pipeline) setPlatform(js json.RawMessage) error {
 	return nil
 }
 
+// strictUnmarshal decodes js into v, refusing unknown fields. A large document is checked
+// for unknown fields on a copy whose long strings are emptied, then decoded once: the
+// strict decoder copies all it reads into a buffer that grows by doubling, which for a
+// 32 MiB spec would cost four times its size.
 func strictUnmarshal(js []byte, v any) error {
+	if len(js) > 64<<10 {
+		if err := strictDecode(shortenStrings(js, 256), v); err != nil {
+			return err
+		}
+		return json.Unmarshal(js, v)
+	}
+	return strictDecode(js, v)
+}
+
+// shortenStrings returns js with every string literal longer than max bytes (escapes
+// included) replaced by "". Keys are strings too, but never that long in an IR; a document
+// that is not JSON comes back changed in ways that still fail to decode.
+func shortenStrings(js []byte, max int) []byte {
+	out := make([]byte, 0, 64<<10)
+	for i := 0; i < len(js); i++ {
+		c := js[i]
+		if c != '"' {
+			out = append(out, c)
+			continue
+		}
+		j := i + 1
+		for j < len(js) && js[j] != '"' {
+			if js[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(js) {
+			return append(out, js[i:]...)
+		}
+		if j-i-1 > max {
+			out = append(out, '"', '"')
+		} else {
+			out = append(out, js[i:j+1]...)
+		}
+		i = j
+	}
+	return out
+}
+
+func strictDecode(js []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

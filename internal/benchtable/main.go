@@ -19,6 +19,7 @@ import (
 type result struct {
 	nsPerOp float64
 	extra   map[string]float64 // custom metrics such as ms/page
+	unit    string             // "" for ns/op; else how show renders the number
 }
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+(.*)$`)
@@ -84,6 +85,17 @@ func readSpec(path string) ([]row, error) {
 	return rows, nil
 }
 
+// show renders a figure: durations for ns/op and *-ns metrics, MB for *-MB, else the number.
+func show(r result) string {
+	switch {
+	case r.unit == "" || strings.HasSuffix(r.unit, "-ns"):
+		return human(r.nsPerOp)
+	case strings.HasSuffix(r.unit, "-MB"):
+		return fmt.Sprintf("%.1f MB", r.nsPerOp)
+	}
+	return strconv.FormatFloat(r.nsPerOp, 'f', -1, 64) + " " + r.unit
+}
+
 func human(ns float64) string {
 	switch {
 	case ns <= 0:
@@ -107,6 +119,20 @@ func main() {
 		os.Exit(2)
 	}
 	res := parse(os.Stdin)
+	// A benchmark named NAME:METRIC in the spec stands for that custom metric of NAME.
+	for _, r := range rows {
+		for _, name := range []string{r.box, r.raw} {
+			base, metric, ok := strings.Cut(name, ":")
+			if !ok {
+				continue
+			}
+			if b, found := res[base]; found {
+				if v, has := b.extra[metric]; has {
+					res[name] = result{nsPerOp: v, extra: map[string]float64{}, unit: metric}
+				}
+			}
+		}
+	}
 	fmt.Printf("| %-58s | %12s | %12s | %8s | %14s | %-28s |\n", "figure", "kfp-box", "baseline", "ratio", "overhead/task", "goal")
 	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 60), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 10), strings.Repeat("-", 16), strings.Repeat("-", 30))
 	missing := 0
@@ -114,17 +140,17 @@ func main() {
 		b, okb := res[r.box]
 		base, okr := res[r.raw]
 		ratio := "—"
-		if okb && okr && base.nsPerOp > 0 {
+		if okb && okr && base.nsPerOp > 0 && b.unit == base.unit {
 			ratio = fmt.Sprintf("%.3f×", b.nsPerOp/base.nsPerOp)
 		}
 		bs, rs := "missing", "missing"
 		if okb {
-			bs = human(b.nsPerOp)
+			bs = show(b)
 		} else {
 			missing++
 		}
 		if okr {
-			rs = human(base.nsPerOp)
+			rs = show(base)
 		} else if r.raw != "" {
 			missing++
 		} else {

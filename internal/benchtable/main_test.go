@@ -32,3 +32,13 @@ func TestHuman(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricRows(t *testing.T) {
+	res := parse(strings.NewReader("BenchmarkLoad/token-2 1 5000000 ns/op 0 errors 31000000 p99-ns 290.5 rss-MB\n"))
+	r := res["BenchmarkLoad/token"]
+	for metric, want := range map[string]string{"p99-ns": "31.00 ms", "rss-MB": "290.5 MB", "errors": "0 errors"} {
+		if got := show(result{nsPerOp: r.extra[metric], unit: metric}); got != want {
+			t.Fatalf("show %s = %q, want %q", metric, got, want)
+		}
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -25,8 +27,33 @@ func experimentKey(id string) string { return experimentPrefix + id }
 // pipeline for versions).
 func nameKey(kind, scope, name string) string { return "/names/" + kind + "/" + scope + "/" + name }
 
+// MaxNameBytes bounds every name and display name the store keeps: names become index
+// keys, and a key must stay far below the kv backends' limits.
+const MaxNameBytes = 1024
+
+// CheckName refuses a name that is too long, holds a NUL, or is not UTF-8, before it
+// reaches the store.
+func CheckName(field, name string) error {
+	if len(name) > MaxNameBytes {
+		return fmt.Errorf("%s is %d bytes long; at most %d: %w", field, len(name), MaxNameBytes, ErrInvalid)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%s is not valid UTF-8: %w", field, ErrInvalid)
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return fmt.Errorf("%s holds a NUL character: %w", field, ErrInvalid)
+	}
+	return nil
+}
+
 // claimName records id as the owner of name, failing if another record holds it.
 func claimName(tx kv.Tx, kind, scope, name, id string) error {
+	if err := CheckName(kind+" name", name); err != nil {
+		return err
+	}
+	if err := CheckName(kind+" scope", scope); err != nil {
+		return err
+	}
 	k := []byte(nameKey(kind, scope, name))
 	if v, err := tx.Get(k); err == nil && string(v) != id {
 		return fmt.Errorf("%s name %q: %w", kind, name, ErrAlreadyExists)

@@ -17,6 +17,9 @@ func (s *Store) CreateRecurringRun(ctx context.Context, r *RecurringRun) error {
 	if r.ID == "" || r.DisplayName == "" {
 		return fmt.Errorf("recurring run needs an id and a display name: %w", ErrInvalid)
 	}
+	if err := CheckName("recurring run display_name", r.DisplayName); err != nil {
+		return err
+	}
 	return s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
 		if _, err := tx.Get([]byte(recurringKey(r.ID))); err == nil {
 			return fmt.Errorf("recurring run %q: %w", r.ID, ErrAlreadyExists)

@@ -35,6 +35,9 @@ func (s *Store) CreateRun(ctx context.Context, r *Run, spec json.RawMessage) err
 	if r.ID == "" {
 		return fmt.Errorf("run without id: %w", ErrInvalid)
 	}
+	if err := CheckName("run display_name", r.DisplayName); err != nil {
+		return err
+	}
 	// Update, not Batch: bbolt's Batch waits up to its batch delay (10 ms) for company, which
 	// a lone POST /runs would pay every time.
 	return s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {

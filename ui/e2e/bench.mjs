@@ -5,7 +5,7 @@
 // Output is go-bench format so that scripts/bench.sh and internal/benchtable can read it:
 //   BenchmarkUIFirstRunList  N  <median ns> ns/op  <min> ms/min  <max> ms/max
 //   BenchmarkUIRawRunsAPI    N  <median ns> ns/op  ...
-import { launchBrowser } from './harness.mjs';
+import { apiFetch as fetch, authHeaders, launchBrowser } from './harness.mjs';
 import { pipelineYAML } from './pipeline.mjs';
 
 const BASE = process.env.KFPBOX_URL;
@@ -45,7 +45,7 @@ const times = [];
 const raw = [];
 try {
   for (let i = 0; i < N; i++) {
-    const ctx = await browser.newContext();
+    const ctx = await browser.newContext({ extraHTTPHeaders: authHeaders() });
     const page = await ctx.newPage();
     await page.goto(`${BASE}/runs`);
     const ms = await page.waitForFunction(
@@ -60,7 +60,7 @@ try {
     times.push(await ms.jsonValue());
     await ctx.close();
 
-    const rctx = await browser.newContext();
+    const rctx = await browser.newContext({ extraHTTPHeaders: authHeaders() });
     const rpage = await rctx.newPage();
     await rpage.goto(`${BASE}/apis/v2beta1/runs?page_size=20&sort_by=created_at%20desc`);
     raw.push(await rpage.evaluate(() => performance.getEntriesByType('navigation')[0].responseEnd));

@@ -1,7 +1,7 @@
 // Shared helpers for the browser tests: starting a real kfp-box, launching Debian's Chromium
 // through playwright-core (never a downloaded browser), and waiting on conditions.
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +79,25 @@ export async function startServer(binary, extraArgs = []) {
     if (keep) console.error(`kept the data directory of the failed test run: ${dataDir}`);
     else rmSync(dataDir, { recursive: true, force: true });
   };
-  return { url, dataDir, stop };
+  // The box requires a token (--auth token, the default): its admin token is in the data dir.
+  let token = '';
+  try {
+    token = readFileSync(join(dataDir, 'auth', 'admin-token'), 'utf8').trim();
+  } catch {
+    // --auth none, or an older box: requests go without a token.
+  }
+  return { url, dataDir, token, stop };
+}
+
+/** authHeaders are the headers that carry KFPBOX_TOKEN (set by e2e/run.mjs) to the API. */
+export function authHeaders(extra = {}) {
+  const t = process.env.KFPBOX_TOKEN;
+  return t ? { ...extra, Authorization: `Bearer ${t}` } : { ...extra };
+}
+
+/** apiFetch is fetch with the token. */
+export function apiFetch(url, init = {}) {
+  return fetch(url, { ...init, headers: authHeaders(init.headers || {}) });
 }
 
 export async function launchBrowser() {

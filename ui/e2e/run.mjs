@@ -29,6 +29,7 @@ if (!bench) for (const f of readdirSync(OUT)) if (f.endsWith('.png')) rmSync(joi
 
 let server = null;
 let url = process.env.KFPBOX_URL;
+let token = process.env.KFPBOX_TOKEN || '';
 if (!url) {
   if (!existsSync(binary)) {
     console.error(`no kfp-box binary at ${binary}: build it first (make build)`);
@@ -39,6 +40,7 @@ if (!url) {
   // instead, with KFPBOX_E2E_IMAGE imported beforehand (kfp-box image import FILE).
   server = await startServer(binary, ['--runtime', process.env.KFPBOX_E2E_RUNTIME || 'host']);
   url = server.url;
+  token = server.token;
   if (!bench) console.error(`kfp-box serving at ${url} (data ${server.dataDir})`);
 }
 
@@ -60,7 +62,7 @@ if (problem) {
 const files = bench ? [join(here, 'bench.mjs')] : readdirSync(here).filter((f) => f.endsWith('.test.mjs')).map((f) => join(here, f));
 const args = bench ? files : ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
 const code = await new Promise((res) => {
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KFPBOX_URL: url, TEST_OUTPUT: OUT } });
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env: { ...process.env, KFPBOX_URL: url, KFPBOX_TOKEN: token, TEST_OUTPUT: OUT } });
   const forward = (sig) => child.kill(sig);
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

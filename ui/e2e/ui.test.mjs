@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { OUT, launchBrowser, unlabeledControls, watchConsole } from './harness.mjs';
+import { OUT, apiFetch, launchBrowser, unlabeledControls, watchConsole } from './harness.mjs';
 import { pipelineYAML } from './pipeline.mjs';
 
 const BASE = process.env.KFPBOX_URL;
@@ -86,6 +86,15 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     // Generous: CI machines are often busy. Each wait still ends as soon as its condition holds.
     page.setDefaultTimeout(Number(process.env.KFPBOX_E2E_STEP_TIMEOUT_MS || 45_000));
     errors = watchConsole(page);
+    // Log in as a user would: the box sends a page it cannot show without a session to its
+    // login form, which takes a token and comes back to the page asked for.
+    if (process.env.KFPBOX_TOKEN) {
+      await page.goto(BASE + '/runs');
+      await page.waitForURL(/\/login\?next=/);
+      await page.getByLabel('Token').fill(process.env.KFPBOX_TOKEN);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await page.waitForURL((u) => u.pathname === '/runs');
+    }
   });
 
   after(async () => {
@@ -236,7 +245,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
 
   step('lists, sorts and pages runs', [COMPARE], async () => {
     // Eleven more runs (through the API, as a script would) give the list a second page.
-    const api = (p, init) => fetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
+    const api = (p, init) => apiFetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
     const ref = (await api(`runs/${runIds[0]}`)).pipeline_version_reference;
     for (let i = 0; i < 11; i++) {
       await api('runs', {

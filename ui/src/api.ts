@@ -40,6 +40,10 @@ export async function call<T = Dict>(method: string, path: string, body?: unknow
     (init.headers as Dict)['Content-Type'] = 'application/json';
   }
   const res = await fetch(path.startsWith('/') ? path : `${API}/${path}`, init);
+  if (res.status === 401) {
+    // The session ended (logged out elsewhere, expired, revoked): log in again, then come back.
+    location.assign('/login?next=' + encodeURIComponent(location.pathname + location.search));
+  }
   if (!res.ok) throw await errorFrom(res);
   const text = await res.text();
   return (text ? JSON.parse(text) : {}) as T;

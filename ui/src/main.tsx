@@ -76,6 +76,9 @@ function App() {
             </li>
           ))}
         </ul>
+        <form class="logout" method="post" action="/logout">
+          <button type="submit">Log out</button>
+        </form>
       </nav>
       <main id="main" key={key}>
         {route(path)}
