@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -147,7 +146,7 @@ func (b *box) artifactText(t *testing.T, runID, name string) string {
 	b.do("GET", "/runs/"+runID+"/artifacts", nil, "", &arts)
 	for _, a := range arts.Artifacts {
 		if a.Name == name {
-			resp, err := http.Get(b.base + "/artifacts/" + a.ArtifactID + "/download")
+			resp, err := b.get(b.base + "/artifacts/" + a.ArtifactID + "/download")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -95,7 +95,7 @@ func TestBoxRestartOnFullDisk(t *testing.T) {
 	failed := false
 	for i := 0; i < 2000 && !failed; i++ {
 		body, _ := json.Marshal(map[string]string{"display_name": fmt.Sprintf("full-%d", i), "description": desc})
-		resp, err := http.Post(b2.base+"/experiments", "application/json", bytes.NewReader(body))
+		resp, err := b2.post(b2.base+"/experiments", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

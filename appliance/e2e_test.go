@@ -133,7 +133,13 @@ func startBox(t *testing.T, mutate func(*appliance.Config)) *box {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	b := &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: cfg.DataDir}
+	return boxFor(t, a, cfg.DataDir)
+}
+
+// boxFor wraps a running appliance; requests carry its admin token.
+func boxFor(t *testing.T, a *appliance.Appliance, data string) *box {
+	t.Helper()
+	b := &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: data}
 	if a.AuthEnabled() {
 		tok, err := os.ReadFile(a.AdminTokenPath())
 		if err != nil {
@@ -142,6 +148,19 @@ func startBox(t *testing.T, mutate func(*appliance.Config)) *box {
 		b.token = strings.TrimSpace(string(tok))
 	}
 	return b
+}
+
+// post is an authenticated POST.
+func (b *box) post(url, contentType string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, url, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	if b.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return http.DefaultClient.Do(req)
 }
 
 // get is an authenticated GET.

@@ -55,7 +55,7 @@ func TestBoxLogsHoldNoSecret(t *testing.T) {
 		defer cancel()
 		_ = a.Shutdown(sctx)
 	})
-	b := &box{t: t, a: a, base: "http://" + a.Addr() + "/apis/v2beta1", data: cfg.DataDir}
+	b := boxFor(t, a, cfg.DataDir)
 
 	raw := make([]byte, 16)
 	_, _ = rand.Read(raw)
