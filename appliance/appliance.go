@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -53,6 +54,7 @@ type Appliance struct {
 
 	httpLn  net.Listener
 	httpSrv *http.Server
+	apiURL  atomic.Value // string: URL(), once the API listens (read by the engine's tasks)
 	serveCh chan error
 
 	gcMu sync.Mutex // one garbage collection at a time
@@ -165,6 +167,20 @@ func (a *Appliance) setupAuth(ctx context.Context) error {
 	}
 	a.auth = st
 	return nil
+}
+
+// runTokenFor is what the engine hands tasks: run tokens when authentication is on.
+func (a *Appliance) runTokenFor() func(string) string {
+	if !a.AuthEnabled() || a.auth == nil {
+		return nil
+	}
+	return a.auth.RunToken
+}
+
+// taskAPIURL is the API's address as tasks reach it ("" before it listens).
+func (a *Appliance) taskAPIURL() string {
+	u, _ := a.apiURL.Load().(string)
+	return u
 }
 
 // runLive says whether a run's tasks may still use its token.
@@ -302,6 +318,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		a.serveCh <- err
 	}()
 	a.onStop("api", func(ctx context.Context) error { return a.httpSrv.Shutdown(ctx) })
+	a.apiURL.Store(a.URL())
 	a.writeKubeconfig()
 	a.logger.Info("serving", "api", a.URL()+"/apis/v2beta1", "ui", a.URL()+"/", "auth", a.cfg.Auth)
 	return nil

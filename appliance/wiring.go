@@ -165,6 +165,8 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		ConfigMaps:          a.k8s,
 		TaskUser:            a.taskUser,
 		Hide:                []string{a.cfg.DataDir},
+		RunToken:            a.runTokenFor(),
+		APIURL:              a.taskAPIURL,
 	})
 	if err != nil {
 		return err

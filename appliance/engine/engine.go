@@ -112,6 +112,13 @@ type Config struct {
 	TaskUser *TaskUser
 	// Hide are host paths no task may see (the data directory); see runtime.TaskSpec.Hide.
 	Hide []string
+	// RunToken makes the credential a run's tasks get to call the box's API (nil: none).
+	// Each task finds it in the file KF_PIPELINES_SA_TOKEN_PATH names, where KFP mounts a
+	// pod's service account token, and the API at KF_PIPELINES_ENDPOINT.
+	RunToken func(runID string) string
+	// APIURL is the box's API as tasks reach it (they share the host's network); "" when
+	// it does not listen yet.
+	APIURL func() string
 	// KillGrace is how long a terminated task gets between SIGTERM and SIGKILL (default 10s).
 	KillGrace time.Duration
 	// Now returns the current time (tests); default time.Now.

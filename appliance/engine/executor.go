@@ -148,6 +148,9 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	if err := os.MkdirAll(tio.hostRoot, 0o755); err != nil {
 		return fail(err)
 	}
+	if err := e.giveRunToken(&ts, x); err != nil {
+		return fail(err)
+	}
 	if err := e.confine(&ts, tio, e.workDir(x)); err != nil {
 		return fail(err)
 	}

@@ -55,6 +55,14 @@ func BenchmarkHostTask(b *testing.B) {
 			{Source: root, Target: "/minio/mlpipeline/root"},
 		}
 	}
+	// confinedToken adds the run token kfp-box mounts at KFP's service-account token path.
+	confinedToken := func(dir string) []runtime.Mount {
+		tok := filepath.Join(dir, "token")
+		if err := os.WriteFile(tok, []byte("kfpbox-run.x.y"), 0o444); err != nil {
+			b.Fatal(err)
+		}
+		return append(confined(dir), runtime.Mount{Source: tok, Target: "/var/run/secrets/kubeflow/pipelines/token", ReadOnly: true})
+	}
 	nobody := int64(65534)
 	for _, bc := range []struct {
 		name   string
@@ -64,6 +72,7 @@ func BenchmarkHostTask(b *testing.B) {
 		{"host", noMounts, false},
 		{"host-minio-mount", minio, false},
 		{"host-confined", confined, true},
+		{"host-confined-token", confinedToken, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
