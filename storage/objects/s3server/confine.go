@@ -65,7 +65,24 @@ func str(s *string) string {
 	return *s
 }
 
-var errDenied = s3err.GetAPIError(s3err.ErrAccessDenied)
+var (
+	errDenied = s3err.GetAPIError(s3err.ErrAccessDenied)
+	// errBadKey answers a key no file can be named after (a NUL byte): 400, not the 500
+	// the file system's EINVAL would give.
+	errBadKey = s3err.APIError{Code: "InvalidArgument", Description: "Object and bucket names cannot hold a NUL character.", HTTPStatusCode: 400}
+)
+
+// refuse says why bucket/key is refused: errBadKey for a NUL, errDenied for a key that
+// leads out of the root, nil when it may be served.
+func (c *confined) refuse(bucket, key string) error {
+	if strings.IndexByte(bucket, 0) >= 0 || strings.IndexByte(key, 0) >= 0 {
+		return errBadKey
+	}
+	if c.escapes(bucket, key) {
+		return errDenied
+	}
+	return nil
+}
 
 // copySourceEscapes checks the source of a copy ("bucket/key[?versionId=...]").
 func (c *confined) copySourceEscapes(src *string) bool {
@@ -74,43 +91,46 @@ func (c *confined) copySourceEscapes(src *string) bool {
 }
 
 func (c *confined) PutObject(ctx context.Context, in s3response.PutObjectInput) (s3response.PutObjectOutput, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return s3response.PutObjectOutput{}, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.PutObjectOutput{}, err
 	}
 	return c.Posix.PutObject(ctx, in)
 }
 
 func (c *confined) HeadObject(ctx context.Context, in *s3.HeadObjectInput) (*s3.HeadObjectOutput, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return nil, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return nil, err
 	}
 	return c.Posix.HeadObject(ctx, in)
 }
 
 func (c *confined) GetObject(ctx context.Context, in *s3.GetObjectInput) (*s3.GetObjectOutput, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return nil, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return nil, err
 	}
 	return c.Posix.GetObject(ctx, in)
 }
 
 func (c *confined) GetObjectAttributes(ctx context.Context, in *s3.GetObjectAttributesInput) (s3response.GetObjectAttributesResponse, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return s3response.GetObjectAttributesResponse{}, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.GetObjectAttributesResponse{}, err
 	}
 	return c.Posix.GetObjectAttributes(ctx, in)
 }
 
 func (c *confined) CopyObject(ctx context.Context, in s3response.CopyObjectInput) (s3response.CopyObjectOutput, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) || c.copySourceEscapes(in.CopySource) {
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.CopyObjectOutput{}, err
+	}
+	if c.copySourceEscapes(in.CopySource) {
 		return s3response.CopyObjectOutput{}, errDenied
 	}
 	return c.Posix.CopyObject(ctx, in)
 }
 
 func (c *confined) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput) (*s3.DeleteObjectOutput, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return nil, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return nil, err
 	}
 	return c.Posix.DeleteObject(ctx, in)
 }
@@ -118,8 +138,8 @@ func (c *confined) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput) (
 func (c *confined) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput) (s3response.DeleteResult, error) {
 	if in.Delete != nil {
 		for _, o := range in.Delete.Objects {
-			if c.escapes(str(in.Bucket), str(o.Key)) {
-				return s3response.DeleteResult{}, errDenied
+			if err := c.refuse(str(in.Bucket), str(o.Key)); err != nil {
+				return s3response.DeleteResult{}, err
 			}
 		}
 	}
@@ -127,71 +147,74 @@ func (c *confined) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput)
 }
 
 func (c *confined) CreateMultipartUpload(ctx context.Context, in s3response.CreateMultipartUploadInput) (s3response.InitiateMultipartUploadResult, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return s3response.InitiateMultipartUploadResult{}, errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.InitiateMultipartUploadResult{}, err
 	}
 	return c.Posix.CreateMultipartUpload(ctx, in)
 }
 
 func (c *confined) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (s3response.CompleteMultipartUploadResult, string, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) {
-		return s3response.CompleteMultipartUploadResult{}, "", errDenied
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.CompleteMultipartUploadResult{}, "", err
 	}
 	return c.Posix.CompleteMultipartUpload(ctx, in)
 }
 
 func (c *confined) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput) (s3response.CopyPartResult, error) {
-	if c.escapes(str(in.Bucket), str(in.Key)) || c.copySourceEscapes(in.CopySource) {
+	if err := c.refuse(str(in.Bucket), str(in.Key)); err != nil {
+		return s3response.CopyPartResult{}, err
+	}
+	if c.copySourceEscapes(in.CopySource) {
 		return s3response.CopyPartResult{}, errDenied
 	}
 	return c.Posix.UploadPartCopy(ctx, in)
 }
 
 func (c *confined) GetObjectTagging(ctx context.Context, bucket, object, versionID string) (map[string]string, error) {
-	if c.escapes(bucket, object) {
-		return nil, errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return nil, err
 	}
 	return c.Posix.GetObjectTagging(ctx, bucket, object, versionID)
 }
 
 func (c *confined) PutObjectTagging(ctx context.Context, bucket, object, versionID string, tags map[string]string) error {
-	if c.escapes(bucket, object) {
-		return errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return err
 	}
 	return c.Posix.PutObjectTagging(ctx, bucket, object, versionID, tags)
 }
 
 func (c *confined) DeleteObjectTagging(ctx context.Context, bucket, object, versionID string) error {
-	if c.escapes(bucket, object) {
-		return errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return err
 	}
 	return c.Posix.DeleteObjectTagging(ctx, bucket, object, versionID)
 }
 
 func (c *confined) PutObjectLegalHold(ctx context.Context, bucket, object, versionID string, status bool) error {
-	if c.escapes(bucket, object) {
-		return errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return err
 	}
 	return c.Posix.PutObjectLegalHold(ctx, bucket, object, versionID, status)
 }
 
 func (c *confined) GetObjectLegalHold(ctx context.Context, bucket, object, versionID string) (*bool, error) {
-	if c.escapes(bucket, object) {
-		return nil, errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return nil, err
 	}
 	return c.Posix.GetObjectLegalHold(ctx, bucket, object, versionID)
 }
 
 func (c *confined) PutObjectRetention(ctx context.Context, bucket, object, versionID string, retention []byte) error {
-	if c.escapes(bucket, object) {
-		return errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return err
 	}
 	return c.Posix.PutObjectRetention(ctx, bucket, object, versionID, retention)
 }
 
 func (c *confined) GetObjectRetention(ctx context.Context, bucket, object, versionID string) ([]byte, error) {
-	if c.escapes(bucket, object) {
-		return nil, errDenied
+	if err := c.refuse(bucket, object); err != nil {
+		return nil, err
 	}
 	return c.Posix.GetObjectRetention(ctx, bucket, object, versionID)
 }

@@ -488,3 +488,20 @@ func TestSymlinkOutOfRootNotServed(t *testing.T) {
 		t.Errorf("a link inside the root served %q", got)
 	}
 }
+
+// TestNULKeyRefused: a key with a NUL byte, which no file can be named after, answers 400,
+// not 500, for reads and writes.
+func TestNULKeyRefused(t *testing.T) {
+	srv := startServer(t, t.TempDir())
+	cl := client(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := cl.PutObject(ctx, DefaultBucket, "run/a\x00b", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	if resp := minio.ToErrorResponse(err); err == nil || resp.StatusCode != 400 {
+		t.Fatalf("PUT of a NUL key: %v (HTTP %d), want 400", err, resp.StatusCode)
+	}
+	_, err = cl.StatObject(ctx, DefaultBucket, "run/a\x00b", minio.StatObjectOptions{})
+	if resp := minio.ToErrorResponse(err); err == nil || resp.StatusCode != 400 {
+		t.Fatalf("HEAD of a NUL key: %v (HTTP %d), want 400", err, resp.StatusCode)
+	}
+}
