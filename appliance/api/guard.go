@@ -63,7 +63,7 @@ func (s *Server) guard(c *gin.Context) {
 	r := c.Request
 	h := c.Writer.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // not no-referrer: it makes browsers send "Origin: null" on the UI's own form posts
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if s.d.Guard.DevOrigin == "" {

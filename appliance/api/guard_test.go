@@ -380,7 +380,7 @@ func TestGuardHeaders(t *testing.T) {
 	_, hdr, _ := raw(t, "GET", g.root+"/assets/app.js", nil, nil)
 	for k, want := range map[string]string{
 		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "no-referrer",
+		"Referrer-Policy":         "same-origin",
 		"X-Content-Type-Options":  "nosniff",
 		"Content-Security-Policy": "frame-ancestors 'none'",
 	} {

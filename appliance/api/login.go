@@ -116,7 +116,7 @@ func (s *Server) logout(c *gin.Context) {
 // renderLogin writes the login form: plain HTML, no script, so that the strict CSP holds.
 func (s *Server) renderLogin(c *gin.Context, status int, next, msg string) {
 	var b strings.Builder
-	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>kfp-box: log in</title>`)
+	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>kfp-box: log in</title><link rel="icon" href="data:,">`)
 	b.WriteString(`<style>body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#111}input[type=password]{width:100%;padding:.5rem;font-family:monospace}button{margin-top:.75rem;padding:.4rem 1rem}.err{color:#b00020}code{background:#f4f4f5;padding:0 .2rem}</style></head><body>`)
 	b.WriteString(`<h1>kfp-box</h1>`)
 	if msg != "" {
