@@ -9,37 +9,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/internal/syncbuf"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestBoxLogsHoldNoSecret runs a box logging at debug level through a task that uses a
 // Kubernetes Secret as an environment variable and as a file, and looks for the secret and
 // the S3 secret key in everything the box logged.
 func TestBoxLogsHoldNoSecret(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	cfg := appliance.Defaults()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen, cfg.S3Listen, cfg.Runtime = "127.0.0.1:0", "127.0.0.1:0", "host"

@@ -1,38 +1,19 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	// The host runtime re-executes this test binary as its shim; the package's init
 	// serves that role.
 	_ "github.com/kfp-box/kfp-box/appliance/builtins"
+	"github.com/kfp-box/kfp-box/internal/syncbuf"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 )
-
-// syncBuffer is a bytes.Buffer safe for the serve goroutine and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServePrintsNoSecret runs `kfp-box serve` at debug level, twice (the second start
 // reads the stored credentials), and looks for the S3 secret key in everything it
@@ -42,7 +23,7 @@ func TestServePrintsNoSecret(t *testing.T) {
 		t.Skip("serve with the host runtime and its mount namespaces needs root")
 	}
 	dir := t.TempDir()
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	for round := 0; round < 2; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		root := NewRoot(&out, &errOut)

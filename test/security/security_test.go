@@ -27,10 +27,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kfp-box/kfp-box/internal/syncbuf"
 )
 
 var binary string
@@ -71,25 +72,8 @@ type box struct {
 	url    string // http(s)://127.0.0.1:PORT
 	data   string
 	token  string // the admin token ("" when auth is off or the build has none)
-	out    *syncBuf
+	out    *syncbuf.Buffer
 	client *http.Client
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freePort(t testing.TB) int {
@@ -114,7 +98,7 @@ func start(t testing.TB, listenHost string, args ...string) *box {
 	all := append([]string{"serve", "--data-dir", data, "--listen", net.JoinHostPort(listenHost, strconv.Itoa(port)),
 		"--s3-listen", "127.0.0.1:" + strconv.Itoa(freePort(t)), "--runtime", "host"}, args...)
 	cmd := exec.Command(binary, all...)
-	out := &syncBuf{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), "KFPBOX_DATA_DIR=")
 	if err := cmd.Start(); err != nil {
