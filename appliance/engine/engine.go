@@ -125,7 +125,10 @@ type Engine struct {
 	queued   map[string]bool
 	busy     map[string]bool
 	dirty    map[string]bool
-	active   int
+	// slots maps the runtime id of each task attempt holding a task slot to its run;
+	// reserved counts slots reserved by planning steps in progress (see slots.go).
+	slots    map[string]string
+	reserved int
 	starved  map[string]bool
 	stopped  bool
 
@@ -161,7 +164,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger.With("component", "engine"),
 		runs: map[string]*runState{}, queued: map[string]bool{}, busy: map[string]bool{},
-		dirty: map[string]bool{}, starved: map[string]bool{},
+		dirty: map[string]bool{}, starved: map[string]bool{}, slots: map[string]string{},
 		queue: make(chan string, 1<<16),
 	}
 	e.execIDs = ids{store: cfg.Meta, kind: "execution"}
@@ -358,10 +361,23 @@ func (e *Engine) worker() {
 			delete(e.dirty, id)
 			e.mu.Unlock()
 			if err != nil && e.ctx.Err() == nil {
+				if e.gone(id) {
+					// Deleted while it was reconciled (a write found no run): stop its
+					// tasks and free their slots, as when the deletion is seen first.
+					e.mu.Lock()
+					rs := e.runs[id]
+					e.mu.Unlock()
+					if rs != nil {
+						e.forget(rs)
+					}
+					e.releaseRunSlots(id)
+					continue
+				}
 				e.log.Error("reconcile failed; retrying", "run", id, "err", err)
 				e.mu.Lock()
-				delete(e.runs, id) // reload from the store
+				delete(e.runs, id) // reload from the store; adopt takes the slots of live tasks again
 				e.mu.Unlock()
+				e.releaseRunSlots(id)
 				time.AfterFunc(time.Second, func() { e.enqueue(id) })
 				continue
 			}
@@ -370,6 +386,12 @@ func (e *Engine) worker() {
 			}
 		}
 	}
+}
+
+// gone reports whether a run no longer exists in the store.
+func (e *Engine) gone(id string) bool {
+	_, err := e.cfg.Meta.GetRun(e.ctx, id)
+	return errors.Is(err, meta.ErrNotFound)
 }
 
 // ids hands out numeric ids reserved in blocks from the store.

@@ -664,11 +664,7 @@ func (e *Engine) allocateGPUs(rs *runState, s *startReq) (GPULease, error) {
 
 // startTask starts a prepared task in its own goroutine and waits for it there.
 func (e *Engine) startTask(rs *runState, s *startReq) {
-	if e.cfg.MaxParallelTasks <= 0 {
-		e.mu.Lock()
-		e.active++ // with a cap, the slot was claimed when the step was planned
-		e.mu.Unlock()
-	}
+	e.holdSlot(rs.id, s.spec.ID, true) // with a cap, the slot was reserved when the step was planned
 	runID, execID, attempt := rs.id, s.x.ID, s.x.Attempt
 	e.tasks.Add(1)
 	go func() {
