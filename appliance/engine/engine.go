@@ -443,7 +443,10 @@ type runState struct {
 	unsaved map[string]bool
 	// pendingArts are artifacts of the step being committed, visible to its launches.
 	pendingArts map[string]*meta.Artifact
-	flush       *time.Timer
+	// pendingCache are the cache entries of the step being committed, by scope and
+	// fingerprint.
+	pendingCache map[string]*meta.CacheEntry
+	flush        *time.Timer
 }
 
 func (rs *runState) list() []*meta.Execution {

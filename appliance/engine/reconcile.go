@@ -346,6 +346,12 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		for _, a := range w.Artifacts {
 			rs.pendingArts[a.ID] = a
 		}
+		// Cache entries of tasks that just succeeded are committed with this step: a task
+		// of the same run launched in it may already reuse them, as on KFP.
+		rs.pendingCache = map[string]*meta.CacheEntry{}
+		for _, ce := range w.CacheEntries {
+			rs.pendingCache[ce.Scope+"\x00"+ce.Fingerprint] = ce
+		}
 		var starts []*startReq
 		settled := false
 		for _, x := range out.Launch {
@@ -372,6 +378,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		}
 		rs.unsaved = nil
 		rs.pendingArts = nil
+		rs.pendingCache = nil
 		if len(finished) > 0 {
 			e.releaseTasks(rs, finished)
 			finished = nil
