@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,18 +134,19 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 
 func (a *Appliance) setupAPI(ctx context.Context) error {
 	a.api = api.New(api.Deps{
-		Logger:       a.logger.With("component", "api"),
-		Meta:         a.meta,
-		Engine:       a.engineForAPI(),
-		UI:           a.uiHandler(),
-		Version:      Version,
-		GPUs:         a.gpus,
-		Objects:      a.objects,
-		Metrics:      a.metricsHandler(),
-		Routes:       []func(gin.IRouter){a.k8s.Routes},
-		System:       a.systemInfo,
-		GC:           a.collectGarbage,
-		OnRunDeleted: a.runDeleted,
+		Logger:          a.logger.With("component", "api"),
+		Meta:            a.meta,
+		Engine:          a.engineForAPI(),
+		UI:              a.uiHandler(),
+		Version:         Version,
+		GPUs:            a.gpus,
+		Objects:         a.objects,
+		Metrics:         a.metricsHandler(),
+		Routes:          []func(gin.IRouter){a.k8s.Routes},
+		System:          a.systemInfo,
+		GC:              a.collectGarbage,
+		OnRunDeleted:    a.runDeleted,
+		PackageURLHosts: strings.Split(a.cfg.PackageURLHosts, ","),
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {

@@ -48,6 +48,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	// UIDevURL proxies the web UI to a Vite dev server (development only).
 	UIDevURL string `json:"ui_dev_url"`
+	// PackageURLHosts lists hosts (comma-separated, "name" or "name:port") whose pipeline
+	// package_url may resolve to a loopback or private address; others are refused there.
+	PackageURLHosts string `json:"package_url_hosts"`
 }
 
 // Defaults returns the embedded defaults.
@@ -100,6 +103,7 @@ var helps = map[string]string{
 	"max_parallel_tasks": "tasks running at once (0: 4 per CPU)",
 	"shutdown_timeout":   "how long a graceful stop may take",
 	"ui_dev_url":         "proxy the web UI to this Vite dev server (development)",
+	"package_url_hosts":  "hosts (name or name:port, comma-separated) whose package_url may be a loopback or private address",
 }
 
 func fields() []field {

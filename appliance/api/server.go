@@ -49,12 +49,16 @@ type Deps struct {
 	GC func(ctx context.Context, dryRun bool) (any, error)
 	// OnRunDeleted is told each deleted run, to reclaim its artifacts (optional).
 	OnRunDeleted func(runID string)
+	// PackageURLHosts are hosts ("name" or "name:port") whose package_url may resolve to a
+	// loopback or private address; others are refused there.
+	PackageURLHosts []string
 }
 
 // Server is the HTTP API.
 type Server struct {
-	d Deps
-	g *gin.Engine
+	d       Deps
+	g       *gin.Engine
+	fetcher *packageFetcher
 }
 
 // New builds the API server and its routes.
@@ -68,7 +72,7 @@ func New(d Deps) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.Use(gin.Recovery(), limitBody(d.MaxBodyBytes))
-	s := &Server{d: d, g: g}
+	s := &Server{d: d, g: g, fetcher: newPackageFetcher(d.PackageURLHosts)}
 	s.routes()
 	g.NoRoute(s.noRoute)
 	return s
@@ -136,10 +140,12 @@ func (s *Server) routes() {
 	v2.GET("/pipelines/names/:name", s.getPipelineByName)
 	v2.GET("/pipelines/:id", s.getPipeline)
 	v2.DELETE("/pipelines/:id", s.deletePipeline)
+	v2.PATCH("/pipelines/:id", s.updatePipeline)
 	v2.POST("/pipelines/:id/versions", s.createPipelineVersion)
 	v2.GET("/pipelines/:id/versions", s.listPipelineVersions)
 	v2.GET("/pipelines/:id/versions/:vid", s.getPipelineVersion)
 	v2.DELETE("/pipelines/:id/versions/:vid", s.deletePipelineVersion)
+	v2.PATCH("/pipelines/:id/versions/:vid", s.updatePipelineVersion)
 
 	v2.POST("/runs", s.createRun)
 	v2.GET("/runs", s.listRuns)
@@ -155,12 +161,15 @@ func (s *Server) routes() {
 	v2.POST("/recurringruns/:id", s.recurringRunAction)
 }
 
+// healthz answers KFP's healthz (v2beta1 and v1beta1). pipeline_store is "database", as KFP
+// reports for its SQL store (the other value, "kubernetes", means pipelines kept as
+// Kubernetes objects); the box keeps them in its metadata database.
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"commit_sha":     s.d.Version,
 		"tag_name":       s.d.Version,
 		"multi_user":     false,
-		"pipeline_store": "bolt",
+		"pipeline_store": "database",
 	})
 }
 
