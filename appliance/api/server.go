@@ -116,6 +116,7 @@ func (s *Server) routes() {
 	for _, add := range s.d.Routes {
 		add(s.g)
 	}
+	s.v1beta1Routes()
 	if s.d.Meta == nil {
 		return
 	}
