@@ -222,6 +222,9 @@ func (s *Server) deleteRun(c *gin.Context) {
 		abort(c, err)
 		return
 	}
+	if n, ok := s.d.Engine.(RunDeletedNotifier); ok && !meta.IsTerminalRunState(r.State) {
+		n.RunDeleted(id)
+	}
 	if s.d.OnRunDeleted != nil {
 		s.d.OnRunDeleted(id)
 	}

@@ -24,6 +24,14 @@ type Engine interface {
 	Retry(ctx context.Context, runID string) error
 }
 
+// RunDeletedNotifier is implemented by engines that want to hear at once that a run was
+// deleted, to stop its tasks and give back what they hold without waiting for their next
+// event.
+type RunDeletedNotifier interface {
+	// RunDeleted is called after a run that had not ended was deleted from the store.
+	RunDeleted(runID string)
+}
+
 // Deps are the parts of the box the API uses. Nil optional fields disable their routes.
 type Deps struct {
 	Logger *slog.Logger

@@ -252,6 +252,10 @@ func (e *Engine) Terminate(ctx context.Context, runID string) error {
 
 var errNoChange = errors.New("no change")
 
+// RunDeleted implements api.RunDeletedNotifier: the run is reconciled at once, which finds
+// it gone, stops its tasks and frees their slots.
+func (e *Engine) RunDeleted(runID string) { e.enqueue(runID) }
+
 // Retry re-executes the failed parts of a FAILED run: failed, canceled and omitted tasks
 // are planned again; succeeded, cached and skipped ones are kept.
 func (e *Engine) Retry(ctx context.Context, runID string) error {
