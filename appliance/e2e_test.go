@@ -392,6 +392,16 @@ func TestBoxContainerd(t *testing.T) {
 		}
 	}
 
+	// An artifact written at a custom path inside the container reaches its consumer.
+	pid = b.upload(filepath.Join(projectTestdata, "pipelines", "custom_path.yaml"), "custom-path")
+	r = b.runPipeline(pid, map[string]any{"dir": "/tmp/custom"})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("custom-path in containers ended %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	if got := r.task(t, "consume").OutputParameters["Output"]; got != "written at a custom path" {
+		t.Fatalf("the consumer of a custom-path artifact read %q", got)
+	}
+
 	pid = b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
 	r = b.runPipeline(pid, map[string]any{})
 	if r.State != "SUCCEEDED" {

@@ -888,7 +888,7 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 					md[k] = v
 				}
 				if en.customPath != "" {
-					if err := e.copyCustomPath(en.customPath, en.uri); err != nil {
+					if err := e.copyCustomPath(ctx, x, en.customPath, en.uri); err != nil {
 						return nil, nil, nil, fmt.Errorf("output artifact %q: custom path: %w", name, err)
 					}
 				}
@@ -917,37 +917,34 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 	return c, arts, ce, nil
 }
 
-// copyCustomPath copies an artifact a task wrote at a custom path to the artifact's
-// object, when the path is reachable from the host.
-func (e *Engine) copyCustomPath(src, uri string) error {
+// copyCustomPath puts an output artifact that its task wrote at a custom path (the
+// executor output's custom_path, the SDK's Artifact.set_path) into the artifact's object, as
+// KFP's launcher uploads it from there: the runtime copies it out of the exited task's file
+// system, and with an external object store the object is uploaded too.
+func (e *Engine) copyCustomPath(ctx context.Context, x *meta.Execution, src, uri string) error {
 	dst, err := e.objectPath(uri)
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(src)
-	if err != nil {
-		return nil // not visible from the host (container runtime): nothing to copy
+	fc, ok := e.cfg.Runtime.(runtime.FileCopier)
+	if !ok {
+		return fmt.Errorf("the %s runtime cannot copy files out of a task", e.cfg.Runtime.Name())
 	}
-	if fi.IsDir() {
-		return os.CopyFS(dst, os.DirFS(src))
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := fc.CopyOut(ctx, x.RuntimeTaskID, src, dst); err != nil {
+		if errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("the task wrote nothing at %s", src)
+		}
 		return err
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+	if e.cfg.Remote == nil {
+		return nil
 	}
-	defer in.Close()
-	out, err := os.Create(dst)
+	u, err := objects.ParseURI(uri)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	_, err = objects.StageOut(ctx, e.cfg.Remote, []objects.Transfer{{URI: u, Path: dst}}, objects.StageOptions{Logger: e.log})
+	return err
 }
 
 // parseOutputParam parses an output parameter file by type, as the launcher does.
