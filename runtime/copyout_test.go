@@ -56,3 +56,35 @@ func TestCopyOut(t *testing.T) {
 		t.Errorf("missing path: %v, want ErrNotFound", err)
 	}
 }
+
+// FuzzCopyOut: whatever path a task names, CopyOut never copies anything from outside the
+// root (here a secret reachable through a symbolic link and "..").
+func FuzzCopyOut(f *testing.F) {
+	base := f.TempDir()
+	root := filepath.Join(base, "root")
+	if err := os.MkdirAll(filepath.Join(root, "tmp", "d"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	secret := filepath.Join(base, "secret")
+	_ = os.WriteFile(secret, []byte("host secret"), 0o600)
+	_ = os.WriteFile(filepath.Join(root, "tmp", "ok"), []byte("fine"), 0o644)
+	_ = os.Symlink(secret, filepath.Join(root, "tmp", "link"))
+	_ = os.Symlink("../..", filepath.Join(root, "tmp", "d", "up"))
+	for _, s := range []string{"/tmp/ok", "/tmp/link", "/tmp/d/up/../secret", "../secret", "/tmp/d", "/", "", "\x00", "/tmp/d/up/up/up/secret"} {
+		f.Add(s)
+	}
+	dst := filepath.Join(f.TempDir(), "out")
+	f.Fuzz(func(t *testing.T, path string) {
+		if err := CopyOut(root, path, dst); err != nil {
+			return
+		}
+		_ = filepath.Walk(dst, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				if b, _ := os.ReadFile(p); string(b) == "host secret" {
+					t.Fatalf("CopyOut(%q) copied the secret from outside the root", path)
+				}
+			}
+			return nil
+		})
+	})
+}
