@@ -273,20 +273,21 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 	}
 	a.tls = tlsInfo
 	a.api = api.New(api.Deps{
-		Guard:        guard,
-		Tokens:       a.auth,
-		Logger:       a.logger.With("component", "api"),
-		Meta:         a.meta,
-		Engine:       a.engineForAPI(),
-		UI:           a.uiHandler(),
-		Version:      Version,
-		GPUs:         a.gpus,
-		Objects:      a.objects,
-		Metrics:      a.metricsHandler(),
-		Routes:       []func(gin.IRouter){a.k8s.Routes},
-		System:       a.systemInfo,
-		GC:           a.collectGarbage,
-		OnRunDeleted: a.runDeleted,
+		Guard:           guard,
+		Tokens:          a.auth,
+		Logger:          a.logger.With("component", "api"),
+		Meta:            a.meta,
+		Engine:          a.engineForAPI(),
+		UI:              a.uiHandler(),
+		Version:         Version,
+		GPUs:            a.gpus,
+		Objects:         a.objects,
+		Metrics:         a.metricsHandler(),
+		Routes:          []func(gin.IRouter){a.k8s.Routes},
+		System:          a.systemInfo,
+		GC:              a.collectGarbage,
+		OnRunDeleted:    a.runDeleted,
+		PackageURLHosts: strings.Split(a.cfg.PackageURLHosts, ","),
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {

@@ -63,6 +63,9 @@ type Config struct {
 	// gets a self-signed certificate kept in the data directory.
 	TLSCert string `json:"tls_cert"`
 	TLSKey  string `json:"tls_key"`
+	// PackageURLHosts lists hosts (comma-separated, "name" or "name:port") whose pipeline
+	// package_url may resolve to a loopback or private address; others are refused there.
+	PackageURLHosts string `json:"package_url_hosts"`
 }
 
 // Defaults returns the embedded defaults.
@@ -121,6 +124,7 @@ var helps = map[string]string{
 	"allowed_host":       "comma-separated host names served besides IP addresses and localhost (\"*\": any)",
 	"tls_cert":           "PEM certificate for HTTPS (beyond loopback, a self-signed one is made when unset)",
 	"tls_key":            "PEM private key of --tls-cert",
+	"package_url_hosts":  "hosts (name or name:port, comma-separated) whose package_url may be a loopback or private address",
 }
 
 func fields() []field {

@@ -382,6 +382,11 @@ func TestBoxHostRuntime(t *testing.T) {
 	if !strings.Contains(string(metrics), "go_goroutines") {
 		t.Fatalf("/metrics lacks go_goroutines:\n%.400s", metrics)
 	}
+	// Every run has ended: the engine holds no task slot.
+	if !strings.Contains(string(metrics), "\nkfpbox_engine_task_slots_used 0\n") ||
+		!strings.Contains(string(metrics), "\nkfpbox_engine_task_slots_reserved 0\n") {
+		t.Fatalf("/metrics: task slots not back to zero:\n%s", grepLines(string(metrics), "kfpbox_engine"))
+	}
 	var gpus struct {
 		Unavailable string `json:"unavailable_reason"`
 	}
@@ -395,10 +400,16 @@ func TestBoxHostRuntime(t *testing.T) {
 			ObjectsBytes int64 `json:"objects_bytes"`
 			FreeBytes    int64 `json:"free_bytes"`
 		}
+		Engine struct {
+			TaskSlots struct{ Used, Reserved, Max int } `json:"task_slots"`
+		}
 	}
 	b.do("GET", "/system", nil, "", &sys)
 	if sys.Runtime.Backend != "host" || sys.Storage.ObjectsBytes <= 0 || sys.Storage.FreeBytes <= 0 {
 		t.Fatalf("GET /system = %+v", sys)
+	}
+	if ts := sys.Engine.TaskSlots; ts.Used != 0 || ts.Reserved != 0 || ts.Max <= 0 {
+		t.Fatalf("GET /system task slots = %+v, want none in use of a positive number", ts)
 	}
 }
 
@@ -423,6 +434,16 @@ func TestBoxContainerd(t *testing.T) {
 		if d := r.task(t, name); d.State != "SUCCEEDED" {
 			t.Fatalf("task %s: %+v", name, d)
 		}
+	}
+
+	// An artifact written at a custom path inside the container reaches its consumer.
+	pid = b.upload(filepath.Join(projectTestdata, "pipelines", "custom_path.yaml"), "custom-path")
+	r = b.runPipeline(pid, map[string]any{"dir": "/tmp/custom"})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("custom-path in containers ended %s: %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	if got := r.task(t, "consume").OutputParameters["Output"]; got != "written at a custom path" {
+		t.Fatalf("the consumer of a custom-path artifact read %q", got)
 	}
 
 	pid = b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
@@ -580,4 +601,15 @@ func TestGCSRootRefused(t *testing.T) {
 	if r.Error == nil || !strings.Contains(r.Error.Message, "gs://") {
 		t.Fatalf("run error %+v does not explain the gs:// root", r.Error)
 	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

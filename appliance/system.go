@@ -33,6 +33,10 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		"storage": storage,
 		"cache":   map[string]any{"enabled": a.cfg.CacheEnabled},
 	}
+	if a.engine != nil {
+		// Task slots held and reserved return to zero when no task runs.
+		out["engine"] = map[string]any{"task_slots": a.engine.Slots()}
+	}
 	if a.s3 != nil {
 		out["s3"] = map[string]any{"endpoint": a.s3.Endpoint(), "credentials": "kfp-box s3 credentials"}
 	}

@@ -188,12 +188,27 @@ func (a *Appliance) engineForAPI() api.Engine {
 
 func (a *Appliance) uiHandler() http.Handler { return ui.Handler(a.cfg.UIDevURL) }
 
-// metricsHandler serves the box's Prometheus metrics: GPUs, the Go runtime and the process.
+// metricsHandler serves the box's Prometheus metrics: GPUs, the engine's task slots, the Go
+// runtime and the process.
 func (a *Appliance) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if a.gpus != nil {
 		reg.MustRegister(a.gpus.Collector())
+	}
+	if e := a.engine; e != nil {
+		slot := func(name, help string, v func(engine.SlotStats) int) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+				func() float64 { return float64(v(e.Slots())) })
+		}
+		reg.MustRegister(
+			slot("kfpbox_engine_task_slots_used", "Task attempts holding a task slot (starting or running); 0 when idle.",
+				func(s engine.SlotStats) int { return s.Used }),
+			slot("kfpbox_engine_task_slots_reserved", "Task slots reserved by planning steps in progress.",
+				func(s engine.SlotStats) int { return s.Reserved }),
+			slot("kfpbox_engine_task_slots", "Task slots (tasks running at once; 0: no limit).",
+				func(s engine.SlotStats) int { return s.Max }),
+		)
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -96,8 +96,9 @@ func (rc *RunCreator) CreateRun(ctx context.Context, req schedule.RunRequest) (*
 	if params == nil {
 		params = map[string]any{}
 	}
-	resolved, err := spec.ResolveRuntimeParameters(src.pipeline.Spec, params)
-	if err != nil {
+	// The parameters are checked and completed here, but stored as given: KFP reports only
+	// those, and the engine completes them again when it loads the run.
+	if _, err := spec.ResolveRuntimeParameters(src.pipeline.Spec, params); err != nil {
 		return nil, err
 	}
 	expID := req.ExperimentID
@@ -124,9 +125,9 @@ func (rc *RunCreator) CreateRun(ctx context.Context, req schedule.RunRequest) (*
 		StorageState: meta.StorageAvailable, PipelineID: src.pipelineID, PipelineVersionID: src.versionID,
 		InlineSpec: src.inline,
 		RuntimeConfig: meta.RuntimeConfig{
-			Parameters: resolved, PipelineRoot: req.RuntimeConfig.PipelineRoot,
+			Parameters: req.RuntimeConfig.Parameters, PipelineRoot: req.RuntimeConfig.PipelineRoot,
 		},
-		ServiceAccount: req.ServiceAccount, CreatedAt: created, ScheduledAt: scheduled.UTC(),
+		ServiceAccount: firstNonEmpty(req.ServiceAccount, DefaultServiceAccount), CreatedAt: created, ScheduledAt: scheduled.UTC(),
 		State: meta.RunPending, StateHistory: []meta.StateEvent{{UpdateTime: created, State: meta.RunPending}},
 		RecurringRunID: req.RecurringRunID, PipelineName: src.pipeline.Name(),
 	}
@@ -146,6 +147,19 @@ func (rc *RunCreator) CreateRun(ctx context.Context, req schedule.RunRequest) (*
 		}
 	}
 	return r, nil
+}
+
+// DefaultServiceAccount is the service account KFP gives runs and recurring runs that name
+// none (its pipeline-runner); the box records it for compatibility only.
+const DefaultServiceAccount = "pipeline-runner"
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 func (rc *RunCreator) logger() *slog.Logger {

@@ -69,6 +69,14 @@ func (s *Server) createExperiment(c *gin.Context) {
 		abort(c, fmt.Errorf("experiment display_name is empty: %w", ErrInvalid))
 		return
 	}
+	if err := checkLength("experiment display_name", in.DisplayName, maxExperimentName); err != nil {
+		abort(c, err)
+		return
+	}
+	if err := checkLength("namespace", in.Namespace, maxNamespace); err != nil {
+		abort(c, err)
+		return
+	}
 	e := &meta.Experiment{
 		ID: uuid.NewString(), DisplayName: in.DisplayName, Description: in.Description,
 		Namespace: in.Namespace, StorageState: meta.StorageAvailable, CreatedAt: time.Now().UTC(),

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/kv/bolt"
@@ -180,9 +180,14 @@ func readTestdata(t *testing.T, name string) []byte {
 // MessageToDict gives them (camelCase keys).
 func specJSON(t *testing.T, name string) (pipelineSpec, platformSpec map[string]any) {
 	t.Helper()
+	// YAML 1.2, as the server reads it: keys such as y and n stay strings.
 	docs := strings.Split(string(readTestdata(t, name)), "\n---\n")
 	for i, d := range docs {
-		js, err := yaml.YAMLToJSON([]byte(d))
+		var v map[string]any
+		if err := yaml.Unmarshal([]byte(d), &v); err != nil {
+			t.Fatal(err)
+		}
+		js, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -154,7 +156,26 @@ func queryTags(c *gin.Context) (map[string]string, error) {
 	if err := json.Unmarshal([]byte(raw), &tags); err != nil {
 		return nil, fmt.Errorf("tags must be a JSON object of strings: %w", ErrInvalid)
 	}
+	if err := meta.ValidateTags(tags); err != nil {
+		return nil, err
+	}
 	return tags, nil
+}
+
+// Length limits of names, as KFP's database columns.
+const (
+	maxPipelineName   = 128
+	maxVersionName    = 127
+	maxExperimentName = 128
+	maxNamespace      = 63
+)
+
+// checkLength refuses a value longer than max bytes.
+func checkLength(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%s is %d bytes long; at most %d are allowed: %w", what, len(v), max, ErrInvalid)
+	}
+	return nil
 }
 
 func (s *Server) uploadPipeline(c *gin.Context) {
@@ -169,14 +190,23 @@ func (s *Server) uploadPipeline(c *gin.Context) {
 		return
 	}
 	name, display := uploadNames(c, filename)
+	if err := checkLength("pipeline name", name, maxPipelineName); err != nil {
+		abortUpload(c, err)
+		return
+	}
+	if err := checkLength("namespace", c.Query("namespace"), maxNamespace); err != nil {
+		abortUpload(c, err)
+		return
+	}
 	now := time.Now().UTC()
+	// The tags of an upload are the pipeline's; its first version has none (as KFP).
 	pl := &meta.Pipeline{
 		ID: uuid.NewString(), Name: name, DisplayName: display, Description: c.Query("description"),
 		Namespace: c.Query("namespace"), Tags: tags, CreatedAt: now,
 	}
 	v := &meta.PipelineVersion{
 		ID: uuid.NewString(), Name: name, DisplayName: display, Description: pl.Description,
-		CodeSourceURL: c.Query("code_source_url"), Tags: tags, CreatedAt: now, Spec: p.StoredJSON(),
+		CodeSourceURL: c.Query("code_source_url"), CreatedAt: now, Spec: p.StoredJSON(),
 	}
 	if err := s.d.Meta.CreatePipelineWithVersion(c, pl, v); err != nil {
 		abortUpload(c, err)
@@ -206,6 +236,10 @@ func (s *Server) uploadPipelineVersion(c *gin.Context) {
 		return
 	}
 	name, display := uploadNames(c, filename)
+	if err := checkLength("pipeline version name", name, maxVersionName); err != nil {
+		abortUpload(c, err)
+		return
+	}
 	v := &meta.PipelineVersion{
 		ID: uuid.NewString(), PipelineID: pid, Name: name, DisplayName: display,
 		Description: c.Query("description"), CodeSourceURL: c.Query("code_source_url"), Tags: tags,
@@ -297,19 +331,33 @@ func (s *Server) newPipeline(in *pipelineIn) (*meta.Pipeline, error) {
 	if name == "" {
 		return nil, fmt.Errorf("pipeline name and display_name are empty: %w", ErrInvalid)
 	}
+	if err := checkLength("pipeline name", name, maxPipelineName); err != nil {
+		return nil, err
+	}
+	if err := checkLength("namespace", in.Namespace, maxNamespace); err != nil {
+		return nil, err
+	}
 	return &meta.Pipeline{
 		ID: uuid.NewString(), Name: name, DisplayName: display, Description: in.Description,
 		Namespace: in.Namespace, Tags: in.Tags, CreatedAt: time.Now().UTC(),
 	}, nil
 }
 
-// newVersion builds a version from a JSON request; the spec must be inline (pipeline_spec),
-// since the box fetches no URLs.
-func (s *Server) newVersion(in *versionIn, pipelineID string) (*meta.PipelineVersion, error) {
-	if len(in.PipelineSpec) == 0 || string(in.PipelineSpec) == "null" {
-		return nil, fmt.Errorf("pipeline_spec is required (kfp-box does not fetch package_url): %w", ErrInvalid)
+// newVersion builds a version from a JSON request: the spec is pipeline_spec when given,
+// else the package at package_url, fetched as KFP does.
+func (s *Server) newVersion(ctx context.Context, in *versionIn, pipelineID string) (*meta.PipelineVersion, error) {
+	var p *spec.Pipeline
+	var err error
+	urlName := ""
+	switch {
+	case len(in.PipelineSpec) > 0 && string(in.PipelineSpec) != "null":
+		p, err = spec.FromJSON(in.PipelineSpec)
+	case in.PackageURL != nil && in.PackageURL.PipelineURL != "":
+		p, err = s.fetcher.fetch(ctx, in.PackageURL.PipelineURL)
+		urlName = path.Base(in.PackageURL.PipelineURL)
+	default:
+		return nil, fmt.Errorf("a pipeline version needs package_url.pipeline_url or pipeline_spec: %w", ErrInvalid)
 	}
-	p, err := spec.FromJSON(in.PipelineSpec)
 	if err != nil {
 		return nil, err
 	}
@@ -321,10 +369,16 @@ func (s *Server) newVersion(in *versionIn, pipelineID string) (*meta.PipelineVer
 		name = display
 	}
 	if name == "" {
+		name = urlName
+	}
+	if name == "" {
 		name = p.Name()
 	}
 	if display == "" {
 		display = name
+	}
+	if err := checkLength("pipeline version name", name, maxVersionName); err != nil {
+		return nil, err
 	}
 	v := &meta.PipelineVersion{
 		ID: uuid.NewString(), PipelineID: pipelineID, Name: name, DisplayName: display,
@@ -351,12 +405,18 @@ func (s *Server) createPipelineAndVersion(c *gin.Context) {
 		abort(c, fmt.Errorf("pipeline and pipeline_version are required: %w", ErrInvalid))
 		return
 	}
+	// As KFP: the pipeline is named name ‖ display_name ‖ the package file name, and its
+	// first version takes the pipeline's name, display name and description.
+	if in.Pipeline.Name == "" && in.Pipeline.DisplayName == "" && in.PipelineVersion.PackageURL != nil {
+		in.Pipeline.Name = path.Base(in.PipelineVersion.PackageURL.PipelineURL)
+	}
 	p, err := s.newPipeline(in.Pipeline)
 	if err != nil {
 		abort(c, err)
 		return
 	}
-	v, err := s.newVersion(in.PipelineVersion, p.ID)
+	in.PipelineVersion.Name, in.PipelineVersion.DisplayName, in.PipelineVersion.Description = p.Name, p.DisplayName, p.Description
+	v, err := s.newVersion(c, in.PipelineVersion, p.ID)
 	if err != nil {
 		abort(c, err)
 		return
@@ -375,7 +435,7 @@ func (s *Server) createPipelineVersion(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	v, err := s.newVersion(&in, c.Param("id"))
+	v, err := s.newVersion(c, &in, c.Param("id"))
 	if err != nil {
 		abort(c, err)
 		return
@@ -387,8 +447,10 @@ func (s *Server) createPipelineVersion(c *gin.Context) {
 	writeJSON(c, toWireVersion(v))
 }
 
+// getPipelineVersion serves GET /pipelines/{pid}/versions/{vid}. The version is found by its
+// id alone, whatever pipeline the URL names, as KFP does.
 func (s *Server) getPipelineVersion(c *gin.Context) {
-	v, err := s.d.Meta.GetPipelineVersion(c, c.Param("id"), c.Param("vid"))
+	v, err := s.d.Meta.FindPipelineVersion(c, c.Param("vid"))
 	if err != nil {
 		abort(c, err)
 		return
@@ -418,10 +480,45 @@ func (s *Server) listPipelineVersions(c *gin.Context) {
 	writeJSON(c, out)
 }
 
+// deletePipelineVersion serves DELETE /pipelines/{pid}/versions/{vid}; like a get, it goes by
+// the version id alone.
 func (s *Server) deletePipelineVersion(c *gin.Context) {
-	if err := s.d.Meta.DeletePipelineVersion(c, c.Param("id"), c.Param("vid")); err != nil {
+	if err := s.d.Meta.DeletePipelineVersionByID(c, c.Param("vid")); err != nil {
 		abort(c, err)
 		return
 	}
 	writeJSON(c, empty)
+}
+
+// updatePipeline serves PATCH /pipelines/{id} (KFP's UpdatePipeline): the body is a Pipeline
+// whose display_name (when not empty) and tags (when given; {} clears them) replace the
+// stored ones. Other fields are ignored.
+func (s *Server) updatePipeline(c *gin.Context) {
+	var in pipelineIn
+	if err := decodeBody(c, shapePipeline, &in); err != nil {
+		abort(c, err)
+		return
+	}
+	p, err := s.d.Meta.UpdatePipeline(c, c.Param("id"), meta.PipelineUpdate{DisplayName: in.DisplayName, Tags: in.Tags})
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	writeJSON(c, toWirePipeline(p))
+}
+
+// updatePipelineVersion serves PATCH /pipelines/{pid}/versions/{vid} (UpdatePipelineVersion),
+// finding the version by its id alone as KFP does.
+func (s *Server) updatePipelineVersion(c *gin.Context) {
+	var in versionIn
+	if err := decodeBody(c, shapePipelineVersion, &in); err != nil {
+		abort(c, err)
+		return
+	}
+	v, err := s.d.Meta.UpdatePipelineVersion(c, c.Param("vid"), meta.PipelineUpdate{DisplayName: in.DisplayName, Tags: in.Tags})
+	if err != nil {
+		abort(c, err)
+		return
+	}
+	writeJSON(c, toWireVersion(v))
 }

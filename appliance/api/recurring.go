@@ -34,7 +34,8 @@ type wireTrigger struct {
 	PeriodicSchedule *wirePeriodic `json:"periodic_schedule,omitempty"`
 }
 
-// wireRecurringRun is KFP's v2beta1 RecurringRun (responses carry status, not mode).
+// wireRecurringRun is KFP's v2beta1 RecurringRun. Responses carry status and, as KFP's do,
+// the mode that corresponds to it.
 type wireRecurringRun struct {
 	RecurringRunID           string             `json:"recurring_run_id,omitempty"`
 	DisplayName              string             `json:"display_name,omitempty"`
@@ -45,6 +46,7 @@ type wireRecurringRun struct {
 	ServiceAccount           string             `json:"service_account,omitempty"`
 	MaxConcurrency           i64                `json:"max_concurrency,omitempty"`
 	Trigger                  *wireTrigger       `json:"trigger,omitempty"`
+	Mode                     string             `json:"mode,omitempty"`
 	CreatedAt                *ts                `json:"created_at,omitempty"`
 	UpdatedAt                *ts                `json:"updated_at,omitempty"`
 	Status                   string             `json:"status,omitempty"`
@@ -83,21 +85,25 @@ func toWireRecurringRun(r *meta.RecurringRun) wireRecurringRun {
 	w := wireRecurringRun{
 		RecurringRunID: r.ID, DisplayName: r.DisplayName, Description: r.Description,
 		PipelineSpec:   r.InlineSpec,
-		RuntimeConfig:  &wireRuntimeConfig{Parameters: r.RuntimeConfig.Parameters, PipelineRoot: r.RuntimeConfig.PipelineRoot},
-		ServiceAccount: r.ServiceAccount, MaxConcurrency: i64(r.MaxConcurrency),
-		CreatedAt: tsp(r.CreatedAt), UpdatedAt: tsp(r.UpdatedAt), Status: "DISABLED",
+		RuntimeConfig:  wireConfig(r.RuntimeConfig),
+		ServiceAccount: firstNonEmpty(r.ServiceAccount, DefaultServiceAccount), MaxConcurrency: i64(r.MaxConcurrency),
+		CreatedAt: tsp(r.CreatedAt), UpdatedAt: tsp(r.UpdatedAt), Status: "DISABLED", Mode: "DISABLE",
 		Error: statusOf(r.Error), NoCatchup: r.NoCatchup, Namespace: r.Namespace, ExperimentID: r.ExperimentID,
 	}
 	if r.Enabled {
-		w.Status = "ENABLED"
+		w.Status, w.Mode = "ENABLED", "ENABLE"
 	}
-	if r.PipelineVersionID != "" {
+	if r.PipelineID != "" || r.PipelineVersionID != "" {
+		// No version id: each run uses the pipeline's latest version when it is created.
 		w.PipelineVersionReference = &wireVersionRef{PipelineID: r.PipelineID, PipelineVersionID: r.PipelineVersionID}
 	}
 	t := r.Trigger
-	if t.Cron != "" {
+	switch {
+	case t.Cron != "":
 		w.Trigger = &wireTrigger{CronSchedule: &wireCron{StartTime: tsOpt(t.StartTime), EndTime: tsOpt(t.EndTime), Cron: t.Cron, TimeZone: t.TimeZone}}
-	} else {
+	case t.IntervalSeconds == 0:
+		w.Trigger = &wireTrigger{} // a single run, as KFP renders an empty trigger
+	default:
 		w.Trigger = &wireTrigger{PeriodicSchedule: &wirePeriodic{StartTime: tsOpt(t.StartTime), EndTime: tsOpt(t.EndTime), IntervalSecond: i64(t.IntervalSeconds)}}
 	}
 	return w
@@ -108,7 +114,8 @@ func (t *wireTrigger) toMeta() (meta.Trigger, error) {
 	var m meta.Trigger
 	switch {
 	case t == nil || (t.CronSchedule == nil && t.PeriodicSchedule == nil):
-		return m, fmt.Errorf("trigger needs cron_schedule or periodic_schedule: %w", ErrInvalid)
+		// No schedule: KFP runs such a recurring run once, when it is created.
+		return m, nil
 	case t.CronSchedule != nil && t.PeriodicSchedule != nil:
 		return m, fmt.Errorf("trigger has both cron_schedule and periodic_schedule: %w", ErrInvalid)
 	case t.CronSchedule != nil:
@@ -202,9 +209,9 @@ func (s *Server) newRecurringRun(c *gin.Context, in *recurringRunIn) (*meta.Recu
 	}
 	rr := &meta.RecurringRun{
 		ID: uuid.NewString(), DisplayName: in.DisplayName, Description: in.Description,
-		Namespace: in.Namespace, ExperimentID: expID, PipelineID: src.pipelineID, PipelineVersionID: src.versionID,
+		Namespace: in.Namespace, ExperimentID: expID, PipelineID: src.pipelineID, PipelineVersionID: vid,
 		RuntimeConfig:  meta.RuntimeConfig{Parameters: params},
-		ServiceAccount: in.ServiceAccount, MaxConcurrency: maxConc, Trigger: trig,
+		ServiceAccount: firstNonEmpty(in.ServiceAccount, DefaultServiceAccount), MaxConcurrency: maxConc, Trigger: trig,
 		Enabled: mode != "DISABLE", NoCatchup: in.NoCatchup, CreatedAt: now, UpdatedAt: now,
 	}
 	if in.RuntimeConfig != nil {

@@ -51,6 +51,14 @@ type wireRun struct {
 	StateHistory             []wireStateEvent   `json:"state_history,omitempty"`
 }
 
+// wireConfig renders a runtime config; as KFP, none when it has no parameters and no root.
+func wireConfig(rc meta.RuntimeConfig) *wireRuntimeConfig {
+	if len(rc.Parameters) == 0 && rc.PipelineRoot == "" {
+		return nil
+	}
+	return &wireRuntimeConfig{Parameters: rc.Parameters, PipelineRoot: rc.PipelineRoot}
+}
+
 // runtimeConfigIn is the request form of RuntimeConfig.
 type runtimeConfigIn struct {
 	Parameters   json.RawMessage `json:"parameters"`
@@ -111,8 +119,8 @@ func (s *Server) toWireRun(c *gin.Context, r *meta.Run, withSpec bool) wireRun {
 	w := wireRun{
 		ExperimentID: r.ExperimentID, RunID: r.ID, DisplayName: r.DisplayName,
 		StorageState: r.StorageState, Description: r.Description,
-		RuntimeConfig:  &wireRuntimeConfig{Parameters: r.RuntimeConfig.Parameters, PipelineRoot: r.RuntimeConfig.PipelineRoot},
-		ServiceAccount: r.ServiceAccount, CreatedAt: tsp(r.CreatedAt), ScheduledAt: tsp(r.ScheduledAt),
+		RuntimeConfig:  wireConfig(r.RuntimeConfig),
+		ServiceAccount: firstNonEmpty(r.ServiceAccount, DefaultServiceAccount), CreatedAt: tsp(r.CreatedAt), ScheduledAt: tsp(r.ScheduledAt),
 		FinishedAt: tsp(r.FinishedAt), State: r.State, Error: statusOf(r.Error),
 		RecurringRunID: r.RecurringRunID,
 	}
@@ -160,7 +168,11 @@ func (s *Server) createRun(c *gin.Context) {
 		abort(c, err)
 		return
 	}
-	writeJSON(c, s.toWireRun(c, r, true))
+	w := s.toWireRun(c, r, true)
+	// The run was just stored: as on KFP, it has no task details yet, even when the engine
+	// already started on it.
+	w.RunDetails = nil
+	writeJSON(c, w)
 }
 
 func (s *Server) getRun(c *gin.Context) {
@@ -209,6 +221,9 @@ func (s *Server) deleteRun(c *gin.Context) {
 	if err := s.d.Meta.DeleteRun(c, id); err != nil {
 		abort(c, err)
 		return
+	}
+	if n, ok := s.d.Engine.(RunDeletedNotifier); ok && !meta.IsTerminalRunState(r.State) {
+		n.RunDeleted(id)
 	}
 	if s.d.OnRunDeleted != nil {
 		s.d.OnRunDeleted(id)

@@ -28,6 +28,14 @@ type Engine interface {
 	Retry(ctx context.Context, runID string) error
 }
 
+// RunDeletedNotifier is implemented by engines that want to hear at once that a run was
+// deleted, to stop its tasks and give back what they hold without waiting for their next
+// event.
+type RunDeletedNotifier interface {
+	// RunDeleted is called after a run that had not ended was deleted from the store.
+	RunDeleted(runID string)
+}
+
 // Deps are the parts of the box the API uses. Nil optional fields disable their routes.
 type Deps struct {
 	Logger *slog.Logger
@@ -67,13 +75,17 @@ type Deps struct {
 	// BodyReadTimeout bounds how long a client may take to send a body (default 2 minutes):
 	// a client that trickles one holds a connection, and its share of the budget, no longer.
 	BodyReadTimeout time.Duration
+	// PackageURLHosts are hosts ("name" or "name:port") whose package_url may resolve to a
+	// loopback or private address; others are refused there.
+	PackageURLHosts []string
 }
 
 // Server is the HTTP API.
 type Server struct {
-	d      Deps
-	g      *gin.Engine
-	budget *semaphore.Weighted
+	d       Deps
+	g       *gin.Engine
+	budget  *semaphore.Weighted
+	fetcher *packageFetcher
 }
 
 // New builds the API server and its routes.
@@ -93,7 +105,7 @@ func New(d Deps) *Server {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
-	s := &Server{d: d, g: g, budget: semaphore.NewWeighted(d.BodyBudget)}
+	s := &Server{d: d, g: g, budget: semaphore.NewWeighted(d.BodyBudget), fetcher: newPackageFetcher(d.PackageURLHosts)}
 	g.Use(gin.Recovery(), s.guard, s.limitBody)
 	s.loginRoutes()
 	s.routes()
@@ -173,6 +185,7 @@ func (s *Server) routes() {
 	for _, add := range s.d.Routes {
 		add(s.g)
 	}
+	s.v1beta1Routes()
 	if s.d.Meta == nil {
 		return
 	}
@@ -197,10 +210,12 @@ func (s *Server) routes() {
 	v2.GET("/pipelines/names/:name", s.getPipelineByName)
 	v2.GET("/pipelines/:id", s.getPipeline)
 	v2.DELETE("/pipelines/:id", s.deletePipeline)
+	v2.PATCH("/pipelines/:id", s.updatePipeline)
 	v2.POST("/pipelines/:id/versions", s.createPipelineVersion)
 	v2.GET("/pipelines/:id/versions", s.listPipelineVersions)
 	v2.GET("/pipelines/:id/versions/:vid", s.getPipelineVersion)
 	v2.DELETE("/pipelines/:id/versions/:vid", s.deletePipelineVersion)
+	v2.PATCH("/pipelines/:id/versions/:vid", s.updatePipelineVersion)
 
 	v2.POST("/runs", s.createRun)
 	v2.GET("/runs", s.listRuns)
@@ -216,12 +231,15 @@ func (s *Server) routes() {
 	v2.POST("/recurringruns/:id", s.recurringRunAction)
 }
 
+// healthz answers KFP's healthz (v2beta1 and v1beta1). pipeline_store is "database", as KFP
+// reports for its SQL store (the other value, "kubernetes", means pipelines kept as
+// Kubernetes objects); the box keeps them in its metadata database.
 func (s *Server) healthz(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{
 		"commit_sha":     s.d.Version,
 		"tag_name":       s.d.Version,
 		"multi_user":     false,
-		"pipeline_store": "bolt",
+		"pipeline_store": "database",
 	})
 }
 

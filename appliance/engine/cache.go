@@ -91,12 +91,23 @@ func (e *Engine) cacheHit(ctx context.Context, rs *runState, c *meta.Execution, 
 	if staleness > 0 {
 		notBefore = now.Add(-staleness)
 	}
-	ent, err := e.cfg.Meta.LookupCache(ctx, rs.info.PipelineName, fp, notBefore)
-	if err != nil {
-		return nil, false
+	var src *meta.Execution
+	ent := rs.pendingCache[rs.info.PipelineName+"\x00"+fp]
+	if ent != nil {
+		// A task of this run that succeeded in this very step (not committed yet).
+		src = rs.execs[ent.ExecutionID]
+	} else {
+		var err error
+		if ent, err = e.cfg.Meta.LookupCache(ctx, rs.info.PipelineName, fp, notBefore); err != nil {
+			return nil, false
+		}
+		if ent.RunID == rs.id && rs.execs[ent.ExecutionID] != nil {
+			src = rs.execs[ent.ExecutionID]
+		} else if src, err = e.cfg.Meta.GetExecution(ctx, ent.RunID, ent.ExecutionID); err != nil {
+			return nil, false
+		}
 	}
-	src, err := e.cfg.Meta.GetExecution(ctx, ent.RunID, ent.ExecutionID)
-	if err != nil || !succeeded(src.State) {
+	if src == nil || !succeeded(src.State) {
 		return nil, false
 	}
 	hit := cloneExec(c)

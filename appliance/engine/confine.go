@@ -147,16 +147,12 @@ func readTaskFile(path string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// copyCustomPath copies what a host task left at a custom path (its executor output names
-// it for an output artifact) to the artifact's object, as KFP's launcher uploads it. The
-// engine reads with more rights than the task had, so it copies only what the task could
-// have handed over itself: files and directories owned by the task's user, reached
+// copyHostCustomPath copies what a host task left at a custom path (its executor output
+// names it for an output artifact) to the artifact's object, as KFP's launcher uploads it.
+// The engine reads with more rights than the task had, so it copies only what the task
+// could have handed over itself: files and directories owned by the task's user, reached
 // without following symbolic links, outside the data directory, into the task's own root.
-// A container's paths are its own, gone with it, and are not looked for on the host.
-func (e *Engine) copyCustomPath(rs *runState, x *meta.Execution, src, uri string) error {
-	if e.cfg.Runtime == nil || e.cfg.Runtime.Name() != "host" {
-		return nil
-	}
+func (e *Engine) copyHostCustomPath(rs *runState, x *meta.Execution, src, uri string) error {
 	if !strings.HasPrefix(uri, strings.TrimSuffix(x.TaskRoot, "/")+"/") {
 		return fmt.Errorf("artifact %s does not lie below the task's root %s, and a custom path is copied only into the task's own outputs", uri, x.TaskRoot)
 	}

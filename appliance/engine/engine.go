@@ -138,7 +138,10 @@ type Engine struct {
 	queued   map[string]bool
 	busy     map[string]bool
 	dirty    map[string]bool
-	active   int
+	// slots maps the runtime id of each task attempt holding a task slot to its run;
+	// reserved counts slots reserved by planning steps in progress (see slots.go).
+	slots    map[string]string
+	reserved int
 	starved  map[string]bool
 	stopped  bool
 
@@ -174,7 +177,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, log: cfg.Logger.With("component", "engine"),
 		runs: map[string]*runState{}, queued: map[string]bool{}, busy: map[string]bool{},
-		dirty: map[string]bool{}, starved: map[string]bool{},
+		dirty: map[string]bool{}, starved: map[string]bool{}, slots: map[string]string{},
 		queue: make(chan string, 1<<16),
 	}
 	e.execIDs = ids{store: cfg.Meta, kind: "execution"}
@@ -261,6 +264,10 @@ func (e *Engine) Terminate(ctx context.Context, runID string) error {
 }
 
 var errNoChange = errors.New("no change")
+
+// RunDeleted implements api.RunDeletedNotifier: the run is reconciled at once, which finds
+// it gone, stops its tasks and frees their slots.
+func (e *Engine) RunDeleted(runID string) { e.enqueue(runID) }
 
 // Retry re-executes the failed parts of a FAILED run: failed, canceled and omitted tasks
 // are planned again; succeeded, cached and skipped ones are kept.
@@ -371,10 +378,23 @@ func (e *Engine) worker() {
 			delete(e.dirty, id)
 			e.mu.Unlock()
 			if err != nil && e.ctx.Err() == nil {
+				if e.gone(id) {
+					// Deleted while it was reconciled (a write found no run): stop its
+					// tasks and free their slots, as when the deletion is seen first.
+					e.mu.Lock()
+					rs := e.runs[id]
+					e.mu.Unlock()
+					if rs != nil {
+						e.forget(rs)
+					}
+					e.releaseRunSlots(id)
+					continue
+				}
 				e.log.Error("reconcile failed; retrying", "run", id, "err", err)
 				e.mu.Lock()
-				delete(e.runs, id) // reload from the store
+				delete(e.runs, id) // reload from the store; adopt takes the slots of live tasks again
 				e.mu.Unlock()
+				e.releaseRunSlots(id)
 				time.AfterFunc(time.Second, func() { e.enqueue(id) })
 				continue
 			}
@@ -383,6 +403,12 @@ func (e *Engine) worker() {
 			}
 		}
 	}
+}
+
+// gone reports whether a run no longer exists in the store.
+func (e *Engine) gone(id string) bool {
+	_, err := e.cfg.Meta.GetRun(e.ctx, id)
+	return errors.Is(err, meta.ErrNotFound)
 }
 
 // ids hands out numeric ids reserved in blocks from the store.
@@ -434,7 +460,10 @@ type runState struct {
 	unsaved map[string]bool
 	// pendingArts are artifacts of the step being committed, visible to its launches.
 	pendingArts map[string]*meta.Artifact
-	flush       *time.Timer
+	// pendingCache are the cache entries of the step being committed, by scope and
+	// fingerprint.
+	pendingCache map[string]*meta.CacheEntry
+	flush        *time.Timer
 }
 
 func (rs *runState) list() []*meta.Execution {

@@ -670,11 +670,7 @@ func (e *Engine) allocateGPUs(rs *runState, s *startReq) (GPULease, error) {
 
 // startTask starts a prepared task in its own goroutine and waits for it there.
 func (e *Engine) startTask(rs *runState, s *startReq) {
-	if e.cfg.MaxParallelTasks <= 0 {
-		e.mu.Lock()
-		e.active++ // with a cap, the slot was claimed when the step was planned
-		e.mu.Unlock()
-	}
+	e.holdSlot(rs.id, s.spec.ID, true) // with a cap, the slot was reserved when the step was planned
 	runID, execID, attempt := rs.id, s.x.ID, s.x.Attempt
 	e.tasks.Add(1)
 	go func() {
@@ -901,7 +897,7 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 					md[k] = v
 				}
 				if en.customPath != "" {
-					if err := e.copyCustomPath(rs, x, en.customPath, en.uri); err != nil {
+					if err := e.copyCustomPath(ctx, rs, x, en.customPath, en.uri); err != nil {
 						return nil, nil, nil, fmt.Errorf("output artifact %q: custom path: %w", name, err)
 					}
 				}
@@ -928,6 +924,43 @@ func (e *Engine) collectOutputs(ctx context.Context, rs *runState, x *meta.Execu
 			ExecutionID: x.ID, TaskName: x.TaskName, CreatedAt: now}
 	}
 	return c, arts, ce, nil
+}
+
+// copyCustomPath puts an output artifact that its task wrote at a custom path (the
+// executor output's custom_path, the SDK's Artifact.set_path) into the artifact's object, as
+// KFP's launcher uploads it from there. A host task's file is on the host: it is copied only
+// if the task could have handed it over (copyHostCustomPath). Other runtimes copy it out of
+// the exited task's own file system. With an external object store the object is uploaded.
+func (e *Engine) copyCustomPath(ctx context.Context, rs *runState, x *meta.Execution, src, uri string) error {
+	dst, err := e.objectPath(uri)
+	if err != nil {
+		return err
+	}
+	if e.cfg.Runtime.Name() == "host" {
+		if err := e.copyHostCustomPath(rs, x, src, uri); err != nil {
+			return err
+		}
+	} else {
+		fc, ok := e.cfg.Runtime.(runtime.FileCopier)
+		if !ok {
+			return fmt.Errorf("the %s runtime cannot copy files out of a task", e.cfg.Runtime.Name())
+		}
+		if err := fc.CopyOut(ctx, x.RuntimeTaskID, src, dst); err != nil {
+			if errors.Is(err, runtime.ErrNotFound) {
+				return fmt.Errorf("the task wrote nothing at %s", src)
+			}
+			return err
+		}
+	}
+	if e.cfg.Remote == nil {
+		return nil
+	}
+	u, err := objects.ParseURI(uri)
+	if err != nil {
+		return err
+	}
+	_, err = objects.StageOut(ctx, e.cfg.Remote, []objects.Transfer{{URI: u, Path: dst}}, objects.StageOptions{Logger: e.log})
+	return err
 }
 
 // parseOutputParam parses an output parameter file by type, as the launcher does.

@@ -13,6 +13,8 @@ import (
 type fakeRuntime struct {
 	// RunFn decides a task's exit; nil means exit 0.
 	RunFn func(ctx context.Context, spec runtime.TaskSpec) runtime.ExitStatus
+	// StartFn, when set, may refuse to start a task.
+	StartFn func(spec runtime.TaskSpec) error
 
 	mu    sync.Mutex
 	tasks map[string]*fakeTask
@@ -27,6 +29,11 @@ type fakeTask struct {
 func (f *fakeRuntime) Name() string { return "fake" }
 
 func (f *fakeRuntime) Start(ctx context.Context, spec runtime.TaskSpec) (runtime.Task, error) {
+	if f.StartFn != nil {
+		if err := f.StartFn(spec); err != nil {
+			return nil, err
+		}
+	}
 	t := &fakeTask{spec: spec, done: make(chan struct{})}
 	f.mu.Lock()
 	if f.tasks == nil {

@@ -158,9 +158,13 @@ func (e *Engine) forget(rs *runState) {
 	var ids []string
 	for id, t := range rs.handles {
 		ids = append(ids, id)
-		e.removeTask(t)
+		if t != nil { // a task that failed to start has no handle
+			e.removeTask(t)
+		}
 	}
-	e.freeSlots(rs, len(ids))
+	// Tasks still starting hold slots too; those of them that start after this are found by
+	// their run label and removed when their start is reported (reapDeleted).
+	e.releaseRunSlots(rs.id)
 	e.mu.Lock()
 	for _, id := range ids {
 		if l := rs.leases[id]; l != nil {
@@ -254,32 +258,6 @@ func (e *Engine) finishRun(ctx context.Context, runID, state, msg string) error 
 	return err
 }
 
-// claimSlots claims every free task slot for one planning step (-1: unlimited); the step
-// gives back what it does not start with unclaimSlots. Claiming first keeps two workers
-// from both filling the same free slots.
-func (e *Engine) claimSlots() int {
-	if e.cfg.MaxParallelTasks <= 0 {
-		return -1
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	n := e.cfg.MaxParallelTasks - e.active
-	if n < 0 {
-		n = 0
-	}
-	e.active += n
-	return n
-}
-
-func (e *Engine) unclaimSlots(n int) {
-	if n <= 0 {
-		return
-	}
-	e.mu.Lock()
-	e.active -= n
-	e.mu.Unlock()
-}
-
 // commit persists w and applies its executions to the in-memory view.
 func (e *Engine) commit(ctx context.Context, rs *runState, w *meta.Writes) error {
 	if err := e.cfg.Meta.Commit(ctx, w); err != nil {
@@ -343,14 +321,15 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 	// Task events and the first planning step are persisted together; nothing is acted on
 	// before that commit.
 	carry := &meta.Writes{}
-	var finished []string
+	var finished, ended []string
 	for _, ev := range evs {
 		if done := e.applyEvent(ctx, rs, ev, carry); done {
 			finished = append(finished, ev.execID)
+			ended = append(ended, runtimeID(id, ev.execID, ev.attempt))
 		}
 	}
 	// Slots are in-memory only: free them now so this very step can use them.
-	e.freeSlots(rs, len(finished))
+	e.releaseSlots(id, ended...)
 	for round := 0; round < 1000; round++ {
 		slots := e.claimSlots()
 		out := plan(planInput{
@@ -367,6 +346,12 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		for _, a := range w.Artifacts {
 			rs.pendingArts[a.ID] = a
 		}
+		// Cache entries of tasks that just succeeded are committed with this step: a task
+		// of the same run launched in it may already reuse them, as on KFP.
+		rs.pendingCache = map[string]*meta.CacheEntry{}
+		for _, ce := range w.CacheEntries {
+			rs.pendingCache[ce.Scope+"\x00"+ce.Fingerprint] = ce
+		}
 		var starts []*startReq
 		settled := false
 		for _, x := range out.Launch {
@@ -380,11 +365,11 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 			}
 		}
 		if slots >= 0 {
-			e.unclaimSlots(slots - len(starts))
+			e.unclaimSlots(id, slots-len(starts))
 		}
 		e.addUnsaved(rs, w)
 		if err := e.commit(ctx, rs, w); err != nil {
-			e.unclaimSlots(len(starts))
+			e.unclaimSlots(id, len(starts))
 			if errors.Is(err, meta.ErrNotFound) {
 				e.forget(rs) // deleted while this step was planned
 				return nil
@@ -393,6 +378,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 		}
 		rs.unsaved = nil
 		rs.pendingArts = nil
+		rs.pendingCache = nil
 		if len(finished) > 0 {
 			e.releaseTasks(rs, finished)
 			finished = nil
@@ -410,12 +396,19 @@ func (e *Engine) reconcile(ctx context.Context, id string) error {
 			}
 		}
 		e.mu.Lock()
+		recheck := false
 		if out.Starved {
 			e.starved[id] = true
+			// A slot freed after this step claimed none woke the runs starved then, not
+			// this one: look again rather than wait for the next release.
+			recheck = e.freeSlotsLocked() > 0
 		} else {
 			delete(e.starved, id)
 		}
 		e.mu.Unlock()
+		if recheck {
+			e.enqueue(id)
+		}
 		if out.Done {
 			return e.finishRun(ctx, id, out.State, out.Error)
 		}
@@ -476,28 +469,6 @@ func (e *Engine) addUnsaved(rs *runState, w *meta.Writes) {
 	}
 }
 
-// freeSlots gives back the slots of n finished tasks and wakes runs waiting for one.
-func (e *Engine) freeSlots(rs *runState, n int) {
-	if n == 0 {
-		return
-	}
-	e.mu.Lock()
-	e.active -= n
-	if e.active < 0 {
-		e.active = 0
-	}
-	starved := make([]string, 0, len(e.starved))
-	for r := range e.starved {
-		if r != rs.id {
-			starved = append(starved, r)
-		}
-	}
-	e.mu.Unlock()
-	for _, r := range starved {
-		e.enqueue(r)
-	}
-}
-
 // releaseTasks deletes finished runtime tasks, once their end is persisted, and gives back
 // their GPUs.
 func (e *Engine) releaseTasks(rs *runState, execIDs []string) {
@@ -554,7 +525,9 @@ func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *
 		}
 		return false
 	case evStartFailed:
-		rs.handles[x.ID] = ev.task
+		if ev.task != nil {
+			rs.handles[x.ID] = ev.task
+		}
 		c := e.attemptOver(rs, x, fmt.Sprintf("task %q could not start: %v", x.TaskName, ev.err), -1, now)
 		w.Executions = append(w.Executions, c)
 		rs.execs[c.ID] = c

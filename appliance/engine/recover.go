@@ -34,9 +34,7 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 		case err == nil:
 			rs.handles[x.ID] = t
 			e.restoreGPUs(rs, x)
-			e.mu.Lock()
-			e.active++
-			e.mu.Unlock()
+			e.holdSlot(rs.id, x.RuntimeTaskID, false)
 			e.log.Info("re-adopted task", "run", rs.id, "task", x.TaskName, "runtime_id", x.RuntimeTaskID)
 			runID, execID, attempt := rs.id, x.ID, x.Attempt
 			e.tasks.Add(1)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -32,14 +33,14 @@ func TestParseTriggerAndNext(t *testing.T) {
 		{"time zone field", meta.Trigger{Cron: "0 0 9 * * *", TimeZone: "Europe/Berlin"}, t0, time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC), false},
 		{"CRON_TZ prefix", meta.Trigger{Cron: "CRON_TZ=America/New_York 0 0 9 * * *"}, t0, time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC), false},
 		{"start time", meta.Trigger{Cron: "0 0 * * * *", StartTime: t0.Add(90 * time.Minute)}, t0, t0.Add(2 * time.Hour), false},
-		{"interval", meta.Trigger{IntervalSeconds: 60}, t0.Add(30 * time.Second), t0.Add(time.Minute), false},
+		{"interval follows the last slot", meta.Trigger{IntervalSeconds: 60}, t0.Add(30 * time.Second), t0.Add(90 * time.Second), false},
+		{"interval before start", meta.Trigger{IntervalSeconds: 60, StartTime: t0.Add(time.Hour)}, t0, t0.Add(time.Hour), false},
+		{"cron strictly after start", meta.Trigger{Cron: "0 0 * * * *", StartTime: t0}, t0.Add(-time.Hour), t0.Add(time.Hour), false},
 		{"four fields", meta.Trigger{Cron: "0 9 * *"}, t0, time.Time{}, true},
 		{"garbage", meta.Trigger{Cron: "every day"}, t0, time.Time{}, true},
 		{"bad zone", meta.Trigger{Cron: "0 0 9 * * *", TimeZone: "Nowhere/Land"}, t0, time.Time{}, true},
 		{"both kinds", meta.Trigger{Cron: "@daily", IntervalSeconds: 5}, t0, time.Time{}, true},
-		{"neither", meta.Trigger{}, t0, time.Time{}, true},
 		{"negative interval", meta.Trigger{IntervalSeconds: -1}, t0, time.Time{}, true},
-		{"end before start", meta.Trigger{IntervalSeconds: 5, StartTime: t0, EndTime: t0.Add(-time.Hour)}, t0, time.Time{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +63,71 @@ func TestParseTriggerAndNext(t *testing.T) {
 	p, _ := ParseTrigger(meta.Trigger{IntervalSeconds: 10, EndTime: t0.Add(25 * time.Second)}, t0)
 	if _, ok := p.Next(t0.Add(20 * time.Second)); ok {
 		t.Fatal("a slot after end_time")
+	}
+	// KFP accepts an end before the start (KFP's Go client sends the Unix epoch for both when
+	// they are unset): such a schedule never runs.
+	p, err := ParseTrigger(meta.Trigger{IntervalSeconds: 60, StartTime: time.Unix(0, 0), EndTime: time.Unix(0, 0)}, t0)
+	if err != nil {
+		t.Fatalf("epoch start and end: %v", err)
+	}
+	if s, ok := p.First(); ok {
+		t.Fatalf("epoch start and end: first slot %v", s)
+	}
+	// No schedule at all: a single run at creation, as KFP's one-time recurring run.
+	p, err = ParseTrigger(meta.Trigger{}, t0)
+	if err != nil || !p.Once() {
+		t.Fatalf("empty trigger: %v once=%v", err, p != nil && p.Once())
+	}
+	if s, ok := p.First(); !ok || !s.Equal(t0) {
+		t.Fatalf("single run first slot %v %v, want %v", s, ok, t0)
+	}
+	if _, ok := p.Next(t0); ok {
+		t.Fatal("a single run has a second slot")
+	}
+}
+
+// TestCatchUpCountsAsKFP: a schedule whose start and end lie in the past makes as many runs
+// as KFP's ScheduledWorkflow controller: with catch-up every slot after the start, without it
+// only the last one.
+func TestCatchUpCountsAsKFP(t *testing.T) {
+	start := time.Unix(10*3600, 0).UTC()
+	end := start.Add(2 * time.Minute)
+	for _, tc := range []struct {
+		name      string
+		trig      meta.Trigger
+		noCatchup bool
+		want      []time.Time
+	}{
+		{"periodic catch-up", meta.Trigger{IntervalSeconds: 60, StartTime: start, EndTime: end}, false, []time.Time{start.Add(time.Minute), end}},
+		{"periodic no catch-up", meta.Trigger{IntervalSeconds: 60, StartTime: start, EndTime: end}, true, []time.Time{end}},
+		{"cron catch-up", meta.Trigger{Cron: "0 * * * * ?", StartTime: start, EndTime: end}, false, []time.Time{start.Add(time.Minute), end}},
+		{"cron no catch-up", meta.Trigger{Cron: "0 * * * * ?", StartTime: start, EndTime: end}, true, []time.Time{end}},
+		{"single run", meta.Trigger{}, false, []time.Time{t0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			m := openMeta(t)
+			clk := &fakeClock{now: t0.Add(time.Minute)}
+			s := New(m, storeCreator(m, meta.RunSucceeded), nil, clk)
+			rr := &meta.RecurringRun{ID: "rr", DisplayName: "past", Enabled: true, MaxConcurrency: 10,
+				NoCatchup: tc.noCatchup, Trigger: tc.trig, CreatedAt: t0}
+			if err := m.CreateRecurringRun(ctx, rr); err != nil {
+				t.Fatal(err)
+			}
+			if wake := s.Pass(ctx); !wake.IsZero() {
+				t.Fatalf("wake %v: the schedule has ended", wake)
+			}
+			s.Pass(ctx)
+			runs := runsOf(t, m, "rr")
+			var got []time.Time
+			for _, r := range runs {
+				got = append(got, r.ScheduledAt.UTC())
+			}
+			sort.Slice(got, func(i, j int) bool { return got[i].Before(got[j]) })
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("runs scheduled at %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 
@@ -175,10 +241,13 @@ func TestPassCatchUpNoCatchupAndConcurrency(t *testing.T) {
 		state     string
 		wantRuns  int
 		wantFirst time.Time
+		wantWake  time.Time
 	}{
-		{"catch up every missed slot", false, 10, meta.RunSucceeded, 5, t0.Add(time.Minute)},
-		{"no catchup runs the latest slot", true, 10, meta.RunSucceeded, 1, t0.Add(5 * time.Minute)},
-		{"max concurrency holds back", false, 2, meta.RunRunning, 2, t0.Add(time.Minute)},
+		{"catch up every missed slot", false, 10, meta.RunSucceeded, 5, t0.Add(time.Minute), t0.Add(6 * time.Minute)},
+		// As KFP: a periodic schedule more than an interval behind runs once, now, and
+		// continues one interval later.
+		{"no catchup runs once now", true, 10, meta.RunSucceeded, 1, t0.Add(5*time.Minute + 30*time.Second), t0.Add(6*time.Minute + 30*time.Second)},
+		{"max concurrency holds back", false, 2, meta.RunRunning, 2, t0.Add(time.Minute), time.Time{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -208,7 +277,7 @@ func TestPassCatchUpNoCatchupAndConcurrency(t *testing.T) {
 				if !wake.Equal(clk.Now().Add(blockedRecheck)) {
 					t.Fatalf("blocked wake = %v", wake)
 				}
-			} else if !wake.Equal(t0.Add(6 * time.Minute)) {
+			} else if !wake.Equal(tc.wantWake) {
 				t.Fatalf("wake = %v, want the next slot", wake)
 			}
 			// A second pass at the same time creates nothing new.

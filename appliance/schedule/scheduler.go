@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,14 +215,7 @@ func (s *Scheduler) advance(ctx context.Context, rr *meta.RecurringRun) time.Tim
 			return slot
 		}
 		if rr.NoCatchup {
-			// Skip the missed slots: run only the latest one that is due.
-			for {
-				n, ok := plan.Next(slot)
-				if !ok || n.After(now) {
-					break
-				}
-				slot = n
-			}
+			slot = plan.SkipMissed(slot, now)
 		}
 		if int64(s.meta.ActiveRunsOf(rr.ID)) >= maxConc {
 			return now.Add(blockedRecheck)
@@ -258,7 +254,7 @@ func (s *Scheduler) createSlot(ctx context.Context, rr *meta.RecurringRun, slot,
 	m := Macros{RunUUID: id, Index: rr.RunCount + 1, CurrentTime: now, ScheduledTime: slot}
 	req := RunRequest{
 		RunID:          id,
-		DisplayName:    fmt.Sprintf("%s-%s", rr.DisplayName, slot.UTC().Format(defaultTimeLayout)),
+		DisplayName:    RunName(rr, rr.RunCount+1),
 		Description:    rr.Description,
 		ExperimentID:   rr.ExperimentID,
 		RecurringRunID: rr.ID,
@@ -299,6 +295,40 @@ func (s *Scheduler) createSlot(ctx context.Context, rr *meta.RecurringRun, slot,
 		r.RunCount++
 		return nil
 	})
+}
+
+// RunName names the index-th run of a recurring run as KFP's ScheduledWorkflow controller
+// does: the recurring run's display name lowercased and stripped to [a-z0-9-] (at most 25
+// characters, "job-" when nothing is left), 5 characters standing for the suffix Kubernetes
+// generates (taken from the recurring run's id), then "-<index>-<FNV-1a hash>" of the two.
+func RunName(rr *meta.RecurringRun, index int64) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(rr.DisplayName) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	base := b.String()
+	if base == "" {
+		base = "job-"
+	}
+	if len(base) > 25 {
+		base = base[:25]
+	}
+	n := 0
+	for _, r := range strings.ToLower(rr.ID) {
+		if n == 5 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			base += string(r)
+			n++
+		}
+	}
+	id := base + "-" + strconv.FormatInt(index, 10)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return fmt.Sprintf("%s-%d", id, h.Sum32())
 }
 
 // isInvalid reports whether a creation error is about the request itself, so retrying the

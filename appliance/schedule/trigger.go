@@ -24,24 +24,25 @@ var cronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom
 // MaxInterval bounds periodic intervals (about 100 years).
 const MaxInterval = 100 * 365 * 24 * 3600
 
-// Plan computes the slots of a trigger.
+// Plan computes the slots of a trigger, as KFP's ScheduledWorkflow controller does.
 type Plan struct {
 	cron     cron.Schedule
 	loc      *time.Location
 	interval time.Duration
-	// anchor is where periodic slots are counted from.
+	// once is a trigger with no schedule: one run, when the recurring run is created.
+	once bool
+	// anchor is what the first slot follows: the start time when set, else the creation.
 	anchor     time.Time
+	created    time.Time
 	start, end time.Time
 }
 
 // ParseTrigger checks a trigger and returns its plan; created is the recurring run's
-// creation time (the first slot comes after it or after the start time, whichever is later).
-// Errors wrap ErrInvalid.
+// creation time. As in KFP, the first slot follows the start time when one is set (so a start
+// in the past is caught up from there), else the creation time, and a trigger with neither a
+// cron nor a periodic schedule runs once. Errors wrap ErrInvalid.
 func ParseTrigger(t meta.Trigger, created time.Time) (*Plan, error) {
-	p := &Plan{start: t.StartTime, end: t.EndTime, loc: time.UTC}
-	if !p.start.IsZero() && !p.end.IsZero() && !p.end.After(p.start) {
-		return nil, fmt.Errorf("end_time %s is not after start_time %s: %w", p.end.Format(time.RFC3339), p.start.Format(time.RFC3339), ErrInvalid)
-	}
+	p := &Plan{start: t.StartTime, end: t.EndTime, loc: time.UTC, created: created}
 	switch {
 	case t.Cron != "" && t.IntervalSeconds != 0:
 		return nil, fmt.Errorf("a trigger has either a cron schedule or a periodic schedule: %w", ErrInvalid)
@@ -69,14 +70,17 @@ func ParseTrigger(t meta.Trigger, created time.Time) (*Plan, error) {
 	case t.IntervalSeconds < 0:
 		return nil, fmt.Errorf("interval_second %d is negative: %w", t.IntervalSeconds, ErrInvalid)
 	default:
-		return nil, fmt.Errorf("a trigger needs cron_schedule.cron or periodic_schedule.interval_second: %w", ErrInvalid)
+		p.once = true
 	}
 	p.anchor = created
-	if p.start.After(created) {
+	if !p.start.IsZero() {
 		p.anchor = p.start
 	}
 	return p, nil
 }
+
+// Once reports a trigger without a schedule (a single run).
+func (p *Plan) Once() bool { return p.once }
 
 var tzPrefix = regexp.MustCompile(`^(CRON_TZ|TZ)=\S+\s+`)
 
@@ -93,38 +97,65 @@ func checkFieldCount(expr string) error {
 	return nil
 }
 
-// First is the first slot of a plan that has not run yet: for cron, the first match at or
-// after the anchor; for "@every d" and periodic schedules, one interval after the anchor.
+// First is the first slot of a plan: the creation time for a single run; one interval after
+// the anchor for periodic schedules; the first cron match strictly after the anchor.
 func (p *Plan) First() (time.Time, bool) {
-	if p.interval > 0 {
+	switch {
+	case p.once:
+		return p.created.UTC(), true
+	case p.interval > 0:
 		return p.checkEnd(p.anchor.Add(p.interval))
 	}
-	if _, every := p.cron.(cron.ConstantDelaySchedule); every {
-		return p.Next(p.anchor)
-	}
-	return p.Next(p.anchor.Add(-time.Nanosecond))
+	return p.Next(p.anchor)
 }
 
-// Next returns the first slot strictly after t, or false when the schedule has ended.
+// Next returns the slot that follows slot t, or false when the schedule has ended: one
+// interval later for periodic schedules, the next cron match strictly after t (and after the
+// start time) otherwise. A single run has no next slot.
 func (p *Plan) Next(t time.Time) (time.Time, bool) {
-	if !p.start.IsZero() && t.Before(p.start) {
-		t = p.start.Add(-time.Nanosecond)
+	if p.once {
+		return time.Time{}, false
 	}
-	var n time.Time
+	if !p.start.IsZero() && t.Before(p.start) {
+		if p.interval > 0 {
+			return p.checkEnd(p.start)
+		}
+		t = p.start
+	}
 	if p.interval > 0 {
-		if t.Before(p.anchor) {
-			n = p.anchor.Add(p.interval)
-		} else {
-			k := t.Sub(p.anchor)/p.interval + 1
-			n = p.anchor.Add(k * p.interval)
-		}
-	} else {
-		n = p.cron.Next(t.In(p.loc))
-		if n.IsZero() {
-			return time.Time{}, false
-		}
+		return p.checkEnd(t.Add(p.interval))
+	}
+	n := p.cron.Next(t.In(p.loc))
+	if n.IsZero() {
+		return time.Time{}, false
 	}
 	return p.checkEnd(n.UTC())
+}
+
+// SkipMissed is the slot to run instead of due slot when missed slots are not caught up
+// (no_catchup), now being the current time: for periodic schedules more than an interval
+// behind, now (or the end time when that passed); for cron schedules, the last match that is
+// due and not after the end time. Otherwise slot itself.
+func (p *Plan) SkipMissed(slot, now time.Time) time.Time {
+	switch {
+	case p.once:
+		return slot
+	case p.interval > 0:
+		if now.Before(slot.Add(p.interval)) {
+			return slot
+		}
+		if !p.end.IsZero() && p.end.Before(now) {
+			return p.end.UTC()
+		}
+		return now.Truncate(time.Second).UTC()
+	}
+	for {
+		n, ok := p.Next(slot)
+		if !ok || n.After(now) {
+			return slot
+		}
+		slot = n
+	}
 }
 
 func (p *Plan) checkEnd(n time.Time) (time.Time, bool) {

@@ -9,10 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"path"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // ErrInvalid is wrapped by every parse and validation error.
@@ -49,16 +50,19 @@ func invalidf(format string, args ...any) error {
 
 // Parse reads IR from YAML or JSON, one document or several separated by "---". The pipeline
 // document is the one with pipelineInfo and root; the platform document has platforms.
+//
+// YAML is read as YAML 1.2, as KFP reads it: the SDK writes with PyYAML, which leaves keys and
+// values such as y, n or Y unquoted, and a YAML 1.1 reader would turn them into booleans.
 func Parse(data []byte) (*Pipeline, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, invalidf("the file is empty")
 	}
 	p := &Pipeline{}
-	for i, doc := range splitDocuments(data) {
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			return nil, invalidf("document %d is not valid YAML or JSON: %v", i+1, err)
-		}
+	docs, err := yamlDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	for i, js := range docs {
 		js = bytes.TrimSpace(js)
 		if len(js) == 0 || string(js) == "null" {
 			continue
@@ -93,6 +97,71 @@ func Parse(data []byte) (*Pipeline, error) {
 		return nil, invalidf("the file is empty or has no pipeline spec document (pipelineInfo and root)")
 	}
 	return p, nil
+}
+
+// yamlDocuments reads every YAML 1.2 document of data (JSON is YAML too) as JSON.
+func yamlDocuments(data []byte) ([]json.RawMessage, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var out []json.RawMessage
+	for i := 1; ; i++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, invalidf("document %d is not valid YAML or JSON: %v", i, err)
+		}
+		jv, err := jsonValue(v)
+		if err != nil {
+			return nil, invalidf("document %d: %v", i, err)
+		}
+		js, err := json.Marshal(jv)
+		if err != nil {
+			return nil, invalidf("document %d cannot be written as JSON: %v", i, err)
+		}
+		out = append(out, js)
+	}
+}
+
+// jsonValue turns a decoded YAML value into one encoding/json can write: mapping keys become
+// strings (YAML allows numbers and booleans as keys).
+func jsonValue(v any) (any, error) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			jv, err := jsonValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[k] = jv
+		}
+		return x, nil
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			jv, err := jsonValue(e)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(k)] = jv
+		}
+		return m, nil
+	case []any:
+		for i, e := range x {
+			jv, err := jsonValue(e)
+			if err != nil {
+				return nil, err
+			}
+			x[i] = jv
+		}
+		return x, nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("%v is not a JSON number", x)
+		}
+	}
+	return v, nil
 }
 
 // FromJSON reads the pipeline_spec of an API request: the PipelineSpec object, or an object
@@ -199,21 +268,6 @@ func strictDecode(js []byte, v any) error {
 		return errors.New("trailing data after the object")
 	}
 	return nil
-}
-
-// splitDocuments splits YAML on lines that are exactly "---" (with optional trailing space).
-func splitDocuments(data []byte) [][]byte {
-	var docs [][]byte
-	var cur bytes.Buffer
-	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
-		if t := bytes.TrimRight(line, " \t\r\n"); string(t) == "---" {
-			docs = append(docs, append([]byte(nil), cur.Bytes()...))
-			cur.Reset()
-			continue
-		}
-		cur.Write(line)
-	}
-	return append(docs, cur.Bytes())
 }
 
 // ParsePackage reads an uploaded file: raw YAML/JSON by suffix (.yaml, .yml, .json), else a

@@ -102,3 +102,38 @@ func TestInvalidFixturesRejected(t *testing.T) {
 		})
 	}
 }
+
+// TestParseReadsYAML12: the SDK writes IR with PyYAML, which leaves y, n, Y and off unquoted;
+// KFP reads them as YAML 1.2 strings, and so must the box (a YAML 1.1 reader makes them
+// booleans, renaming a parameter y to "true"). Several documents and JSON parse too.
+func TestParseReadsYAML12(t *testing.T) {
+	const doc = `
+pipelineInfo: {name: p}
+root:
+  inputDefinitions:
+    parameters:
+      y: {parameterType: LIST, defaultValue: [Y, n, off, yes, 2.0, 1e3]}
+schemaVersion: 2.1.0
+---
+platforms: {kubernetes: {deploymentSpec: {executors: {}}}}
+`
+	p, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"pipelineInfo":{"name":"p"},"root":{"inputDefinitions":{"parameters":{"y":{"defaultValue":["Y","n","off","yes",2,1000],"parameterType":"LIST"}}}},"schemaVersion":"2.1.0"}`
+	if string(p.SpecJSON) != want {
+		t.Fatalf("spec JSON\n got %s\nwant %s", p.SpecJSON, want)
+	}
+	if p.PlatformJSON == nil {
+		t.Fatal("the platform document was lost")
+	}
+	if _, ok := p.Spec.Root.InputDefinitions.Parameters["y"]; !ok {
+		t.Fatalf("parameters %v lack y", p.Spec.Root.InputDefinitions.Parameters)
+	}
+	for _, bad := range []string{"a: [1, 2", "a: .inf\n", "- 1\n- 2\n"} {
+		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Parse(%q) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}

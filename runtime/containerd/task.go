@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 
@@ -519,5 +520,24 @@ func (t *task) Delete(ctx context.Context) error {
 	delete(t.rt.locks, t.id)
 	t.rt.locksMu.Unlock()
 	t.rt.exits.Delete(t.id)
+	return nil
+}
+
+var _ runtime.FileCopier = (*Runtime)(nil)
+
+// CopyOut implements runtime.FileCopier: the exited task's root file system (its snapshot,
+// kept until Delete) is mounted read-only in a temporary directory for the copy.
+func (r *Runtime) CopyOut(ctx context.Context, id, path, dst string) error {
+	ctx = r.nsCtx(ctx)
+	mounts, err := r.client.SnapshotService(r.cfg.Snapshotter).Mounts(ctx, id)
+	if err != nil {
+		return mapErr(id, err)
+	}
+	err = mount.WithReadonlyTempMount(ctx, mounts, func(root string) error {
+		return runtime.CopyOut(root, path, dst)
+	})
+	if err != nil {
+		return fmt.Errorf("task %q: %w", id, err)
+	}
 	return nil
 }

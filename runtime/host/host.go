@@ -422,3 +422,14 @@ func (r *Runtime) forget(id string) {
 	delete(r.tasks, id)
 	r.mu.Unlock()
 }
+
+var _ runtime.FileCopier = (*Runtime)(nil)
+
+// CopyOut implements runtime.FileCopier. Host tasks see the host's file system (their mounts
+// only add paths), so what a task left at path is at path on the host too.
+func (r *Runtime) CopyOut(_ context.Context, taskID, path, dst string) error {
+	if err := runtime.CopyOut("/", path, dst); err != nil {
+		return fmt.Errorf("task %q: %w", taskID, err)
+	}
+	return nil
+}

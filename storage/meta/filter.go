@@ -63,6 +63,10 @@ const (
 	ValueInts
 )
 
+// TagKeyPrefix starts the filter keys that match a pipeline's or version's tags
+// ("tags.team").
+const TagKeyPrefix = "tags."
+
 // Predicate is one condition of a filter.
 type Predicate struct {
 	Op   Op
@@ -312,6 +316,20 @@ func (f *Filter) compile(ix *index) ([]matcher, error) {
 }
 
 func (p Predicate) compile(ix *index) (matcher, error) {
+	if tag, ok := strings.CutPrefix(p.Key, TagKeyPrefix); ok && ix.tagged {
+		// KFP matches tags by equality only, each predicate one key and one value.
+		if p.Op != OpEquals {
+			return nil, fmt.Errorf("tags can only be filtered with EQUALS, not %s", p.Op)
+		}
+		if p.Kind != ValueString {
+			return nil, fmt.Errorf("a tag filter needs a string_value")
+		}
+		want := p.Str
+		return func(r *row) bool {
+			v, ok := r.tags[tag]
+			return ok && v == want
+		}, nil
+	}
 	name, ref, ok := ix.resolve(p.Key)
 	if !ok {
 		return nil, fmt.Errorf("%s has no such key", ix.kind)
@@ -341,13 +359,19 @@ func (p Predicate) compile(ix *index) (matcher, error) {
 		case ValueInts:
 			wants = p.Ints
 		case ValueString:
-			// A person may write a time as an RFC 3339 string.
+			// KFP's SQL store compares a string with a number column as a number, so a
+			// string of digits (unix seconds for times) works; a person may also write a time
+			// as an RFC 3339 string.
+			if n, err := strconv.ParseInt(strings.TrimSpace(p.Str), 10, 64); err == nil {
+				want = n
+				break
+			}
 			if kind != kindTime {
 				return nil, fmt.Errorf("the key is an integer: use int_value")
 			}
 			t, err := time.Parse(time.RFC3339Nano, p.Str)
 			if err != nil {
-				return nil, fmt.Errorf("the key is a time: use timestamp_value")
+				return nil, fmt.Errorf("the key is a time: use timestamp_value, unix seconds or an RFC 3339 string")
 			}
 			want = t.Unix()
 		default:

@@ -29,8 +29,10 @@ type row struct {
 	deleted bool
 	// str and num hold the field values at the positions of the index's field table; a row
 	// fresh from a builder holds maps (strM, numM) until index.layout converts it.
-	str  []string
-	num  []int64
+	str []string
+	num []int64
+	// tags are the record's tags (pipelines and versions), matched by "tags.<key>" filters.
+	tags map[string]string
 	strM map[string]string
 	numM map[string]int64
 }
@@ -53,8 +55,10 @@ type index struct {
 	kind    string
 	fields  map[string]fieldRef
 	aliases map[string]string
-	nStr    int
-	nNum    int
+	// tagged indexes allow "tags.<key>" filter predicates.
+	tagged bool
+	nStr   int
+	nNum   int
 
 	mu   sync.RWMutex
 	rows map[string]*row
@@ -184,14 +188,14 @@ func newIndexes() indexes {
 			"namespace": kindString, "storage_state": kindString,
 			"created_at": kindTime, "last_run_created_at": kindTime,
 		}, map[string]string{"id": "experiment_id", "name": "display_name"}),
-		pipelines: newIndex("pipeline", map[string]fieldKind{
+		pipelines: tagged(newIndex("pipeline", map[string]fieldKind{
 			"pipeline_id": kindString, "name": kindString, "display_name": kindString,
 			"description": kindString, "namespace": kindString, "created_at": kindTime,
-		}, map[string]string{"id": "pipeline_id"}),
-		versions: newIndex("pipeline version", map[string]fieldKind{
+		}, map[string]string{"id": "pipeline_id"})),
+		versions: tagged(newIndex("pipeline version", map[string]fieldKind{
 			"pipeline_version_id": kindString, "pipeline_id": kindString, "name": kindString,
 			"display_name": kindString, "description": kindString, "created_at": kindTime,
-		}, map[string]string{"id": "pipeline_version_id"}),
+		}, map[string]string{"id": "pipeline_version_id"})),
 		recurring: newIndex("recurring run", map[string]fieldKind{
 			"recurring_run_id": kindString, "display_name": kindString, "description": kindString,
 			"namespace": kindString, "experiment_id": kindString, "status": kindString,
@@ -199,6 +203,11 @@ func newIndexes() indexes {
 			"created_at": kindTime, "updated_at": kindTime,
 		}, map[string]string{"id": "recurring_run_id", "name": "display_name"}),
 	}
+}
+
+func tagged(ix *index) *index {
+	ix.tagged = true
+	return ix
 }
 
 func nanos(t time.Time) int64 {
@@ -227,14 +236,14 @@ func experimentRow(e *Experiment) *row {
 }
 
 func pipelineRow(p *Pipeline) *row {
-	return &row{id: p.ID, strM: map[string]string{
+	return &row{id: p.ID, tags: p.Tags, strM: map[string]string{
 		"pipeline_id": p.ID, "name": p.Name, "display_name": p.DisplayName,
 		"description": p.Description, "namespace": p.Namespace,
 	}, numM: map[string]int64{"created_at": nanos(p.CreatedAt)}}
 }
 
 func versionRow(v *PipelineVersion) *row {
-	return &row{id: v.ID, strM: map[string]string{
+	return &row{id: v.ID, tags: v.Tags, strM: map[string]string{
 		"pipeline_version_id": v.ID, "pipeline_id": v.PipelineID, "name": v.Name,
 		"display_name": v.DisplayName, "description": v.Description,
 	}, numM: map[string]int64{"created_at": nanos(v.CreatedAt)}}

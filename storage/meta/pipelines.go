@@ -3,6 +3,8 @@ package meta
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/kfp-box/kfp-box/storage/kv"
 )
@@ -18,6 +20,9 @@ func versionKey(pipelineID, id string) string { return versionPrefix + pipelineI
 func (s *Store) createPipelineTx(tx kv.Tx, w *writeSet, p *Pipeline) error {
 	if p.ID == "" || p.Name == "" {
 		return fmt.Errorf("pipeline needs an id and a name: %w", ErrInvalid)
+	}
+	if err := ValidateTags(p.Tags); err != nil {
+		return err
 	}
 	if _, err := tx.Get([]byte(pipelineKey(p.ID))); err == nil {
 		return fmt.Errorf("pipeline %q: %w", p.ID, ErrAlreadyExists)
@@ -35,6 +40,9 @@ func (s *Store) createPipelineTx(tx kv.Tx, w *writeSet, p *Pipeline) error {
 func (s *Store) createVersionTx(tx kv.Tx, w *writeSet, v *PipelineVersion) error {
 	if v.ID == "" || v.Name == "" || v.PipelineID == "" {
 		return fmt.Errorf("pipeline version needs an id, a name and a pipeline: %w", ErrInvalid)
+	}
+	if err := ValidateTags(v.Tags); err != nil {
+		return err
 	}
 	if _, err := tx.Get([]byte(pipelineKey(v.PipelineID))); err != nil {
 		return fmt.Errorf("pipeline %q: %w", v.PipelineID, ErrNotFound)
@@ -197,5 +205,136 @@ func (s *Store) deleteVersionTx(tx kv.Tx, w *writeSet, pipelineID, id string) er
 		return err
 	}
 	w.del(s.idx.versions, id)
+	return nil
+}
+
+// PipelineUpdate names the mutable fields of a pipeline or version to change: an empty
+// DisplayName keeps the current one; nil Tags keep the current tags, an empty map clears
+// them, any other map replaces them.
+type PipelineUpdate struct {
+	DisplayName string
+	Tags        map[string]string
+}
+
+// UpdatePipeline changes a pipeline's display name and tags.
+func (s *Store) UpdatePipeline(ctx context.Context, id string, u PipelineUpdate) (*Pipeline, error) {
+	if err := ValidateTags(u.Tags); err != nil {
+		return nil, err
+	}
+	var out Pipeline
+	err := s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
+		var p Pipeline
+		if err := getJSON(tx, pipelineKey(id), &p); err != nil {
+			return fmt.Errorf("pipeline %q: %w", id, err)
+		}
+		if u.DisplayName != "" {
+			p.DisplayName = u.DisplayName
+		}
+		if u.Tags != nil {
+			p.Tags = cloneTags(u.Tags)
+		}
+		if err := putJSON(tx, pipelineKey(id), &p); err != nil {
+			return err
+		}
+		w.put(s.idx.pipelines, pipelineRow(&p))
+		out = p
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdatePipelineVersion changes a version's display name and tags; the version is found by
+// its id alone, as KFP does.
+func (s *Store) UpdatePipelineVersion(ctx context.Context, id string, u PipelineUpdate) (*PipelineVersion, error) {
+	if err := ValidateTags(u.Tags); err != nil {
+		return nil, err
+	}
+	pid, err := s.versionPipelineID(id)
+	if err != nil {
+		return nil, err
+	}
+	var out PipelineVersion
+	err = s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
+		var v PipelineVersion
+		if err := getJSON(tx, versionKey(pid, id), &v); err != nil {
+			return fmt.Errorf("pipeline version %q: %w", id, err)
+		}
+		if u.DisplayName != "" {
+			v.DisplayName = u.DisplayName
+		}
+		if u.Tags != nil {
+			v.Tags = cloneTags(u.Tags)
+		}
+		if err := putJSON(tx, versionKey(pid, id), &v); err != nil {
+			return err
+		}
+		w.put(s.idx.versions, versionRow(&v))
+		out = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeletePipelineVersionByID removes a version found by its id alone.
+func (s *Store) DeletePipelineVersionByID(ctx context.Context, id string) error {
+	pid, err := s.versionPipelineID(id)
+	if err != nil {
+		return err
+	}
+	return s.DeletePipelineVersion(ctx, pid, id)
+}
+
+// versionPipelineID returns the pipeline a version belongs to.
+func (s *Store) versionPipelineID(id string) (string, error) {
+	r, ok := s.idx.versions.get(id)
+	if !ok {
+		return "", fmt.Errorf("pipeline version %q: %w", id, ErrNotFound)
+	}
+	return s.idx.versions.str(r, "pipeline_id"), nil
+}
+
+// cloneTags copies tags; an empty map becomes nil (no tags).
+func cloneTags(t map[string]string) map[string]string {
+	if len(t) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		out[k] = v
+	}
+	return out
+}
+
+// Tag limits, as KFP's (a Kubernetes label value's length).
+const (
+	MaxTags        = 20
+	MaxTagKeyLen   = 63
+	MaxTagValueLen = 63
+)
+
+// ValidateTags checks tags as KFP does: at most MaxTags, keys non-empty without '.', keys
+// and values at most 63 characters. Errors wrap ErrInvalid.
+func ValidateTags(tags map[string]string) error {
+	if len(tags) > MaxTags {
+		return fmt.Errorf("%d tags exceed the maximum of %d: %w", len(tags), MaxTags, ErrInvalid)
+	}
+	for k, v := range tags {
+		switch {
+		case k == "":
+			return fmt.Errorf("a tag key cannot be empty: %w", ErrInvalid)
+		case strings.Contains(k, "."):
+			return fmt.Errorf("tag key %q must not contain '.': %w", k, ErrInvalid)
+		case utf8.RuneCountInString(k) > MaxTagKeyLen:
+			return fmt.Errorf("tag key %q is longer than %d characters: %w", k, MaxTagKeyLen, ErrInvalid)
+		case utf8.RuneCountInString(v) > MaxTagValueLen:
+			return fmt.Errorf("the value of tag %q is longer than %d characters: %w", k, MaxTagValueLen, ErrInvalid)
+		}
+	}
 	return nil
 }

@@ -243,6 +243,40 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
     await screenshot('compare');
   });
 
+  step('opens the links the kfp SDK prints (#/runs/details/..., #/experiments/details/..., #/pipelines/details/.../version/...)', [RUN], async () => {
+    const api = (p, init) => fetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
+    const { pipeline_id: pid, pipeline_version_id: vid } = (await api(`runs/${runIds[0]}`)).pipeline_version_reference;
+    // A newer version, so that the version link must open the older one it names.
+    const form = new FormData();
+    form.append('uploadfile', new Blob([pipelineYAML()]), 'e2e-ui-pipeline.yaml');
+    const newer = await api(`pipelines/upload_version?pipelineid=${pid}&name=e2e-link-${suffix}`, { method: 'POST', body: form });
+    assert.notEqual(newer.pipeline_version_id, vid);
+    const exp = await api('experiments', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ display_name: `e2e-link-${suffix}` }) });
+
+    await go(`/#/runs/details/${runIds[0]}`);
+    await waitPath(new RegExp(`^/runs/${runIds[0]}$`));
+    await page.getByTestId('run-summary').waitFor();
+    assert.equal(await page.evaluate(() => location.hash), '', 'the KFP fragment is gone');
+    await screenshot('kfp-link-run');
+
+    await go(`/#/experiments/details/${exp.experiment_id}`);
+    await waitPath(new RegExp(`^/runs\\?experiment=${exp.experiment_id}$`));
+    await page.getByRole('heading', { name: new RegExp(`e2e-link-${suffix}`) }).waitFor();
+    await screenshot('kfp-link-experiment');
+
+    await go(`/#/pipelines/details/${pid}/version/${vid}`);
+    await waitPath(new RegExp(`^/pipelines/${pid}/versions/${vid}$`));
+    const versions = page.getByRole('complementary', { name: 'Versions' });
+    await versions.locator(`a[aria-current=page][href$="/versions/${vid}"]`).waitFor();
+    await versions.getByRole('link', { name: `e2e-link-${suffix}` }).waitFor();
+    for (const t of ['train', 'report', 'check']) await page.locator(`[data-task="${t}"]`).waitFor();
+    await screenshot('kfp-link-pipeline-version');
+
+    await go(`/#/pipelines/details/${pid}`);
+    await waitPath(new RegExp(`^/pipelines/${pid}$`));
+    await page.getByRole('complementary', { name: 'Versions' }).getByRole('link', { name: `e2e-link-${suffix}` }).waitFor();
+  });
+
   step('lists, sorts and pages runs', [COMPARE], async () => {
     // Eleven more runs (through the API, as a script would) give the list a second page.
     const api = (p, init) => apiFetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));

@@ -15,6 +15,7 @@ const PipelineDetails = lazyPage(() => import('./pages/pipelines').then((m) => m
 const ArtifactPage = lazyPage(() => import('./pages/artifact').then((m) => m.ArtifactPage));
 const Compare = lazyPage(() => import('./pages/compare').then((m) => m.Compare));
 import { installLinkHandler, match, navigate, useLocation } from './router';
+import { kfpHashPath } from './hashlinks';
 
 const NAV: [string, string][] = [
   ['/runs', 'Runs'],
@@ -87,5 +88,15 @@ function App() {
   );
 }
 
+/** followKfpLink opens the box's page for a KFP UI link (http://HOST/#/runs/details/<id>). */
+function followKfpLink() {
+  const to = kfpHashPath(location.hash);
+  if (!to) return;
+  if (to === location.pathname + location.search) history.replaceState(null, '', to);
+  else navigate(to, true);
+}
+
+followKfpLink();
+window.addEventListener('hashchange', followKfpLink);
 installLinkHandler();
 render(<App />, document.getElementById('app')!);
