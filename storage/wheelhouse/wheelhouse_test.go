@@ -84,7 +84,7 @@ func TestParseRequirement(t *testing.T) {
 		"kfp==2.14.3":    {Name: "kfp", Project: "kfp", Specifier: "==2.14.3"},
 		"Foo_Bar >= 1.0": {Name: "Foo_Bar", Project: "foo-bar", Specifier: ">=1.0"},
 		`typing-extensions>=3.7.4,<5; python_version<"3.9"`: {Name: "typing-extensions", Project: "typing-extensions", Specifier: ">=3.7.4,<5", Marker: `python_version<"3.9"`},
-		"requests[socks]": {Name: "requests", Project: "requests", Extras: []string{"socks"}},
+		"requests[socks]":   {Name: "requests", Project: "requests", Extras: []string{"socks"}},
 		"nbclient>=0.10,<1": {Name: "nbclient", Project: "nbclient", Specifier: ">=0.10,<1"},
 	}
 	for in, want := range cases {
