@@ -17,6 +17,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/schedule"
 	"github.com/kfp-box/kfp-box/gpu"
 	"github.com/kfp-box/kfp-box/runtime"
@@ -24,6 +25,7 @@ import (
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
+	"github.com/kfp-box/kfp-box/storage/wheelhouse"
 )
 
 // Version is set at build time with -ldflags "-X github.com/kfp-box/kfp-box/appliance.Version=...".
@@ -44,6 +46,11 @@ type Appliance struct {
 	engine  *engine.Engine
 	k8s     *k8s.Store
 	api     *api.Server
+
+	wheels   *wheelhouse.Store
+	upstream *wheelhouse.Upstream // nil: offline
+	python   pyenv.Interpreter
+	pyenvs   *pyenv.Manager // host runtime only
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -81,6 +88,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Appliance, erro
 		{"objects", a.setupObjects},
 		{"runtime", a.setupRuntime},
 		{"gpu", a.setupGPU},
+		{"wheelhouse", a.setupWheelhouse},
 		{"engine", a.setupEngine},
 		{"api", a.setupAPI},
 	}
@@ -141,7 +149,9 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		GPUs:         a.gpus,
 		Objects:      a.objects,
 		Metrics:      a.metricsHandler(),
-		Routes:       []func(gin.IRouter){a.k8s.Routes},
+		Routes:       []func(gin.IRouter){a.k8s.Routes, a.pypiRoutes},
+		Wheels:       a.wheels,
+		Preflight:    a.preflight,
 		System:       a.systemInfo,
 		GC:           a.collectGarbage,
 		OnRunDeleted: a.runDeleted,

@@ -48,6 +48,11 @@ type Config struct {
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 	// UIDevURL proxies the web UI to a Vite dev server (development only).
 	UIDevURL string `json:"ui_dev_url"`
+	// HostPython is the interpreter host-runtime tasks run Python with (resolved on the
+	// box's PATH at start).
+	HostPython string `json:"host_python"`
+	// PypiUpstream is a PEP 503 index that wheelhouse misses are fetched from ("" = offline).
+	PypiUpstream string `json:"pypi_upstream"`
 }
 
 // Defaults returns the embedded defaults.
@@ -63,6 +68,7 @@ func Defaults() Config {
 		CacheEnabled:     true,
 		MaxParallelTasks: 0,
 		ShutdownTimeout:  30 * time.Second,
+		HostPython:       "python3",
 	}
 }
 
@@ -100,6 +106,8 @@ var helps = map[string]string{
 	"max_parallel_tasks": "tasks running at once (0: 4 per CPU)",
 	"shutdown_timeout":   "how long a graceful stop may take",
 	"ui_dev_url":         "proxy the web UI to this Vite dev server (development)",
+	"host_python":        "Python interpreter of host-runtime tasks (each task gets a venv of its own)",
+	"pypi_upstream":      "PEP 503 index (mirror, devpi, PyPI) that wheelhouse misses are fetched from and kept",
 }
 
 func fields() []field {
@@ -262,6 +270,12 @@ func (c Config) Validate() error {
 	}
 	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
 		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
+	}
+	if u := c.PypiUpstream; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("%w: pypi_upstream %q: want the http(s) URL of a simple index", ErrConfig, u)
+	}
+	if c.HostPython == "" {
+		return fmt.Errorf("%w: host_python is empty", ErrConfig)
 	}
 	if c.MaxParallelTasks < 0 {
 		return fmt.Errorf("%w: max_parallel_tasks must not be negative", ErrConfig)

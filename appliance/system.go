@@ -33,6 +33,9 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		"storage": storage,
 		"cache":   map[string]any{"enabled": a.cfg.CacheEnabled},
 	}
+	if a.wheels != nil {
+		out["python"] = a.pythonInfo()
+	}
 	if a.s3 != nil {
 		out["s3"] = map[string]any{"endpoint": a.s3.Endpoint(), "credentials": "kfp-box s3 credentials"}
 	}

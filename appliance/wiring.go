@@ -143,6 +143,9 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		Remote:              a.remote,
 		Secrets:             a.k8s,
 		ConfigMaps:          a.k8s,
+		PackageIndex:        a.packageIndexURL,
+		PackageUpstream:     a.upstreamURL(),
+		Python:              a.enginePython(),
 	})
 	if err != nil {
 		return err
@@ -212,3 +215,12 @@ type gpuLease struct {
 
 // RuntimeGPUs passes device nodes, CDI names and driver mounts to the runtime.
 func (l gpuLease) RuntimeGPUs() *runtime.GPUs { return l.inj }
+
+// enginePython is the host tasks' environment manager, or nil (an untyped nil, so that
+// the engine sees no manager) on the containerd runtime.
+func (a *Appliance) enginePython() engine.PythonEnvs {
+	if a.pyenvs == nil {
+		return nil
+	}
+	return a.pyenvs
+}

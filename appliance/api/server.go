@@ -9,6 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
 )
@@ -49,6 +50,11 @@ type Deps struct {
 	GC func(ctx context.Context, dryRun bool) (any, error)
 	// OnRunDeleted is told each deleted run, to reclaim its artifacts (optional).
 	OnRunDeleted func(runID string)
+	// Wheels is the Python wheelhouse behind /wheels (optional).
+	Wheels Wheelhouse
+	// Preflight lists, when a run is created, the tasks that will fail and why (for
+	// example a pip requirement the box cannot satisfy); the run keeps them as warnings.
+	Preflight func(ctx context.Context, p *spec.Pipeline) []string
 }
 
 // Server is the HTTP API.
@@ -109,6 +115,9 @@ func (s *Server) routes() {
 	if s.d.Metrics != nil {
 		s.g.GET("/metrics", gin.WrapH(s.d.Metrics))
 	}
+	if s.d.Wheels != nil {
+		registerWheelRoutes(v2, s.d.Wheels)
+	}
 	for _, add := range s.d.Routes {
 		add(s.g)
 	}
@@ -166,7 +175,7 @@ func (s *Server) healthz(c *gin.Context) {
 
 func limitBody(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if c.Request.Body != nil {
+		if c.Request.Body != nil && c.Request.URL.Path != "/apis/v2beta1/wheels" { // wheels set their own bound
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
 		}
 		c.Next()
