@@ -70,9 +70,9 @@ type apiTask struct {
 }
 
 type apiRun struct {
-	RunID      string `json:"run_id"`
-	State      string `json:"state"`
-	Error      *struct {
+	RunID string `json:"run_id"`
+	State string `json:"state"`
+	Error *struct {
 		Message string `json:"message"`
 	} `json:"error"`
 	RunDetails struct {

@@ -57,7 +57,6 @@ var unrunnableFixtures = map[string]string{
 	"gpu-scheduling/nvidia_gpu_scheduling_check.yaml": "asks for one nvidia.com/gpu; this machine has none (runs on a GPU box with the gpu allocator wired)",
 }
 
-
 // fixtureReason says why a fixture cannot run here ("" when it can).
 func fixtureReason(rel string, content []byte) string {
 	if _, ok := runnableFixtures[rel]; ok {

@@ -198,6 +198,15 @@ func serveIndex(t *testing.T, s *wheelhouse.Store, up *wheelhouse.Upstream) *htt
 	return srv
 }
 
+func serveIndexB(b *testing.B, s *wheelhouse.Store) string {
+	b.Helper()
+	mux := http.NewServeMux()
+	mux.Handle("/pypi/", &wheelhouse.Index{Store: s, Prefix: "/pypi"})
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
 func get(t *testing.T, url, accept string) (int, string, http.Header) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
