@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -394,4 +395,141 @@ func mustJSON(t *testing.T, data []byte) []byte {
 		t.Fatal(err)
 	}
 	return p.StoredJSON()
+}
+
+// startRegistry runs Debian's docker-registry (the reference OCI registry) on a loopback
+// port with its storage in a temporary directory; stop ends it.
+func startRegistry(t *testing.T) (addr string, stop func()) {
+	t.Helper()
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		msg := "docker-registry is not installed (scripts/ensure-deps.sh installs Debian's docker-registry)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr = l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", cfg)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return addr, stop
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry did not answer on %s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBundleAirGapped: on the "connected" side an image is pushed to a real registry
+// (Debian's docker-registry) and wheels are served by an upstream index; `kfp-box image
+// pull` and `kfp-box bundle create` fetch from them; both are stopped and the image
+// removed; `kfp-box bundle import` loads the bundle into a second box with an empty data
+// dir, where a lightweight Python pipeline using that image then succeeds offline.
+func TestBundleAirGapped(t *testing.T) {
+	if ctd.skip != "" {
+		t.Skip(ctd.skip)
+	}
+	rootfs, why := containerdtest.PythonRootfs()
+	if why != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(why)
+		}
+		t.Skip(why)
+	}
+	regAddr, stopRegistry := startRegistry(t)
+	up := serveUpstream(t)
+	ref := regAddr + "/kfp-box-test/python:3-bookworm"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c, _, err := containerd.Connect(ctx, containerd.ConnectOptions{Address: ctd.address})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nctx := namespaces.WithNamespace(ctx, containerd.DefaultNamespace)
+	if err := containerdtest.ImportPythonImage(nctx, c, rootfs, ref); err != nil {
+		t.Fatal(err)
+	}
+	img, err := c.GetImage(nctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Push(nctx, ref, img.Target()); err != nil {
+		t.Fatalf("push to docker-registry: %v", err)
+	}
+	remove := func() {
+		t.Helper()
+		if err := containerd.RemoveImage(nctx, c, ref); err != nil {
+			t.Fatalf("remove %s: %v", ref, err)
+		}
+	}
+	remove()
+	ctdFlags := []string{"--containerd-address", ctd.address, "--data-dir", t.TempDir()}
+	if code, out, errs := runCLI(t, "127.0.0.1:1", append([]string{"image", "pull", ref}, ctdFlags...)...); code != 0 || !strings.Contains(out, "pulled "+ref) {
+		t.Fatalf("image pull from docker-registry: %d %s %s", code, out, errs)
+	}
+	remove()
+	bundle := filepath.Join(t.TempDir(), "lab.bundle")
+	args := append([]string{"bundle", "create", "-o", bundle, "--image", ref, "--pip", "kfp==2.14.6", "--index-url", up.URL + "/pypi/simple/"}, ctdFlags...)
+	if code, out, errs := runCLI(t, "127.0.0.1:1", args...); code != 0 || !strings.Contains(out, "1 image(s), 1 wheel(s)") {
+		t.Fatalf("bundle create: %d %s %s", code, out, errs)
+	}
+	stopRegistry()
+	up.Close()
+	remove()
+
+	b := startBox(t, func(cfg *appliance.Config) {
+		cfg.Runtime, cfg.ContainerdAddress = "containerd", ctd.address
+	})
+	code, out, errs := runCLI(t, b.a.Addr(), append([]string{"bundle", "import", bundle}, ctdFlags...)...)
+	if code != 0 || !strings.Contains(out, "imported image "+ref) || !strings.Contains(out, "imported wheel kfp-2.14.6-py3-none-any.whl") {
+		t.Fatalf("bundle import: %d %s %s", code, out, errs)
+	}
+	src, err := os.ReadFile(sharedFixture(t, "critical/add_numbers.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "add.yaml")
+	if err := os.WriteFile(file, bytes.ReplaceAll(src, []byte("image: python:3.11"), []byte("image: "+ref)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := b.upload(file, "bundled")
+	r := b.runPipeline(pid, map[string]any{"a": 2, "b": 3})
+	if r.State != "SUCCEEDED" {
+		t.Fatalf("run on the offline box: %s %+v", r.State, r.RunDetails.TaskDetails)
+	}
+	if got := fmt.Sprint(r.task(t, "add-numbers").OutputParameters["Output"]); got != "5" {
+		t.Errorf("add-numbers Output = %s, want 5", got)
+	}
 }

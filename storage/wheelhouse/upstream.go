@@ -256,3 +256,42 @@ func (u *Upstream) Fetch(ctx context.Context, s *Store, name string) (File, erro
 	u.log.Info("wheel fetched from upstream", "file", name, "upstream", u.URL())
 	return f, nil
 }
+
+// Matching returns the file names of the wheels of r's newest matching version that the
+// upstream lists and that suit a Linux machine of architecture arch ("x86_64"): pure-Python
+// wheels and platform wheels naming that architecture.
+func (u *Upstream) Matching(ctx context.Context, r Requirement, arch string) ([]string, error) {
+	files, err := u.Files(ctx, r.Project)
+	if err != nil {
+		return nil, err
+	}
+	sp, err := ParseSpecifier(r.Specifier)
+	if err != nil {
+		return nil, err
+	}
+	var best *Version
+	byVersion := map[string][]string{}
+	for _, f := range files {
+		wn, err := ParseWheelName(f.Name)
+		if err != nil || wn.Project != r.Project {
+			continue
+		}
+		if wn.Platform != "any" && !(strings.Contains(wn.Platform, "linux") && strings.Contains(wn.Platform, arch)) {
+			continue
+		}
+		v, err := ParseVersion(wn.Version)
+		if err != nil || !sp.Match(v) {
+			continue
+		}
+		key := v.String()
+		byVersion[key] = append(byVersion[key], f.Name)
+		if best == nil || Compare(v, *best) > 0 {
+			vv := v
+			best = &vv
+		}
+	}
+	if best == nil {
+		return nil, nil
+	}
+	return byVersion[best.String()], nil
+}
