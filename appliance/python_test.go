@@ -149,7 +149,7 @@ func TestPythonPullThroughThenOffline(t *testing.T) {
 	pid := b.upload(sharedFixture(t, "critical/add_numbers.yaml"), "add-numbers")
 	r := b.runPipeline(pid, map[string]any{"a": 1, "b": 2})
 	if r.State != "SUCCEEDED" {
-		t.Fatalf("first run (online): %s %+v", r.State, r)
+		t.Fatalf("first run (online): %s: %s", r.State, taskErrors(r))
 	}
 	var ls struct {
 		Wheels []wheelhouse.File `json:"wheels"`
@@ -164,7 +164,7 @@ func TestPythonPullThroughThenOffline(t *testing.T) {
 	}
 	r = b.runPipeline(pid, map[string]any{"a": 3, "b": 4})
 	if r.State != "SUCCEEDED" {
-		t.Fatalf("second run (upstream stopped): %s %+v", r.State, r)
+		t.Fatalf("second run (upstream stopped): %s: %s", r.State, taskErrors(r))
 	}
 	if _, err := os.Stat(filepath.Join(b.data, "pyenv")); err != nil {
 		t.Fatalf("the second run did not build its environment again: %v", err)
@@ -232,7 +232,7 @@ func TestPythonMissingPinOffline(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("run submit of a missing pin: exit %d, want 1\n%s\n%s", code, out, errs)
 	}
-	for _, want := range []string{"warning: task \"add\" will fail", "kfp (version 9.9.9)", "kfp-box wheels import kfp-9.9.9-*.whl"} {
+	for _, want := range []string{"warning: task \"add-numbers\" will fail", "kfp (version 9.9.9)", "kfp-box wheels import kfp-9.9.9-*.whl"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("submission output lacks %q:\n%s", want, errs)
 		}
@@ -532,4 +532,15 @@ func TestBundleAirGapped(t *testing.T) {
 	if got := fmt.Sprint(r.task(t, "add-numbers").OutputParameters["Output"]); got != "5" {
 		t.Errorf("add-numbers Output = %s, want 5", got)
 	}
+}
+
+// taskErrors lists a run's task errors, for messages.
+func taskErrors(r run) string {
+	var out []string
+	for _, td := range r.RunDetails.TaskDetails {
+		if td.Error != nil {
+			out = append(out, td.DisplayName+": "+td.Error.Message)
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -153,10 +153,15 @@ func (m *Manager) Environment(ctx context.Context, c Command, onWait func(string
 	key := hex.EncodeToString(sum[:])[:16]
 	dir := filepath.Join(m.root(), "sets", key)
 	env := Env{Dir: dir, SitePackages: filepath.Join(dir, "lib", "python"+in.Short, "site-packages")}
+	marker := filepath.Join(dir, ".ready")
 	m.mu.Lock()
 	if m.ready[key] {
 		m.mu.Unlock()
-		return env, nil
+		if _, err := os.Stat(marker); err == nil {
+			return env, nil
+		}
+		m.mu.Lock()
+		delete(m.ready, key) // deleted under us: build it again
 	}
 	l := m.building[key]
 	if l == nil {
@@ -166,7 +171,7 @@ func (m *Manager) Environment(ctx context.Context, c Command, onWait func(string
 	m.mu.Unlock()
 	l.Lock()
 	defer l.Unlock()
-	if _, err := os.Stat(filepath.Join(dir, ".ready")); err == nil {
+	if _, err := os.Stat(marker); err == nil {
 		m.mu.Lock()
 		m.ready[key] = true
 		m.mu.Unlock()
