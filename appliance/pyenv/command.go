@@ -135,12 +135,15 @@ func pipInstall(words []string) (Install, bool) {
 	var in Install
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
+		if strings.TrimSpace(a) == "" {
+			continue
+		}
 		if !strings.HasPrefix(a, "-") {
 			in.Requirements = append(in.Requirements, a)
 			continue
 		}
 		name, val, hasVal := strings.Cut(a, "=")
-		if !strings.HasPrefix(a, "--") {
+		if !strings.HasPrefix(a, "--") && len(a) >= 2 {
 			name, val, hasVal = a[:2], a[2:], len(a) > 2
 		}
 		if pipValueOpts[name] && !hasVal && j+1 < len(rest) {
