@@ -59,6 +59,7 @@ func Probe(ctx context.Context, requested string) Interpreter {
 	defer cancel()
 	const script = `import sys, sysconfig, os, json
 r = {"version": "%d.%d.%d" % sys.version_info[:3], "short": "%d.%d" % sys.version_info[:2]}
+r["executable"] = getattr(sys, "_base_executable", "") or sys.executable
 r["em"] = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
 missing = []
 for m in ("venv", "ensurepip"):
@@ -80,15 +81,20 @@ print(json.dumps(r))`
 		return in
 	}
 	var r struct {
-		Version, Short string
-		EM             bool `json:"em"`
-		Missing        []string
+		Version, Short, Executable string
+		EM                         bool `json:"em"`
+		Missing                    []string
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(out), &r); err != nil {
 		in.Problem = fmt.Sprintf("host Python %s: unexpected answer %q", p, out)
 		return in
 	}
 	in.Version, in.Short, in.ExternallyManaged = r.Version, r.Short, r.EM
+	// A launcher (a pyenv shim, a wrapper script) is not the interpreter: task venvs must
+	// link to the real one, which is where Python looks for their pyvenv.cfg.
+	if filepath.IsAbs(r.Executable) {
+		in.Path = r.Executable
+	}
 	if len(r.Missing) > 0 {
 		in.Problem = fmt.Sprintf("host Python %s has no %s, so tasks cannot get an environment with pip: apt-get install python3-venv", p, strings.Join(r.Missing, " or "))
 	}
