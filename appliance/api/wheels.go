@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -44,7 +43,7 @@ func init() {
 // registerWheelRoutes adds the wheelhouse's management routes:
 //
 //	GET    /wheels                    {"wheels": [...]}
-//	POST   /wheels?filename=F.whl     the body is the wheel (or multipart field "uploadfile")
+//	POST   /wheels?filename=F.whl     the body is the wheel (application/octet-stream)
 //	DELETE /wheels/{file|name|name==version}
 func registerWheelRoutes(v2 gin.IRouter, w Wheelhouse) {
 	v2.GET("/wheels", func(c *gin.Context) {
@@ -57,24 +56,14 @@ func registerWheelRoutes(v2 gin.IRouter, w Wheelhouse) {
 	v2.POST("/wheels", func(c *gin.Context) {
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, MaxWheelBytes)
 		name := c.Query("filename")
-		var body io.Reader = c.Request.Body
-		if strings.HasPrefix(c.GetHeader("Content-Type"), "multipart/form-data") {
-			fh, err := c.FormFile("uploadfile")
-			if err != nil {
-				abort(c, fmt.Errorf("multipart upload needs the field uploadfile: %v: %w", err, ErrInvalid))
-				return
-			}
-			f, err := fh.Open()
-			if err != nil {
-				abort(c, err)
-				return
-			}
-			defer f.Close()
-			body = f
-			if name == "" {
-				name = path.Base(fh.Filename)
-			}
+		// Only a raw body typed application/octet-stream: a browser cannot send that across
+		// origins without a CORS preflight the box never grants, while a plain HTML form
+		// (multipart, text/plain) could plant a wheel every task would then install.
+		if ct := c.GetHeader("Content-Type"); !strings.HasPrefix(ct, "application/octet-stream") {
+			abort(c, fmt.Errorf("send the wheel as the raw body with Content-Type: application/octet-stream (got %q): %w", ct, ErrInvalid))
+			return
 		}
+		var body io.Reader = c.Request.Body
 		if name == "" {
 			abort(c, fmt.Errorf("give the wheel's file name: POST /wheels?filename=NAME-VERSION-PY-ABI-PLATFORM.whl: %w", ErrInvalid))
 			return

@@ -34,6 +34,11 @@ func TestWheelRoutes(t *testing.T) {
 	if code, body := upload("demo-2.0-py3-none-any.whl", []byte("not a zip")); code != 400 || !strings.Contains(body["message"].(string), "zip") {
 		t.Errorf("not a zip: %d %v", code, body)
 	}
+	req, _ := http.NewRequest(http.MethodPost, a.url+"/wheels?filename=demo-3.0-py3-none-any.whl", strings.NewReader("x"))
+	req.Header.Set("Content-Type", "text/plain") // what a cross-site form could send
+	if code, body := a.send(req); code != 400 || !strings.Contains(body["message"].(string), "application/octet-stream") {
+		t.Errorf("text/plain upload: %d %v", code, body)
+	}
 	if code, body := a.do("GET", "/wheels", nil); code != 200 || len(body["wheels"].([]any)) != 1 {
 		t.Errorf("list: %d %v", code, body)
 	}
