@@ -104,6 +104,8 @@ type harnessOpts struct {
 	// python gives tasks the shared wheelhouse as their package index and host Python
 	// environments (sharedPython).
 	python bool
+	// packageIndex is the PIP_INDEX_URL tasks get (without python).
+	packageIndex string
 }
 
 // with returns a view of h that reports to t (for subtests).
@@ -166,6 +168,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Logger: testLogger(), Meta: ms, Runtime: rt, DataDir: dir,
 		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets, GPUs: o.gpus,
 		MaxCacheStaleness: o.staleness, KillGrace: 2 * time.Second,
+	}
+	if o.packageIndex != "" {
+		cfg.PackageIndex = func(string) string { return o.packageIndex }
 	}
 	var py *pyBox
 	if o.python {

@@ -6,10 +6,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/pyenv"
+	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/wheelhouse"
 	"github.com/kfp-box/kfp-box/storage/wheelhouse/wheeltest"
 )
@@ -103,5 +108,69 @@ func closePython() {
 	}
 	if pyDir != "" {
 		_ = os.RemoveAll(pyDir)
+	}
+}
+
+// TestPipIndexAndMissingDistribution: every task gets the box's index as PIP_INDEX_URL and
+// PIP_TRUSTED_HOST, except a component naming its own (pip_index_urls); a task whose pip
+// found no matching distribution (as on containerd, where pip runs in the image) fails
+// with one line naming the package, the version and the fix.
+func TestPipIndexAndMissingDistribution(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	envs := map[string][]string{}
+	rt := &fakeRuntime{RunFn: func(_ context.Context, s runtime.TaskSpec) runtime.ExitStatus {
+		mu.Lock()
+		envs[s.Labels["kfp-box/task"]] = s.Env
+		mu.Unlock()
+		if s.Labels["kfp-box/task"] == "pinned" {
+			ts := time.Now().UTC().Format(time.RFC3339Nano)
+			log := ts + " stderr ERROR: Could not find a version that satisfies the requirement kfp==9.9.9 (from versions: 2.14.6)\n" +
+				ts + " stderr ERROR: No matching distribution found for kfp==9.9.9\n"
+			_ = os.MkdirAll(filepath.Dir(s.LogPath), 0o755)
+			_ = os.WriteFile(s.LogPath, []byte(log), 0o644)
+			return runtime.ExitStatus{Code: 1}
+		}
+		return runtime.ExitStatus{}
+	}}
+	h := newHarness(t, harnessOpts{rt: rt, packageIndex: "http://127.0.0.1:8888/pypi/simple/"})
+	ps := basePipeline("pip-index")
+	pipCmd := func(extra string) *spec.ExecutorSpec {
+		return &spec.ExecutorSpec{Container: &spec.ContainerSpec{Image: "python:3.11", Command: []string{"sh", "-c",
+			"python3 -m pip install --quiet " + extra + " 'kfp==9.9.9' '--no-deps' && \"$0\" \"$@\"", "python3", "-c", "pass"}}}
+	}
+	ps.DeploymentSpec.Executors["exec-plain"] = pipCmd("")
+	ps.DeploymentSpec.Executors["exec-own"] = pipCmd("--index-url https://pypi.org/simple --trusted-host https://pypi.org/simple")
+	for _, n := range []string{"plain", "own", "pinned"} {
+		ex := "exec-" + n
+		if n == "pinned" {
+			ex = "exec-plain"
+		}
+		ps.Components["comp-"+n] = &spec.ComponentSpec{ExecutorLabel: ex}
+		ps.Root.DAG.Tasks[n] = &spec.PipelineTaskSpec{TaskInfo: spec.TaskInfo{Name: n}, ComponentRef: spec.ComponentRef{Name: "comp-" + n}}
+	}
+	id := h.submit(&spec.Pipeline{Spec: ps}, nil)
+	h.waitRun(id, time.Minute)
+	got := h.tasks(id)
+	if x := got["pinned"]; x == nil || x.State != meta.ExecFailed || x.Error != `task "pinned" failed: Python package kfp (version 9.9.9) is not in the box's wheelhouse (no --pypi-upstream is set); fix: kfp-box wheels import kfp-9.9.9-*.whl` {
+		t.Errorf("pinned task: %+v", x)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	has := func(env []string, kv string) bool {
+		for _, e := range env {
+			if e == kv {
+				return true
+			}
+		}
+		return false
+	}
+	if e := envs["plain"]; !has(e, "PIP_INDEX_URL=http://127.0.0.1:8888/pypi/simple/") || !has(e, "PIP_TRUSTED_HOST=127.0.0.1:8888") {
+		t.Errorf("plain task env %q lacks the box's index", e)
+	}
+	for _, e := range envs["own"] {
+		if strings.HasPrefix(e, "PIP_INDEX_URL=") || strings.HasPrefix(e, "PIP_TRUSTED_HOST=") {
+			t.Errorf("a component with its own index got %s", e)
+		}
 	}
 }
