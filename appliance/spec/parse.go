@@ -11,8 +11,6 @@ import (
 	"io"
 	"path"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // ErrInvalid is wrapped by every parse and validation error.
@@ -55,7 +53,7 @@ func Parse(data []byte) (*Pipeline, error) {
 	}
 	p := &Pipeline{}
 	for i, doc := range splitDocuments(data) {
-		js, err := yaml.YAMLToJSON(doc)
+		js, err := yamlToJSON(doc)
 		if err != nil {
 			return nil, invalidf("document %d is not valid YAML or JSON: %v", i+1, err)
 		}
