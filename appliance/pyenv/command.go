@@ -37,7 +37,8 @@ func (c Command) OwnIndex() bool {
 }
 
 // Key is a canonical text of the installs (order kept; requirements of one install
-// sorted), which names a cached environment.
+// sorted; the component's own index URLs included, since they decide what is installed),
+// which names a cached environment.
 func (c Command) Key() string {
 	var b strings.Builder
 	for _, in := range c.Installs {
@@ -46,6 +47,9 @@ func (c Command) Key() string {
 		b.WriteString("install")
 		if in.NoDeps {
 			b.WriteString(" --no-deps")
+		}
+		for _, u := range in.IndexURLs {
+			b.WriteString(" --index-url " + u)
 		}
 		for _, r := range reqs {
 			b.WriteString(" " + r)

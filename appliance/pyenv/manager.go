@@ -237,7 +237,16 @@ func (m *Manager) build(ctx context.Context, dir string, c Command) error {
 			continue
 		}
 		args := []string{"-I", "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--no-warn-script-location", "--quiet"}
-		if m.cfg.IndexURL != nil {
+		switch {
+		case len(in.IndexURLs) > 0: // the component's own index (pip_index_urls), as written
+			args = append(args, "--index-url", in.IndexURLs[0])
+			for _, u := range in.IndexURLs[1:] {
+				args = append(args, "--extra-index-url", u)
+			}
+			for _, u := range in.IndexURLs {
+				args = append(args, "--trusted-host", hostOf(u))
+			}
+		case m.cfg.IndexURL != nil:
 			idx := m.cfg.IndexURL()
 			args = append(args, "--index-url", idx, "--trusted-host", hostOf(idx))
 		}
