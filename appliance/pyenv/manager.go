@@ -363,7 +363,8 @@ func (m *Manager) TaskEnv(dir string, e Env, prevPATH string) ([]string, error) 
 			return nil, err
 		}
 	}
-	return []string{"PATH=" + bin + ":" + prevPATH, "VIRTUAL_ENV=" + dir}, nil
+	// pip's cache stays in the task's own directory too, not in a HOME shared with others.
+	return []string{"PATH=" + bin + ":" + prevPATH, "VIRTUAL_ENV=" + dir, "PIP_CACHE_DIR=" + filepath.Join(dir, "pip-cache")}, nil
 }
 
 // hostOf is the host[:port] of a URL, for PIP_TRUSTED_HOST.
