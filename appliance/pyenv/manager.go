@@ -258,6 +258,9 @@ func (m *Manager) build(ctx context.Context, dir string, c Command) error {
 		cmd.Env = append(os.Environ(), "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
+			if len(in.IndexURLs) > 0 {
+				return fmt.Errorf("pip install %s from the component's own index %s (pip_index_urls, used as written) failed: %s", strings.Join(in.Requirements, " "), strings.Join(in.IndexURLs, " "), lastLine(string(out)))
+			}
 			if hint := MissingHint(string(out), m.cfg.Upstream); hint != "" {
 				return errors.New(hint)
 			}
