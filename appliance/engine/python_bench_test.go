@@ -15,7 +15,7 @@ import (
 
 // pythonChainPipeline is n lightweight Python tasks (the compiled add_numbers component
 // of KFP's test corpus: pip install kfp, then kfp's executor), each after the previous one.
-func pythonChainPipeline(b *testing.B, n int) (*spec.Pipeline, *spec.ContainerSpec) {
+func pythonChainPipeline(b testing.TB, n int) (*spec.Pipeline, *spec.ContainerSpec) {
 	b.Helper()
 	src := loadPipeline(b, filepath.Join(fixturesDir(b), "valid", "critical", "add_numbers.yaml"))
 	ex := src.Spec.DeploymentSpec.Executors["exec-add-numbers"]
