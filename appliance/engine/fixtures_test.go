@@ -64,6 +64,7 @@ var unrunnableFixtures = map[string]string{
 	"pipeline_with_google_artifact_type.yaml":                              "pip-installs aiplatform, a third-party (Google Cloud) package not among the shared wheels",
 	"pipeline_with_condition_dynamic_task_output_custom_training_job.yaml": "runs google_cloud_pipeline_components' Vertex AI custom job launcher: a third-party package and a Google Cloud service",
 	"essential/component_with_pip_index_urls.yaml":                         "its pip_index_urls name https://pypi.org/simple, honoured as written: a download from the internet",
+	"essential/component_with_pip_install.yaml":                            "its pip_index_urls name https://pypi.org/simple, honoured as written: a download from the internet",
 	"pipeline_with_importer.yaml":                                          "imports gs://ml-pipeline-playground/shakespeare1.txt: a download from Google Cloud Storage",
 	"critical/modelcar.yaml":                                               "imports a model from oci://registry.domain.local/modelcar:test, a registry that exists only in KFP's CI",
 	"artifacts_simple.yaml":                                                "its add-container reads uri.replace('gs://', '/gcs/'): written for a gs:// pipeline root, it fails on any minio:// root, KFP's own included",
