@@ -255,7 +255,7 @@ func (m *Manager) build(ctx context.Context, dir string, c Command) error {
 		}
 		args = append(args, in.Requirements...)
 		cmd := exec.CommandContext(ctx, py, args...)
-		cmd.Env = append(os.Environ(), "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null")
+		cmd.Env = append(pipFreeEnv(), "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			if len(in.IndexURLs) > 0 {
@@ -414,4 +414,16 @@ func (m *Manager) Prepare(ctx context.Context, args []string, dir, path string, 
 		{Source: env.Dir, Target: env.Dir, ReadOnly: true},
 		{Source: dir, Target: dir},
 	}, nil
+}
+
+// pipFreeEnv is the box's environment without PIP_* settings (an inherited PIP_FIND_LINKS
+// or PIP_INDEX_URL would bypass the index the environment must come from).
+func pipFreeEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PIP_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
