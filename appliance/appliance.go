@@ -20,6 +20,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/auth"
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/schedule"
 	"github.com/kfp-box/kfp-box/gpu"
 	"github.com/kfp-box/kfp-box/runtime"
@@ -27,6 +28,7 @@ import (
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
+	"github.com/kfp-box/kfp-box/storage/wheelhouse"
 )
 
 // Version is set at build time with -ldflags "-X github.com/kfp-box/kfp-box/appliance.Version=...".
@@ -51,6 +53,11 @@ type Appliance struct {
 	auth     *auth.Store
 	api      *api.Server
 	tls      *tlsInfo
+
+	wheels   *wheelhouse.Store
+	upstream *wheelhouse.Upstream // nil: offline
+	python   pyenv.Interpreter
+	pyenvs   *pyenv.Manager // host runtime only
 
 	httpLn  net.Listener
 	httpSrv *http.Server
@@ -90,6 +97,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Appliance, erro
 		{"objects", a.setupObjects},
 		{"runtime", a.setupRuntime},
 		{"gpu", a.setupGPU},
+		{"wheelhouse", a.setupWheelhouse},
 		{"engine", a.setupEngine},
 		{"api", a.setupAPI},
 	}
@@ -283,7 +291,9 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		GPUs:            a.gpus,
 		Objects:         a.objects,
 		Metrics:         a.metricsHandler(),
-		Routes:          []func(gin.IRouter){a.k8s.Routes},
+		Routes:          []func(gin.IRouter){a.k8s.Routes, a.pypiRoutes},
+		Wheels:          a.wheels,
+		Preflight:       a.preflight,
 		System:          a.systemInfo,
 		GC:              a.collectGarbage,
 		OnRunDeleted:    a.runDeleted,

@@ -66,6 +66,11 @@ type Config struct {
 	// PackageURLHosts lists hosts (comma-separated, "name" or "name:port") whose pipeline
 	// package_url may resolve to a loopback or private address; others are refused there.
 	PackageURLHosts string `json:"package_url_hosts"`
+	// HostPython is the interpreter host-runtime tasks run Python with (resolved on the
+	// box's PATH at start).
+	HostPython string `json:"host_python"`
+	// PypiUpstream is a PEP 503 index that wheelhouse misses are fetched from ("" = offline).
+	PypiUpstream string `json:"pypi_upstream"`
 }
 
 // Defaults returns the embedded defaults.
@@ -82,6 +87,7 @@ func Defaults() Config {
 		MaxParallelTasks: 0,
 		ShutdownTimeout:  30 * time.Second,
 		Auth:             "token",
+		HostPython:       "python3",
 	}
 }
 
@@ -125,6 +131,8 @@ var helps = map[string]string{
 	"tls_cert":           "PEM certificate for HTTPS (beyond loopback, a self-signed one is made when unset)",
 	"tls_key":            "PEM private key of --tls-cert",
 	"package_url_hosts":  "hosts (name or name:port, comma-separated) whose package_url may be a loopback or private address",
+	"host_python":        "Python interpreter of host-runtime tasks (each task gets a venv of its own)",
+	"pypi_upstream":      "PEP 503 index (mirror, devpi, PyPI) that wheelhouse misses are fetched from and kept",
 }
 
 func fields() []field {
@@ -287,6 +295,12 @@ func (c Config) Validate() error {
 	}
 	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
 		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
+	}
+	if u := c.PypiUpstream; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return fmt.Errorf("%w: pypi_upstream %q: want the http(s) URL of a simple index", ErrConfig, u)
+	}
+	if c.HostPython == "" {
+		return fmt.Errorf("%w: host_python is empty", ErrConfig)
 	}
 	if c.MaxParallelTasks < 0 {
 		return fmt.Errorf("%w: max_parallel_tasks must not be negative", ErrConfig)

@@ -37,6 +37,9 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		// Task slots held and reserved return to zero when no task runs.
 		out["engine"] = map[string]any{"task_slots": a.engine.Slots()}
 	}
+	if a.wheels != nil {
+		out["python"] = a.pythonInfo()
+	}
 	if a.s3 != nil {
 		out["s3"] = map[string]any{"endpoint": a.s3.Endpoint(), "credentials": "kfp-box s3 credentials"}
 	}

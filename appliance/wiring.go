@@ -167,6 +167,9 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		Hide:                []string{a.cfg.DataDir},
 		RunToken:            a.runTokenFor(),
 		APIURL:              a.taskAPIURL,
+		PackageIndex:        a.packageIndexURL,
+		PackageUpstream:     a.upstreamURL(),
+		Python:              a.enginePython(),
 	})
 	if err != nil {
 		return err
@@ -251,3 +254,12 @@ type gpuLease struct {
 
 // RuntimeGPUs passes device nodes, CDI names and driver mounts to the runtime.
 func (l gpuLease) RuntimeGPUs() *runtime.GPUs { return l.inj }
+
+// enginePython is the host tasks' environment manager, or nil (an untyped nil, so that
+// the engine sees no manager) on the containerd runtime.
+func (a *Appliance) enginePython() engine.PythonEnvs {
+	if a.pyenvs == nil {
+		return nil
+	}
+	return a.pyenvs
+}

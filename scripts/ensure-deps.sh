@@ -6,3 +6,5 @@ command -v go >/dev/null || { echo "kfp-box: Go is missing: install Go 1.26 (htt
 if [[ -x $here/ensure-containerd.sh ]] || [[ -f $here/ensure-containerd.sh ]]; then
   bash "$here/ensure-containerd.sh"
 fi
+bash "$here/ensure-python.sh"
+bash "$here/python-test-image.sh"

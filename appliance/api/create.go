@@ -22,6 +22,9 @@ type RunCreator struct {
 	Meta   *meta.Store
 	Engine Engine
 	Logger *slog.Logger
+	// Preflight, when set, lists the tasks of a new run that will fail and why; they are
+	// stored with the run as its warnings.
+	Preflight func(ctx context.Context, p *spec.Pipeline) []string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -30,7 +33,7 @@ var _ schedule.Creator = (*RunCreator)(nil)
 
 // RunCreator returns the server's run creation path, for the scheduler.
 func (s *Server) RunCreator() *RunCreator {
-	return &RunCreator{Meta: s.d.Meta, Engine: s.d.Engine, Logger: s.d.Logger}
+	return &RunCreator{Meta: s.d.Meta, Engine: s.d.Engine, Logger: s.d.Logger, Preflight: s.d.Preflight}
 }
 
 // resolvedSource is a run's pipeline after resolving its source.
@@ -130,6 +133,9 @@ func (rc *RunCreator) CreateRun(ctx context.Context, req schedule.RunRequest) (*
 		ServiceAccount: firstNonEmpty(req.ServiceAccount, DefaultServiceAccount), CreatedAt: created, ScheduledAt: scheduled.UTC(),
 		State: meta.RunPending, StateHistory: []meta.StateEvent{{UpdateTime: created, State: meta.RunPending}},
 		RecurringRunID: req.RecurringRunID, PipelineName: src.pipeline.Name(),
+	}
+	if rc.Preflight != nil {
+		r.Warnings = rc.Preflight(ctx, src.pipeline)
 	}
 	if err := rc.Meta.CreateRun(ctx, r, src.pipeline.StoredJSON()); err != nil {
 		return nil, err

@@ -57,6 +57,9 @@ type wireRunDetails struct {
 	PipelineContextID    string           `json:"pipeline_context_id,omitempty"`
 	PipelineRunContextID string           `json:"pipeline_run_context_id,omitempty"`
 	TaskDetails          []wireTaskDetail `json:"task_details,omitempty"`
+	// Warnings is a kfp-box extra: what will make tasks fail, found when the run was
+	// created (KFP clients ignore it).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // taskState maps an execution state to KFP's RuntimeState: CACHED is SUCCEEDED, as KFP
@@ -109,10 +112,14 @@ func (s *Server) runDetails(ctx context.Context, r *meta.Run) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(execs) == 0 {
+	if len(execs) == 0 && len(r.Warnings) == 0 {
 		return nil, nil
 	}
-	return &wireRunDetails{TaskDetails: taskDetails(r.ID, execs)}, nil
+	d := &wireRunDetails{Warnings: r.Warnings}
+	if len(execs) > 0 {
+		d.TaskDetails = taskDetails(r.ID, execs)
+	}
+	return d, nil
 }
 
 // taskDetails renders one entry per execution (root, sub-DAGs, loops, iterations, tasks),

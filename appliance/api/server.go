@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
 )
@@ -78,6 +79,11 @@ type Deps struct {
 	// PackageURLHosts are hosts ("name" or "name:port") whose package_url may resolve to a
 	// loopback or private address; others are refused there.
 	PackageURLHosts []string
+	// Wheels is the Python wheelhouse behind /wheels (optional).
+	Wheels Wheelhouse
+	// Preflight lists, when a run is created, the tasks that will fail and why (for
+	// example a pip requirement the box cannot satisfy); the run keeps them as warnings.
+	Preflight func(ctx context.Context, p *spec.Pipeline) []string
 }
 
 // Server is the HTTP API.
@@ -97,6 +103,7 @@ func New(d Deps) *Server {
 		d.MaxBodyBytes = 32 << 20
 	}
 	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version")
+	d.StreamPaths = append(d.StreamPaths, "/apis/v2beta1/wheels") // wheels stream to disk under their own bound
 	if d.BodyReadTimeout <= 0 {
 		d.BodyReadTimeout = 2 * time.Minute
 	}
@@ -181,6 +188,9 @@ func (s *Server) routes() {
 	}
 	if s.d.Metrics != nil {
 		s.g.GET("/metrics", gin.WrapH(s.d.Metrics))
+	}
+	if s.d.Wheels != nil {
+		registerWheelRoutes(v2, s.d.Wheels)
 	}
 	for _, add := range s.d.Routes {
 		add(s.g)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 )
 
@@ -52,6 +53,7 @@ type doctorEnv struct {
 	output   func(name string, args ...string) (string, error)
 	stat     func(string) (os.FileInfo, error)
 	probe    func(ctx context.Context) error
+	python   func(ctx context.Context, requested string) pyenv.Interpreter
 }
 
 func newDoctorEnv(cfg appliance.Config) doctorEnv {
@@ -66,6 +68,7 @@ func newDoctorEnv(cfg appliance.Config) doctorEnv {
 		probe: func(ctx context.Context) error {
 			return containerd.Probe(ctx, containerd.ProbeOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
 		},
+		python: pyenv.Probe,
 	}
 }
 
@@ -104,7 +107,7 @@ NVIDIA driver (NVML) and the API and S3 ports, using the same configuration as '
 func runChecks(ctx context.Context, e doctorEnv) []checkResult {
 	out := []checkResult{checkDataDir(e), checkDisk(e)}
 	out = append(out, checkContainerd(ctx, e)...)
-	out = append(out, checkInit(e), checkCgroups(e), checkNVML(e))
+	out = append(out, checkInit(e), checkCgroups(e), checkNVML(e), checkPython(ctx, e))
 	out = append(out, checkPort(ctx, "api port", e.cfg.Listen, "--listen"))
 	if e.cfg.S3Listen != "" && e.cfg.S3Listen != "off" {
 		out = append(out, checkPort(ctx, "s3 port", e.cfg.S3Listen, "--s3-listen"))
@@ -347,4 +350,25 @@ func boxAnswers(ctx context.Context, addr string) bool {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// checkPython checks --host-python, the interpreter of host-runtime tasks: it must run and
+// have venv and ensurepip, since every host task that runs Python gets a venv of its own.
+func checkPython(ctx context.Context, e doctorEnv) checkResult {
+	r := checkResult{Name: "host python"}
+	if e.python == nil {
+		r.Level, r.Detail = checkWarn, "not checked"
+		return r
+	}
+	in := e.python(ctx, e.cfg.HostPython)
+	if in.Problem != "" {
+		r.Level, r.Detail = checkWarn, in.Problem+" (host-runtime tasks that run Python will fail)"
+		r.Fix = pyenv.AptFix + ", or --host-python PATH"
+		return r
+	}
+	r.Detail = fmt.Sprintf("%s (Python %s) with venv and ensurepip", in.Path, in.Version)
+	if in.ExternallyManaged {
+		r.Detail += "; externally managed (PEP 668): tasks pip-install into venvs of their own"
+	}
+	return r
 }

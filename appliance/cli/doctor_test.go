@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 )
 
 // fakeStat answers os.Stat from a map file system rooted at /.
@@ -124,6 +125,25 @@ func TestPrintChecks(t *testing.T) {
 	for _, want := range []string{"[ok  ] a", "[warn] b", "fix: do x", "[FAIL] c", "fix: do y"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestCheckPython(t *testing.T) {
+	cases := []struct {
+		in        pyenv.Interpreter
+		level     checkLevel
+		wantInAll string
+	}{
+		{pyenv.Interpreter{Path: "/usr/bin/python3", Version: "3.11.2", ExternallyManaged: true}, checkOK, "externally managed"},
+		{pyenv.Interpreter{Problem: "host Python \"python3\" not found: " + pyenv.AptFix}, checkWarn, "apt-get install python3 python3-venv"},
+		{pyenv.Interpreter{Path: "/usr/bin/python3", Problem: "host Python /usr/bin/python3 has no venv or ensurepip, so tasks cannot get an environment with pip: apt-get install python3-venv"}, checkWarn, "apt-get install python3-venv"},
+	}
+	for _, tc := range cases {
+		e := doctorEnv{cfg: appliance.Config{HostPython: "python3"}, python: func(context.Context, string) pyenv.Interpreter { return tc.in }}
+		r := checkPython(context.Background(), e)
+		if r.Level != tc.level || !strings.Contains(r.Detail+" "+r.Fix, tc.wantInAll) {
+			t.Errorf("%+v: got %+v", tc.in, r)
 		}
 	}
 }

@@ -41,6 +41,7 @@ type apiRun struct {
 		Message string `json:"message"`
 	} `json:"error"`
 	RunDetails *struct {
+		Warnings    []string `json:"warnings"`
 		TaskDetails []struct {
 			DisplayName string `json:"display_name"`
 			State       string `json:"state"`
@@ -108,6 +109,11 @@ the command waits for the run and exits 1 unless it succeeded.`,
 				return apiExit(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "run %s submitted (%s)\n", run.RunID, run.DisplayName)
+			if run.RunDetails != nil {
+				for _, w := range run.RunDetails.Warnings {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
+				}
+			}
 			if !watch {
 				return nil
 			}

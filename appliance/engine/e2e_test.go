@@ -70,11 +70,52 @@ type apiTask struct {
 }
 
 type apiRun struct {
-	RunID      string `json:"run_id"`
-	State      string `json:"state"`
+	RunID string `json:"run_id"`
+	State string `json:"state"`
+	Error *struct {
+		Message string `json:"message"`
+	} `json:"error"`
 	RunDetails struct {
 		TaskDetails []apiTask `json:"task_details"`
+		Warnings    []string  `json:"warnings"`
 	} `json:"run_details"`
+}
+
+// createRun creates a run of p through POST /apis/v2beta1/runs and returns its id.
+func (b *apiBox) createRun(p *spec.Pipeline, params map[string]any) string {
+	b.t.Helper()
+	var created apiRun
+	body := map[string]any{
+		"display_name":   "e2e",
+		"pipeline_spec":  json.RawMessage(p.StoredJSON()),
+		"runtime_config": map[string]any{"parameters": params},
+	}
+	var raw string
+	if code := b.do("POST", "/apis/v2beta1/runs", body, &raw); code != 200 {
+		b.t.Fatalf("create run: %d %s", code, raw)
+	}
+	if err := json.Unmarshal([]byte(raw), &created); err != nil || created.RunID == "" {
+		b.t.Fatalf("create run: %s", raw)
+	}
+	return created.RunID
+}
+
+// waitRunAPI polls GET /runs/{id} every interval until the run is final.
+func (b *apiBox) waitRunAPI(id string, timeout, interval time.Duration) apiRun {
+	b.t.Helper()
+	var r apiRun
+	deadline := time.Now().Add(timeout)
+	for {
+		b.do("GET", "/apis/v2beta1/runs/"+id, nil, &r)
+		switch strings.ToLower(r.State) {
+		case "succeeded", "failed", "skipped", "error", "canceled":
+			return r
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("run %s still %s after %v", id, r.State, timeout)
+		}
+		time.Sleep(interval)
+	}
 }
 
 // runThroughAPI creates a run with an inline spec (as kfp.Client does from a package) and

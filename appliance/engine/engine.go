@@ -75,6 +75,15 @@ type ConfigMapStore interface {
 	ConfigMap(ctx context.Context, name string) (map[string]string, error)
 }
 
+// PythonEnvs prepares the Python environment of a task that runs Python.
+type PythonEnvs interface {
+	// Prepare readies the environment for a task whose argv is args. dir is the task's
+	// own directory (it may write there), path the PATH it would get otherwise, onWait is
+	// called with a reason when the preparation takes time (a first install). It returns
+	// environment variables to set (PATH replaced) and mounts the task needs.
+	Prepare(ctx context.Context, args []string, dir, path string, onWait func(string)) ([]string, []runtime.Mount, error)
+}
+
 // Config configures an Engine.
 type Config struct {
 	Logger *slog.Logger
@@ -121,6 +130,16 @@ type Config struct {
 	APIURL func() string
 	// KillGrace is how long a terminated task gets between SIGTERM and SIGKILL (default 10s).
 	KillGrace time.Duration
+	// PackageIndex returns the URL of the box's Python package index that tasks of a run
+	// get as PIP_INDEX_URL (and its host as PIP_TRUSTED_HOST); "" or nil: none. It is the
+	// one place that URL is made, so a run-scoped credential can be put into it.
+	PackageIndex func(runID string) string
+	// PackageUpstream is the upstream index the box pulls through ("" when offline); it
+	// only shapes the message of a task that found no matching distribution.
+	PackageUpstream string
+	// Python gives host tasks that run Python an environment of their own (nil: tasks use
+	// the interpreter their image or the host has).
+	Python PythonEnvs
 	// Now returns the current time (tests); default time.Now.
 	Now func() time.Time
 }

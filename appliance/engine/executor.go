@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/resources"
@@ -43,6 +44,8 @@ type startReq struct {
 	accel string
 	// deadline is kfp-kubernetes' activeDeadlineSeconds (0: none).
 	deadline time.Duration
+	// pythonDir is where the task's own Python environment goes ("" when it gets none).
+	pythonDir string
 }
 
 // objectPath is the host file behind an object URI: DataDir/objects/<bucket>/<key>.
@@ -126,7 +129,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	if err != nil {
 		return fail(err)
 	}
-	ts.Env, ts.Mounts = env, mounts
+	ts.Env, ts.Mounts = e.pipEnv(env, x.RunID, argv, ex.Container), mounts
 	if k8s != nil {
 		if k8s.ImagePullPolicy != "" {
 			ts.PullPolicy = runtime.PullPolicy(k8s.ImagePullPolicy)
@@ -159,6 +162,9 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	c.RetryAt = time.Time{}
 	setExecState(c, meta.ExecQueued, "", now)
 	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel}
+	if e.cfg.Python != nil && pyenv.ParseCommand(argv).UsesPython {
+		req.pythonDir = filepath.Join(e.workDir(c), "pyenv")
+	}
 	if k8s != nil && k8s.ActiveDeadlineSecs > 0 {
 		req.deadline = time.Duration(k8s.ActiveDeadlineSecs) * time.Second
 	}
@@ -696,6 +702,14 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 			s.spec.GPUs = g
 			for k, v := range g.Env {
 				s.spec.Env = append(s.spec.Env, k+"="+v)
+			}
+		}
+		if s.pythonDir != "" {
+			if err := e.preparePython(ctx, rs, s); err != nil {
+				if ctx.Err() == nil {
+					e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStartFailed, err: err})
+				}
+				return
 			}
 		}
 		if err := e.stageIn(ctx, s.x); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kfp-box/kfp-box/appliance/api"
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/host"
@@ -39,6 +40,7 @@ func TestMain(m *testing.M) {
 		return
 	}
 	code := m.Run()
+	closePython()
 	if shimDir != "" {
 		_ = os.RemoveAll(shimDir)
 	}
@@ -99,6 +101,11 @@ type harnessOpts struct {
 	sync bool
 	// direct creates runs in the store and submits them to the engine, without the API.
 	direct bool
+	// python gives tasks the shared wheelhouse as their package index and host Python
+	// environments (sharedPython).
+	python bool
+	// packageIndex is the PIP_INDEX_URL tasks get (without python).
+	packageIndex string
 }
 
 // with returns a view of h that reports to t (for subtests).
@@ -157,17 +164,35 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		requireHost(t)
 		rt = openHostRuntime(t, dir)
 	}
-	e, err := New(Config{
+	cfg := Config{
 		Logger: testLogger(), Meta: ms, Runtime: rt, DataDir: dir,
 		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets, GPUs: o.gpus,
 		MaxCacheStaleness: o.staleness, KillGrace: 2 * time.Second,
-	})
+	}
+	if o.packageIndex != "" {
+		cfg.PackageIndex = func(string) string { return o.packageIndex }
+	}
+	var py *pyBox
+	if o.python {
+		py = sharedPython(t)
+		cfg.PackageIndex = func(string) string { return py.indexURL() }
+		if rt.Name() == "host" {
+			cfg.Python = py.mgr
+		}
+	}
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, dir: dir, kv: st, meta: ms, rt: rt, engine: e}
 	if !o.direct {
-		h.srv = httptest.NewServer(api.New(api.Deps{Logger: testLogger(), Meta: ms, Engine: e}).Handler())
+		deps := api.Deps{Logger: testLogger(), Meta: ms, Engine: e}
+		if py != nil {
+			deps.Preflight = func(_ context.Context, p *spec.Pipeline) []string {
+				return pyenv.Preflight(p, pyenv.PreflightOptions{Wheels: py.wheels, ContainerRuntime: rt.Name() != "host"})
+			}
+		}
+		h.srv = httptest.NewServer(api.New(deps).Handler())
 		t.Cleanup(h.srv.Close)
 	}
 	if !o.noStart {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/spec"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
@@ -551,7 +552,9 @@ func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *
 			if st.Message != "" {
 				msg += ": " + st.Message
 			}
-			if tail := logTail(x.LogPath, 5); tail != "" {
+			if hint := pyenv.MissingHint(logTail(x.LogPath, 40), e.cfg.PackageUpstream); hint != "" {
+				msg = fmt.Sprintf("task %q failed: %s", x.TaskName, hint)
+			} else if tail := logTail(x.LogPath, 5); tail != "" {
 				msg += "; last output: " + tail
 			}
 			c = e.attemptOver(rs, x, msg, st.Code, now)

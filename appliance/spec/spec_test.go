@@ -137,3 +137,44 @@ platforms: {kubernetes: {deploymentSpec: {executors: {}}}}
 		}
 	}
 }
+
+// TestParseKeepsYAML12Strings: an input named y (or n, yes, on) stays a string key, as the
+// SDK's PyYAML writes and reads it; YAML 1.1 parsers made it "true".
+func TestParseKeepsYAML12Strings(t *testing.T) {
+	src := `pipelineInfo: {name: p}
+root:
+  dag:
+    tasks:
+      t:
+        componentRef: {name: comp-t}
+        inputs:
+          parameters:
+            x: {runtimeValue: {constant: 2.0}}
+            y: {runtimeValue: {constant: on}}
+components:
+  comp-t:
+    executorLabel: exec-t
+    inputDefinitions:
+      parameters:
+        x: {parameterType: NUMBER_INTEGER}
+        y: {parameterType: STRING}
+deploymentSpec:
+  executors:
+    exec-t: {container: {image: alpine, command: [echo]}}
+schemaVersion: 2.1.0
+`
+	p, err := Parse([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := p.Spec.Root.DAG.Tasks["t"].Inputs.Parameters
+	if in["y"] == nil || in["true"] != nil {
+		t.Fatalf("task inputs %v: the key y was not kept", in)
+	}
+	if v := in["y"].RuntimeValue.ConstantValue(); v != "on" {
+		t.Errorf("constant on = %#v, want the string \"on\"", v)
+	}
+	if _, ok := p.Spec.Components["comp-t"].InputDefinitions.Parameters["y"]; !ok {
+		t.Errorf("input definition y lost")
+	}
+}

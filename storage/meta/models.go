@@ -105,6 +105,9 @@ type Run struct {
 	RecurringRunID    string        `json:"recurring_run_id,omitempty"`
 	// PipelineName is pipelineInfo.name of the run's IR (the cache scope).
 	PipelineName string `json:"pipeline_name,omitempty"`
+	// Warnings are what the box found at creation that will make tasks fail (a pip
+	// requirement it cannot satisfy), one sentence each.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // RunSpec is the IR a run executes, frozen when the run is created.

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"context"
+	"strings"
+
+	"github.com/kfp-box/kfp-box/appliance/pyenv"
+	"github.com/kfp-box/kfp-box/appliance/spec"
+)
+
+// pipEnv adds PIP_INDEX_URL and PIP_TRUSTED_HOST for the box's package index to a task's
+// environment, unless the component names its own index (pip_index_urls, honoured as
+// written) or sets PIP_INDEX_URL itself.
+func (e *Engine) pipEnv(env []string, runID string, argv []string, ctr *spec.ContainerSpec) []string {
+	if e.cfg.PackageIndex == nil {
+		return env
+	}
+	for _, v := range ctr.Env {
+		if v.Name == "PIP_INDEX_URL" {
+			return env
+		}
+	}
+	if pyenv.ParseCommand(argv).OwnIndex() {
+		return env
+	}
+	idx := e.cfg.PackageIndex(runID)
+	if idx == "" {
+		return env
+	}
+	return append(env, "PIP_INDEX_URL="+idx, "PIP_TRUSTED_HOST="+pyenv.HostOf(idx))
+}
+
+// preparePython gives a task its Python environment before it starts: variables replace
+// those of the same name, mounts are added.
+func (e *Engine) preparePython(ctx context.Context, rs *runState, s *startReq) error {
+	path := ""
+	for _, kv := range s.spec.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	wait := func(why string) {
+		e.post(rs.id, taskEvent{execID: s.x.ID, attempt: s.x.Attempt, kind: evWaiting, waiting: why})
+	}
+	env, mounts, err := e.cfg.Python.Prepare(ctx, s.spec.Args, s.pythonDir, path, wait)
+	if err != nil {
+		return err
+	}
+	s.spec.Env = setEnv(s.spec.Env, env)
+	s.spec.Mounts = append(s.spec.Mounts, mounts...)
+	return nil
+}
+
+// setEnv sets KEY=VALUE pairs in env, replacing earlier values of the same keys.
+func setEnv(env, set []string) []string {
+	keys := map[string]bool{}
+	for _, kv := range set {
+		k, _, _ := strings.Cut(kv, "=")
+		keys[k] = true
+	}
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if !keys[k] {
+			out = append(out, kv)
+		}
+	}
+	return append(out, set...)
+}
