@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,6 +186,27 @@ func (a *Appliance) runTokenFor() func(string) string {
 	return a.auth.RunToken
 }
 
+// loopbackURL is how programs on this machine, tasks included, reach the API: plain HTTP
+// on a loopback address, which the listener accepts from loopback peers whatever address it
+// listens on. A listener on one other address is reached there, over HTTPS.
+func (a *Appliance) loopbackURL() string {
+	addr, ok := a.httpLn.Addr().(*net.TCPAddr)
+	if !ok {
+		return a.URL()
+	}
+	ip := addr.IP
+	switch {
+	case ip == nil || ip.IsUnspecified():
+		ip = net.IPv4(127, 0, 0, 1)
+		if addr.IP != nil && addr.IP.To4() == nil {
+			ip = net.IPv6loopback
+		}
+	case !ip.IsLoopback():
+		return a.URL()
+	}
+	return "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(addr.Port))
+}
+
 // taskAPIURL is the API's address as tasks reach it ("" before it listens).
 func (a *Appliance) taskAPIURL() string {
 	u, _ := a.apiURL.Load().(string)
@@ -329,7 +351,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		a.serveCh <- err
 	}()
 	a.onStop("api", func(ctx context.Context) error { return a.httpSrv.Shutdown(ctx) })
-	a.apiURL.Store(a.URL())
+	a.apiURL.Store(a.loopbackURL())
 	a.writeKubeconfig()
 	a.logger.Info("serving", "api", a.URL()+"/apis/v2beta1", "ui", a.URL()+"/", "auth", a.cfg.Auth)
 	return nil

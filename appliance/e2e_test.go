@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,9 +147,14 @@ func boxFor(t *testing.T, a *appliance.Appliance, data string) *box {
 			t.Fatal(err)
 		}
 		b.token = strings.TrimSpace(string(tok))
+		tokenFiles.Store(a.Addr(), a.AdminTokenPath())
 	}
 	return b
 }
+
+// tokenFiles maps a running box's address to its admin token's file, for client commands
+// run in-process (runCLI).
+var tokenFiles sync.Map
 
 // post is an authenticated POST.
 func (b *box) post(url, contentType string, body io.Reader) (*http.Response, error) {

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// dualListener serves TLS and, when plain is set, plain HTTP on one port: the first byte of
+// dualListener serves TLS and, when plain is set or the peer is on loopback, plain HTTP on
+// one port: the first byte of
 // a connection tells them apart (a TLS handshake starts with 0x16, an HTTP request with a
 // letter). On loopback the SDK, curl and the UI speak plain HTTP while kubectl, which sends
 // a token over TLS only, speaks HTTPS to the same address. Connections are told apart in
@@ -67,7 +68,7 @@ func (l *dualListener) sniff(c net.Conn) {
 	switch {
 	case b[0] == 0x16: // TLS handshake record
 		out = tls.Server(pc, l.tls)
-	case l.plain:
+	case l.plain || loopbackPeer(c):
 		out = pc
 	default:
 		_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nthis kfp-box serves HTTPS only on this address: use https://\n")
@@ -79,6 +80,13 @@ func (l *dualListener) sniff(c net.Conn) {
 	case <-l.done:
 		c.Close()
 	}
+}
+
+// loopbackPeer says whether c comes from this machine's loopback: plain HTTP from there
+// crosses no network, so a listener beyond loopback takes it too (tasks, local clients).
+func loopbackPeer(c net.Conn) bool {
+	a, ok := c.RemoteAddr().(*net.TCPAddr)
+	return ok && a.IP.IsLoopback()
 }
 
 // Accept returns the next classified connection.

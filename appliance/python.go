@@ -2,9 +2,10 @@ package appliance
 
 import (
 	"context"
-	"net"
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,6 +35,9 @@ func (a *Appliance) setupWheelhouse(ctx context.Context) error {
 		log.Info("pulling missing wheels through from upstream", "upstream", up.URL())
 	}
 	a.python = pyenv.Probe(ctx, a.cfg.HostPython)
+	if a.runtime != nil && a.runtime.Name() == "host" && a.taskUser != nil && a.taskUser.UID != 0 && a.python.Problem == "" {
+		a.python = a.pythonForTaskUser(ctx)
+	}
 	if a.runtime != nil && a.runtime.Name() == "host" {
 		plog := a.logger.With("component", "pyenv")
 		if a.python.Problem != "" {
@@ -44,9 +48,30 @@ func (a *Appliance) setupWheelhouse(ctx context.Context) error {
 		a.pyenvs = pyenv.NewManager(pyenv.Config{
 			Interpreter: a.python, Dir: filepath.Join(a.cfg.DataDir, "pyenv"),
 			IndexURL: func() string { return a.packageIndexURL("") }, Upstream: a.upstreamURL(), Logger: plog,
+			MountAt: "/kfp-box/python", // the data directory is hidden from tasks
 		})
 	}
 	return nil
+}
+
+// pythonForTaskUser makes sure the host Python can be run by the user tasks run as: an
+// interpreter under root's home (a pyenv of root's) cannot. The default, python3 on the
+// box's PATH, then falls back to the system's /usr/bin/python3; an interpreter named with
+// --host-python is kept, with the problem reported.
+func (a *Appliance) pythonForTaskUser(ctx context.Context) pyenv.Interpreter {
+	uid, gid := int(a.taskUser.UID), int(a.taskUser.GID)
+	in := a.python
+	if pyenv.UsableBy(in.Path, uid, gid) {
+		return in
+	}
+	if a.cfg.HostPython == Defaults().HostPython && in.Path != "/usr/bin/python3" {
+		if sys := pyenv.Probe(ctx, "/usr/bin/python3"); sys.Problem == "" && pyenv.UsableBy(sys.Path, uid, gid) {
+			a.logger.Warn("python3 on the box's PATH is closed to the task user; host tasks use the system's", "closed", in.Path, "using", sys.Path)
+			return sys
+		}
+	}
+	in.Problem = fmt.Sprintf("host Python %s cannot be run by the task user (uid %d): a directory on its path is closed to that user; point --host-python at an interpreter every user can run, such as /usr/bin/python3", in.Path, uid)
+	return in
 }
 
 func (a *Appliance) upstreamURL() string {
@@ -58,37 +83,22 @@ func (a *Appliance) upstreamURL() string {
 
 // packageIndexURL is the URL of the box's package index as a task of runID reaches it
 // (tasks share the host network, so loopback works on both runtimes). It is the engine's
-// one source of PIP_INDEX_URL.
+// one source of PIP_INDEX_URL. When the box requires tokens, the URL carries the run's
+// token as its Basic password (pip sends it, and masks it in what it prints); runID ""
+// is the box's own pip, which gets a service token.
 func (a *Appliance) packageIndexURL(runID string) string {
-	_ = runID // a run-scoped credential goes here once the API requires one
-	if a.httpLn == nil {
+	base := a.taskAPIURL()
+	if base == "" {
 		return ""
 	}
-	addr, ok := a.httpLn.Addr().(*net.TCPAddr)
-	if !ok {
-		return ""
-	}
-	host := addr.IP
-	if host == nil || host.IsUnspecified() {
-		host = net.IPv4(127, 0, 0, 1)
-		if addr.IP != nil && addr.IP.To4() == nil {
-			host = net.IPv6loopback
+	if a.AuthEnabled() && a.auth != nil {
+		tok := a.auth.ServiceToken("pyenv")
+		if runID != "" {
+			tok = a.auth.RunToken(runID)
 		}
+		base = strings.Replace(base, "://", "://kfp-box:"+tok+"@", 1)
 	}
-	return "http://" + net.JoinHostPort(host.String(), itoa(addr.Port)) + pypiPrefix + "/simple/"
-}
-
-func itoa(n int) string {
-	b := [20]byte{}
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return base + pypiPrefix + "/simple/"
 }
 
 // pypiRoutes serves the package index at /pypi/.

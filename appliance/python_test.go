@@ -180,7 +180,11 @@ func runCLI(t *testing.T, server string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := cli.NewRoot(&out, &errb)
-	root.SetArgs(append([]string{"--server", "http://" + server}, args...))
+	flags := []string{"--server", "http://" + server}
+	if f, ok := tokenFiles.Load(server); ok {
+		flags = append(flags, "--token-file", f.(string))
+	}
+	root.SetArgs(append(flags, args...))
 	err := root.Execute()
 	code := 0
 	if err != nil {

@@ -308,6 +308,9 @@ func (s *Store) Verify(ctx context.Context, secret string) (Principal, error) {
 	if strings.HasPrefix(secret, runTokenPrefix) {
 		return s.verifyRun(ctx, secret)
 	}
+	if strings.HasPrefix(secret, serviceTokenPrefix) {
+		return s.verifyService(secret)
+	}
 	s.mu.RLock()
 	t, ok := s.byHash[hashToken(secret)]
 	s.mu.RUnlock()
@@ -320,14 +323,35 @@ func (s *Store) Verify(ctx context.Context, secret string) (Principal, error) {
 	return Principal{Name: t.Name, Scope: t.Scope}, nil
 }
 
+// serviceTokenPrefix starts a token the box uses for its own calls: kfpbox-svc.<purpose>.<mac>.
+const serviceTokenPrefix = "kfpbox-svc."
+
+// ServiceToken is a read-scope credential for the box's own calls to itself (pip filling a
+// Python environment from the box's index). It is derived from the key, held only in memory
+// and handed only to the box's own children, through their environment.
+func (s *Store) ServiceToken(purpose string) string {
+	return serviceTokenPrefix + purpose + "." + s.mac("svc:"+purpose)
+}
+
+func (s *Store) verifyService(secret string) (Principal, error) {
+	rest := strings.TrimPrefix(secret, serviceTokenPrefix)
+	i := strings.LastIndexByte(rest, '.')
+	if i <= 0 || !hmac.Equal([]byte(rest[i+1:]), []byte(s.mac("svc:"+rest[:i]))) {
+		return Principal{}, fmt.Errorf("unknown service token: %w", ErrUnauthenticated)
+	}
+	return Principal{Name: "service/" + rest[:i], Scope: ScopeRead}, nil
+}
+
 // RunToken is the credential handed to the tasks of a run: valid while RunLive says so.
 func (s *Store) RunToken(runID string) string {
 	return runTokenPrefix + runID + "." + s.runMAC(runID)
 }
 
-func (s *Store) runMAC(runID string) string {
+func (s *Store) runMAC(runID string) string { return s.mac("run:" + runID) }
+
+func (s *Store) mac(msg string) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte("run:" + runID))
+	m.Write([]byte(msg))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 

@@ -102,6 +102,15 @@ func TestStore(t *testing.T) {
 		t.Fatalf("token of a finished run: %v", err)
 	}
 
+	// Service tokens: read scope, bound to their purpose.
+	svc := s.ServiceToken("pyenv")
+	if p, err := s.Verify(ctx, svc); err != nil || p.Scope != ScopeRead || p.Name != "service/pyenv" {
+		t.Fatalf("service token: %+v %v", p, err)
+	}
+	if _, err := s.Verify(ctx, strings.Replace(svc, "pyenv", "admin", 1)); !errors.Is(err, ErrUnauthenticated) {
+		t.Fatalf("service token for another purpose: %v", err)
+	}
+
 	// Login codes: once, and not after their time.
 	code, err := s.LoginCode(time.Minute)
 	if err != nil {

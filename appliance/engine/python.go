@@ -48,6 +48,17 @@ func (e *Engine) preparePython(ctx context.Context, rs *runState, s *startReq) e
 	}
 	s.spec.Env = setEnv(s.spec.Env, env)
 	s.spec.Mounts = append(s.spec.Mounts, mounts...)
+	// The task's own venv is the task's, as confine made the rest of its files: pip writes
+	// its installs and cache there as the task's user.
+	if u := s.spec.User; u != nil && *u != 0 {
+		gid := 0
+		if s.spec.Group != nil {
+			gid = int(*s.spec.Group)
+		}
+		if err := chownTree(s.pythonDir, int(*u), gid); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kfp-box/kfp-box/runtime"
@@ -111,7 +112,12 @@ type Config struct {
 	IndexURL func() string
 	// Upstream is the --pypi-upstream URL, for messages ("" when offline).
 	Upstream string
-	Logger   *slog.Logger
+	// MountAt is where a task sees its environments: MountAt/env (the cached one) and
+	// MountAt/venv (its own). Empty means at their host paths, for callers that run the
+	// environment directly on the host; the box sets it, because the data directory that
+	// holds them is hidden from tasks, and its parents need not be open to the task's user.
+	MountAt string
+	Logger  *slog.Logger
 }
 
 // Manager prepares host tasks' Python environments.
@@ -246,9 +252,6 @@ func (m *Manager) build(ctx context.Context, dir string, c Command) error {
 			for _, u := range in.IndexURLs {
 				args = append(args, "--trusted-host", hostOf(u))
 			}
-		case m.cfg.IndexURL != nil:
-			idx := m.cfg.IndexURL()
-			args = append(args, "--index-url", idx, "--trusted-host", hostOf(idx))
 		}
 		if in.NoDeps {
 			args = append(args, "--no-deps")
@@ -256,6 +259,12 @@ func (m *Manager) build(ctx context.Context, dir string, c Command) error {
 		args = append(args, in.Requirements...)
 		cmd := exec.CommandContext(ctx, py, args...)
 		cmd.Env = append(pipFreeEnv(), "PIP_NO_CACHE_DIR=1", "PIP_CONFIG_FILE=/dev/null")
+		if len(in.IndexURLs) == 0 && m.cfg.IndexURL != nil {
+			// The box's index goes in the environment, not the command line: its URL carries
+			// a token, and any local user can read a process's arguments.
+			idx := m.cfg.IndexURL()
+			cmd.Env = append(cmd.Env, "PIP_INDEX_URL="+idx, "PIP_TRUSTED_HOST="+hostOf(idx))
+		}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			if len(in.IndexURLs) > 0 {
@@ -331,9 +340,10 @@ func copyTree(src, dst string) error {
 	})
 }
 
-// TaskEnv makes a task's own venv in dir, chained to env, and returns the environment
-// variables to set (PATH first) for it. prevPATH is the PATH the task would get otherwise.
-func (m *Manager) TaskEnv(dir string, e Env, prevPATH string) ([]string, error) {
+// TaskEnv makes a task's own venv in dir, which the task sees at at, chained to env (as the
+// task sees it), and returns the environment variables to set (PATH first) for it.
+// prevPATH is the PATH the task would get otherwise.
+func (m *Manager) TaskEnv(dir, at string, e Env, prevPATH string) ([]string, error) {
 	in := m.cfg.Interpreter
 	site := filepath.Join(dir, "lib", "python"+in.Short, "site-packages")
 	bin := filepath.Join(dir, "bin")
@@ -367,7 +377,7 @@ func (m *Manager) TaskEnv(dir string, e Env, prevPATH string) ([]string, error) 
 		}
 	}
 	// pip's cache stays in the task's own directory too, not in a HOME shared with others.
-	return []string{"PATH=" + bin + ":" + prevPATH, "VIRTUAL_ENV=" + dir, "PIP_CACHE_DIR=" + filepath.Join(dir, "pip-cache")}, nil
+	return []string{"PATH=" + filepath.Join(at, "bin") + ":" + prevPATH, "VIRTUAL_ENV=" + at, "PIP_CACHE_DIR=" + filepath.Join(at, "pip-cache")}, nil
 }
 
 // hostOf is the host[:port] of a URL, for PIP_TRUSTED_HOST.
@@ -406,13 +416,22 @@ func (m *Manager) Prepare(ctx context.Context, args []string, dir, path string, 
 	if path == "" {
 		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	}
-	vars, err := m.TaskEnv(dir, env, path)
+	seen, at := env, dir // the cached environment and the task's venv as the task sees them
+	if m.cfg.MountAt != "" {
+		rel, err := filepath.Rel(env.Dir, env.SitePackages)
+		if err != nil {
+			return nil, nil, err
+		}
+		seen = Env{Dir: m.cfg.MountAt + "/env", SitePackages: filepath.Join(m.cfg.MountAt, "env", rel)}
+		at = m.cfg.MountAt + "/venv"
+	}
+	vars, err := m.TaskEnv(dir, at, seen, path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("python environment of the task: %w", err)
 	}
 	return vars, []runtime.Mount{
-		{Source: env.Dir, Target: env.Dir, ReadOnly: true},
-		{Source: dir, Target: dir},
+		{Source: env.Dir, Target: seen.Dir, ReadOnly: true},
+		{Source: dir, Target: at},
 	}, nil
 }
 
@@ -426,4 +445,42 @@ func pipFreeEnv() []string {
 		}
 	}
 	return out
+}
+
+// UsableBy says whether the user uid (group gid) can run the interpreter at path: every
+// directory on the way is searchable by that user and the file (links followed) executable.
+func UsableBy(path string, uid, gid int) bool {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	allowed := func(p string, bit os.FileMode) bool {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return false
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return false
+		}
+		m := fi.Mode().Perm()
+		switch {
+		case int(st.Uid) == uid:
+			return m&(bit<<6) != 0
+		case int(st.Gid) == gid:
+			return m&(bit<<3) != 0
+		}
+		return m&bit != 0
+	}
+	for _, p := range []string{path, real} {
+		for d := filepath.Dir(p); ; d = filepath.Dir(d) {
+			if !allowed(d, 0o1) {
+				return false
+			}
+			if d == "/" {
+				break
+			}
+		}
+	}
+	return allowed(real, 0o1) && allowed(real, 0o4)
 }

@@ -108,3 +108,33 @@ func TestTaskEnvsAreIsolated(t *testing.T) {
 		t.Errorf("missing requirement: %v", err)
 	}
 }
+
+func TestUsableBy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make files owned by others")
+	}
+	dir := t.TempDir()
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
+	closed := filepath.Join(dir, "closed")
+	open := filepath.Join(dir, "open")
+	for _, d := range []string{closed, open} {
+		os.MkdirAll(filepath.Join(d, "bin"), 0o755)
+		os.WriteFile(filepath.Join(d, "bin", "python3"), []byte("#!/bin/sh\n"), 0o755)
+	}
+	os.Chmod(closed, 0o700)
+	os.Symlink(filepath.Join(closed, "bin", "python3"), filepath.Join(open, "bin", "link"))
+	for p, want := range map[string]bool{
+		filepath.Join(open, "bin", "python3"):   true,
+		filepath.Join(closed, "bin", "python3"): false,
+		filepath.Join(open, "bin", "link"):      false, // a link into a closed directory
+		filepath.Join(open, "bin", "missing"):   false,
+	} {
+		if got := UsableBy(p, 65534, 65534); got != want {
+			t.Errorf("UsableBy(%s, nobody) = %v, want %v", p, got, want)
+		}
+		if !UsableBy(filepath.Join(closed, "bin", "python3"), 0, 0) {
+			t.Errorf("root's own files are closed to root")
+		}
+	}
+}

@@ -37,6 +37,7 @@ func TestHiddenDataDir(t *testing.T) {
 		{"under a copy of /tmp", tmpTop + "/given", &nobody},
 		{"no mounts", "", &nobody},
 		{"root task", "/kfp-hide-given", nil},
+		{"given where it lies in the hidden directory", "DATA/objects/bucket", &nobody},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,14 +82,22 @@ cat %[1]s/objects/bucket/in && echo LEAK-given-by-host-path
 				LogPath: filepath.Join(dir, fmt.Sprintf("hide-%d.log", i)),
 			}
 			want := []string{"entries=0"}
+			if strings.HasPrefix(tt.target, "DATA/") {
+				want[0] = "entries=1" // the way to the given directory, and nothing else
+			}
 			if tt.user != nil {
 				want = append(want, strconv.FormatInt(*tt.user, 10))
 			} else {
 				want = append(want, "0")
 			}
+			target := strings.Replace(tt.target, "DATA", data, 1)
+			if target == given {
+				// Reading the given directory by its own path is what this case is for.
+				script = strings.Replace(script, "&& echo LEAK-given-by-host-path", "", 1)
+			}
 			if tt.target != "" {
-				spec.Mounts = []runtime.Mount{{Source: given, Target: tt.target}}
-				script += fmt.Sprintf("cat %[1]s/in && echo written > %[1]s/out && echo wrote-given\n", tt.target)
+				spec.Mounts = []runtime.Mount{{Source: given, Target: target}}
+				script += fmt.Sprintf("cat %[1]s/in && echo written > %[1]s/out && echo wrote-given\n", target)
 				want = append(want, "given-input", "wrote-given")
 			}
 			spec.Args = []string{"sh", "-c", script + "exit 0\n"}

@@ -178,8 +178,8 @@ func (r *Runtime) validate(spec *runtime.TaskSpec) error {
 			return fmt.Errorf("task %q: hidden path %q: must be absolute and not /: %w", spec.ID, h, runtime.ErrInvalid)
 		}
 		for _, m := range spec.Mounts {
-			if within(m.Target, h) {
-				return fmt.Errorf("task %q: mount target %s lies in the hidden path %s: %w", spec.ID, m.Target, h, runtime.ErrInvalid)
+			if filepath.Clean(m.Target) == filepath.Clean(h) {
+				return fmt.Errorf("task %q: mount target %s is the hidden path itself: %w", spec.ID, m.Target, runtime.ErrInvalid)
 			}
 		}
 		if spec.WorkDir != "" && within(spec.WorkDir, h) {

@@ -92,18 +92,93 @@ func (m *mounter) setup(mounts []runtime.Mount, workDir string) error {
 
 // hide covers each of paths, in the task's view, with an empty read-only tmpfs. It runs
 // after setup: the bind mounts made from sources inside a hidden path stay at their
-// targets, and only the paths themselves go dark. A path that does not exist has nothing
-// to hide.
-func (m *mounter) hide(paths []string) error {
+// targets, and only the paths themselves go dark. Mounts whose targets lie inside a hidden
+// path (a Python environment mounted where it lives in the data directory) are made again
+// on the tmpfs, from the mount already made (held open across the covering), so the task
+// sees exactly the paths it was given there. A path that does not exist has nothing to hide.
+func (m *mounter) hide(paths []string, mounts []runtime.Mount) error {
 	for _, p := range paths {
 		dst := m.root + filepath.Clean(p)
 		if _, err := os.Stat(dst); err != nil {
 			continue
 		}
-		flags := uintptr(unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
-		if err := unix.Mount("tmpfs", dst, "tmpfs", flags, "size=4k,nr_inodes=1,mode=755"); err != nil {
-			return fmt.Errorf("hide %s: %w", p, err)
+		var inner []runtime.Mount
+		for _, mt := range mounts {
+			if within(mt.Target, p) && filepath.Clean(mt.Target) != filepath.Clean(p) {
+				inner = append(inner, mt)
+			}
 		}
+		// Hold each inner mount open before the tmpfs covers it.
+		fds := make([]int, len(inner))
+		for i, mt := range inner {
+			fd, err := unix.Open(m.root+filepath.Clean(mt.Target), unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				for _, f := range fds[:i] {
+					unix.Close(f)
+				}
+				return fmt.Errorf("hide %s: keep %s: %w", p, mt.Target, err)
+			}
+			fds[i] = fd
+		}
+		err := m.cover(p, dst, inner, fds)
+		for _, f := range fds {
+			unix.Close(f)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cover mounts the hiding tmpfs at dst and puts the inner mounts (held by fds) back on it.
+func (m *mounter) cover(p, dst string, inner []runtime.Mount, fds []int) error {
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	opts := "size=4k,nr_inodes=1,mode=755"
+	if len(inner) > 0 {
+		opts = "size=64k,nr_inodes=4096,mode=755" // room for the inner targets' directories
+	} else {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("tmpfs", dst, "tmpfs", flags, opts); err != nil {
+		return fmt.Errorf("hide %s: %w", p, err)
+	}
+	if len(inner) == 0 {
+		return nil
+	}
+	for i, mt := range inner {
+		t := m.root + filepath.Clean(mt.Target)
+		var st unix.Stat_t
+		if err := unix.Fstat(fds[i], &st); err != nil {
+			return fmt.Errorf("hide %s: %s: %w", p, mt.Target, err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			if err := os.MkdirAll(t, 0o755); err != nil {
+				return fmt.Errorf("hide %s: %s: %w", p, mt.Target, err)
+			}
+		} else {
+			if err := os.MkdirAll(filepath.Dir(t), 0o755); err != nil {
+				return fmt.Errorf("hide %s: %s: %w", p, mt.Target, err)
+			}
+			f, err := os.OpenFile(t, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return fmt.Errorf("hide %s: %s: %w", p, mt.Target, err)
+			}
+			f.Close()
+		}
+		src := "/proc/self/fd/" + strconv.Itoa(fds[i])
+		if err := unix.Mount(src, t, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("hide %s: bind %s again: %w", p, mt.Target, err)
+		}
+		if mt.ReadOnly {
+			if err := unix.Mount("", t, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+				return fmt.Errorf("hide %s: remount %s read-only: %w", p, mt.Target, err)
+			}
+		}
+	}
+	// The tmpfs itself goes read-only; the mounts on it keep their own modes.
+	if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_RDONLY|flags, ""); err != nil {
+		return fmt.Errorf("hide %s: make it read-only: %w", p, err)
 	}
 	return nil
 }

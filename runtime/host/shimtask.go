@@ -146,7 +146,7 @@ func startTask(status io.Writer, dir string, kills chan struct{}, ns bool, nsErr
 		if err := m.setup(spec.Mounts, spec.WorkDir); err != nil {
 			return fail(err)
 		}
-		if err := m.hide(spec.Hide); err != nil {
+		if err := m.hide(spec.Hide, spec.Mounts); err != nil {
 			return fail(err)
 		}
 		root = m.root

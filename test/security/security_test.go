@@ -177,6 +177,29 @@ func (b *box) req(method, path string, body io.Reader, hdr map[string]string, au
 	return resp.StatusCode, string(raw)
 }
 
+// reqAt sends a GET to another base URL of the same box.
+func (b *box) reqAt(base, method, path string, auth bool) (int, string) {
+	saved := b.url
+	b.url = base
+	defer func() { b.url = saved }()
+	return b.req(method, path, nil, nil, auth)
+}
+
+// nonLoopbackIP is an address of this machine other than loopback, to connect from.
+func nonLoopbackIP(t *testing.T) string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP.String()
+		}
+	}
+	t.Fatal("this machine has no address but loopback")
+	return ""
+}
+
 // pwnRun is an inline pipeline whose only task writes `id` to file: what a page would post.
 func pwnRun(file string) string {
 	spec := map[string]any{
@@ -382,12 +405,20 @@ func TestUnauthenticatedListenBeyondLoopback(t *testing.T) {
 	if st, _ := b.req("GET", "/apis/v2beta1/runs", nil, nil, true); st != 200 {
 		t.Fatalf("beyond loopback with the token over TLS: HTTP %d", st)
 	}
-	plain := strings.Replace(b.url, "https://", "http://", 1)
-	if resp, err := http.Get(plain + "/apis/v2beta1/healthz"); err == nil {
+	// Plain HTTP is for loopback peers only (this machine's programs and tasks).
+	if resp, err := http.Get(strings.Replace(b.url, "https://", "http://", 1) + "/apis/v2beta1/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("plain HTTP from loopback: %v", err)
+	}
+	ip := nonLoopbackIP(t)
+	port := b.url[strings.LastIndexByte(b.url, ':')+1:]
+	if resp, err := http.Get("http://" + net.JoinHostPort(ip, port) + "/apis/v2beta1/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
-			t.Fatal("the non-loopback listener answers plain HTTP")
+			t.Fatal("the non-loopback listener answers plain HTTP from the network")
 		}
+	}
+	if st, _ := b.reqAt("https://"+net.JoinHostPort(ip, port), "GET", "/apis/v2beta1/runs", true); st != 200 {
+		t.Fatalf("HTTPS from the network with the token: HTTP %d", st)
 	}
 }
 
