@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance"
 	"github.com/kfp-box/kfp-box/appliance/auth"
+	"github.com/kfp-box/kfp-box/appliance/client"
 )
 
 // credentials is how a client command authenticates to the box and trusts its certificate.
@@ -92,17 +92,8 @@ func loadCredentials(cmd *cobra.Command) (credentials, error) {
 	return c, nil
 }
 
-func readTokenFile(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", err
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("%s is empty", p)
-	}
-	return t, nil
-}
+// readTokenFile reads a token file as the shared client does.
+func readTokenFile(p string) (string, error) { return client.ReadTokenFile(p) }
 
 func flagOrEnv(cmd *cobra.Command, flag, env string) string {
 	if f := cmd.Flag(flag); f != nil && f.Value.String() != "" {
