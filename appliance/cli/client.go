@@ -33,6 +33,11 @@ type apiClient struct {
 
 func newAPIClient(cmd *cobra.Command) *apiClient {
 	creds, err := loadCredentials(cmd)
+	return apiClientWith(cmd, creds, err)
+}
+
+// apiClientWith is newAPIClient with credentials already loaded.
+func apiClientWith(cmd *cobra.Command, creds credentials, err error) *apiClient {
 	c := &apiClient{base: serverURL(cmd), http: creds.httpClient(60 * time.Second), creds: creds, err: err}
 	if err == nil {
 		c.kfp, c.err = client.New(client.Options{Server: c.base, Token: creds.token, TokenSource: creds.source, CAPEM: creds.caPEM})
