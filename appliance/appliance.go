@@ -287,6 +287,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		System:       a.systemInfo,
 		GC:           a.collectGarbage,
 		OnRunDeleted: a.runDeleted,
+		LogDir:       filepath.Join(a.cfg.DataDir, "logs"),
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {

@@ -67,6 +67,9 @@ type Deps struct {
 	// BodyReadTimeout bounds how long a client may take to send a body (default 2 minutes):
 	// a client that trickles one holds a connection, and its share of the budget, no longer.
 	BodyReadTimeout time.Duration
+	// LogDir is where imported runs' task logs are written (runs:import needs it and
+	// Objects).
+	LogDir string
 }
 
 // Server is the HTTP API.
@@ -84,7 +87,8 @@ func New(d Deps) *Server {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 32 << 20
 	}
-	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version")
+	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version", ImportPath)
+	d.StreamPaths = append(d.StreamPaths, ImportPath)
 	if d.BodyReadTimeout <= 0 {
 		d.BodyReadTimeout = 2 * time.Minute
 	}
@@ -203,6 +207,7 @@ func (s *Server) routes() {
 	v2.DELETE("/pipelines/:id/versions/:vid", s.deletePipelineVersion)
 
 	v2.POST("/runs", s.createRun)
+	v2.POST(`/runs\:import`, s.importRun)
 	v2.GET("/runs", s.listRuns)
 	v2.GET("/runs/:id", s.getRun)
 	v2.DELETE("/runs/:id", s.deleteRun)

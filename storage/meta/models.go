@@ -105,6 +105,8 @@ type Run struct {
 	RecurringRunID    string        `json:"recurring_run_id,omitempty"`
 	// PipelineName is pipelineInfo.name of the run's IR (the cache scope).
 	PipelineName string `json:"pipeline_name,omitempty"`
+	// ImportedFrom marks a run recreated from an export archive (RunOrigin, imports.go).
+	ImportedFrom *RunOrigin `json:"imported_from,omitempty"`
 }
 
 // RunSpec is the IR a run executes, frozen when the run is created.
