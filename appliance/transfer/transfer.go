@@ -133,8 +133,10 @@ type copier struct {
 	versionMap map[string]string
 	// pipelineMap maps source pipeline ids to target pipeline ids.
 	pipelineMap map[string]string
-	// expMap maps source experiment ids to target experiment ids ("" while planned).
+	// expMap maps experiment names to target experiment ids ("" while planned).
 	expMap map[string]string
+	// srcExps are the source's experiments by name.
+	srcExps map[string]client.Experiment
 }
 
 // versionPlan is one source version and what to do with it.
@@ -174,7 +176,8 @@ type recurringPlan struct {
 // copy (the source cannot be listed); failures of single objects are in the report.
 func Copy(ctx context.Context, src, dst *client.Client, o Options) (*Report, error) {
 	c := &copier{src: src, dst: dst, o: o, rep: &Report{},
-		versionMap: map[string]string{}, pipelineMap: map[string]string{}, expMap: map[string]string{}}
+		versionMap: map[string]string{}, pipelineMap: map[string]string{}, expMap: map[string]string{},
+		srcExps: map[string]client.Experiment{}}
 	pipelines, err := c.planPipelines(ctx)
 	if err != nil {
 		return nil, err
@@ -364,6 +367,7 @@ func (c *copier) planRecurring(ctx context.Context, pipelines []*pipelinePlan) (
 	expName := map[string]string{}
 	for _, e := range srcExps {
 		expName[e.ExperimentID] = e.DisplayName
+		c.srcExps[e.DisplayName] = e
 	}
 	var plans []*recurringPlan
 	for _, rr := range srcRuns {
@@ -403,7 +407,11 @@ func (c *copier) planExperiments(ctx context.Context, recurring []*recurringPlan
 	for _, rp := range recurring {
 		if rp.expName != "" {
 			if _, ok := want[rp.expName]; !ok {
-				want[rp.expName] = client.Experiment{DisplayName: rp.expName}
+				e, known := c.srcExps[rp.expName]
+				if !known {
+					e = client.Experiment{DisplayName: rp.expName}
+				}
+				want[rp.expName] = e
 			}
 		}
 	}
