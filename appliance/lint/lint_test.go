@@ -169,3 +169,24 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLint lints arbitrary pipeline files and targets: never a panic.
+func FuzzLint(f *testing.F) {
+	f.Add([]byte(pipelineYAML), "kfp-2.15")
+	f.Add([]byte("pipelineInfo: {name: x}\nroot: {dag: {tasks: {}}}\nschemaVersion: 2.1.0\n"), "kfp-2.x")
+	f.Fuzz(func(t *testing.T, data []byte, target string) {
+		tg, err := ParseTarget(target)
+		if err != nil {
+			tg = DefaultTarget
+		}
+		p, err := spec.Parse(data)
+		if err != nil {
+			return
+		}
+		for _, fd := range Pipeline(p, tg) {
+			if fd.Rule == "" || fd.Message == "" {
+				t.Fatalf("finding without rule or message: %+v", fd)
+			}
+		}
+	})
+}
