@@ -27,10 +27,10 @@ func newTransferCmd(push bool) *cobra.Command {
 	var rf remoteFlags
 	var o transfer.Options
 	var target string
-	use, dir, urlFlag := "push", "to", "to"
+	use, dir, urlFlag := "push", "target", "to"
 	short := "Copy pipelines (and experiments, recurring runs) from the box to a KFP cluster or another box"
 	if !push {
-		use, dir, urlFlag = "pull", "from", "from"
+		use, dir, urlFlag = "pull", "source", "from"
 		short = "Copy pipelines (and experiments, recurring runs) from a KFP cluster or another box into the box"
 	}
 	cmd := &cobra.Command{
@@ -46,7 +46,7 @@ version name already used there for another spec gets the digest appended (repor
 recurring runs are recreated, paused unless --enable-recurring-runs. Each object is reported as it
 is handled, then a summary; the exit code is 1 when anything failed.
 
-The ` + dir + ` side is reached like the kfp SDK reaches it: --token, --token-file, or --kubeconfig
+The ` + dir + ` is reached like the kfp SDK reaches it: --token, --token-file, or --kubeconfig
 (the context's token, token file or exec credential; without --` + urlFlag + ` through the cluster's
 service proxy to KFP in --kfp-namespace); --namespace is the user namespace of a multi-user KFP.
 The box is --server, with its own admin token when readable, --box-token-file or KFPBOX_TOKEN.`,
@@ -113,12 +113,12 @@ The box is --server, with its own admin token when readable, --box-token-file or
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&rf.url, urlFlag, "", "URL of the KFP endpoint ("+dir+"): a KFP cluster's API (for example https://kfp.example.com) or another kfp-box")
-	f.StringVar(&rf.token, "token", "", "bearer token for the "+dir+" side (prefer --token-file: a flag is visible to other local users)")
-	f.StringVar(&rf.kubeconfig, "kubeconfig", "", "kubeconfig whose token or exec credential reaches the "+dir+" side (as kfp.Client() without a host)")
+	f.StringVar(&rf.url, urlFlag, "", "URL of the "+dir+": a KFP cluster's API (for example https://kfp.example.com) or another kfp-box")
+	f.StringVar(&rf.token, "token", "", "bearer token for the "+dir+" (prefer --token-file: a flag is visible to other local users)")
+	f.StringVar(&rf.kubeconfig, "kubeconfig", "", "kubeconfig whose token or exec credential reaches the "+dir+" (as kfp.Client() without a host)")
 	f.StringVar(&rf.kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	f.StringVar(&rf.kfpNamespace, "kfp-namespace", "kubeflow", "namespace of KFP's ml-pipeline service, for --kubeconfig without --"+urlFlag)
-	f.StringVar(&rf.namespace, "namespace", "", "user namespace of a multi-user KFP on the "+dir+" side")
+	f.StringVar(&rf.namespace, "namespace", "", "user namespace of a multi-user KFP "+dir)
 	f.String("box-token-file", "", "file holding the box's token (default: KFPBOX_TOKEN, or the box's admin token when readable)")
 	f.String("box-ca-cert", "", "PEM certificate to trust for the box over https")
 	f.StringVar(&o.Filter, "filter", "", `KFP filter (JSON) for the pipelines, e.g. {"predicates":[{"operation":"IS_SUBSTRING","key":"display_name","string_value":"train"}]}`)
