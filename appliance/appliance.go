@@ -320,6 +320,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		GC:              a.collectGarbage,
 		OnRunDeleted:    a.runDeleted,
 		PackageURLHosts: strings.Split(a.cfg.PackageURLHosts, ","),
+		LogDir:          filepath.Join(a.cfg.DataDir, "logs"),
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {

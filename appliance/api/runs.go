@@ -49,6 +49,8 @@ type wireRun struct {
 	RunDetails               any                `json:"run_details,omitempty"`
 	RecurringRunID           string             `json:"recurring_run_id,omitempty"`
 	StateHistory             []wireStateEvent   `json:"state_history,omitempty"`
+	// ImportedFrom marks a run imported from an export archive (a kfp-box extension).
+	ImportedFrom *wireOrigin `json:"imported_from,omitempty"`
 }
 
 // wireConfig renders a runtime config; as KFP, none when it has no parameters and no root.
@@ -122,7 +124,7 @@ func (s *Server) toWireRun(c *gin.Context, r *meta.Run, withSpec bool) wireRun {
 		RuntimeConfig:  wireConfig(r.RuntimeConfig),
 		ServiceAccount: firstNonEmpty(r.ServiceAccount, DefaultServiceAccount), CreatedAt: tsp(r.CreatedAt), ScheduledAt: tsp(r.ScheduledAt),
 		FinishedAt: tsp(r.FinishedAt), State: r.State, Error: statusOf(r.Error),
-		RecurringRunID: r.RecurringRunID,
+		RecurringRunID: r.RecurringRunID, ImportedFrom: toWireOrigin(r.ImportedFrom),
 	}
 	if r.PipelineVersionID != "" {
 		w.PipelineVersionReference = &wireVersionRef{PipelineID: r.PipelineID, PipelineVersionID: r.PipelineVersionID}
@@ -263,6 +265,8 @@ func (s *Server) runAction(c *gin.Context) {
 		}
 	case "retry":
 		switch {
+		case r.ImportedFrom != nil:
+			err = fmt.Errorf("run %q was imported and keeps its results; submit it again to re-run it: %w", id, ErrFailedPrecondition)
 		case r.State != meta.RunFailed && r.State != meta.RunCanceled:
 			err = fmt.Errorf("run %q is %s; only failed runs can be retried: %w", id, r.State, ErrFailedPrecondition)
 		case s.d.Engine == nil:

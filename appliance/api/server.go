@@ -84,6 +84,9 @@ type Deps struct {
 	// Preflight lists, when a run is created, the tasks that will fail and why (for
 	// example a pip requirement the box cannot satisfy); the run keeps them as warnings.
 	Preflight func(ctx context.Context, p *spec.Pipeline) []string
+	// LogDir is where imported runs' task logs are written (runs:import needs it and
+	// Objects).
+	LogDir string
 }
 
 // Server is the HTTP API.
@@ -102,8 +105,8 @@ func New(d Deps) *Server {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 32 << 20
 	}
-	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version")
-	d.StreamPaths = append(d.StreamPaths, "/apis/v2beta1/wheels") // wheels stream to disk under their own bound
+	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version", ImportPath)
+	d.StreamPaths = append(d.StreamPaths, ImportPath, "/apis/v2beta1/wheels") // they stream to disk under their own bounds
 	if d.BodyReadTimeout <= 0 {
 		d.BodyReadTimeout = 2 * time.Minute
 	}
@@ -228,6 +231,7 @@ func (s *Server) routes() {
 	v2.PATCH("/pipelines/:id/versions/:vid", s.updatePipelineVersion)
 
 	v2.POST("/runs", s.createRun)
+	v2.POST(`/runs\:import`, s.importRun)
 	v2.GET("/runs", s.listRuns)
 	v2.GET("/runs/:id", s.getRun)
 	v2.DELETE("/runs/:id", s.deleteRun)

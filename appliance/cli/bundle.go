@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -322,10 +321,8 @@ func newBundleImportCmd() *cobra.Command {
 // importWheelChecked posts a wheel with the sha256 the bundle recorded; the box refuses a
 // mismatch.
 func importWheelChecked(ctx context.Context, c *apiClient, name, sum string, body io.Reader) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+apiPrefix+"/wheels?filename="+url.QueryEscape(name)+"&sha256="+url.QueryEscape(sum), body)
-	if err != nil {
-		return usageErr("--server %q: %v", c.base, err)
+	if c.err != nil {
+		return c.err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	return apiExit(c.send(req, nil))
+	return apiExit(c.wrap(c.kfp.UploadStream(ctx, "/wheels", url.Values{"filename": {name}, "sha256": {sum}}, "application/octet-stream", body, nil)))
 }

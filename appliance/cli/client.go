@@ -1,36 +1,51 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kfp-box/kfp-box/appliance/client"
 )
 
 // apiPrefix is the KFP REST prefix the client commands use.
-const apiPrefix = "/apis/v2beta1"
+const apiPrefix = client.APIPrefix
 
-// apiClient is a thin client of the box's KFP v2beta1 API. (serverURL, which reads --server
-// and KFPBOX_SERVER, lives in gpu.go.)
+// apiClient is the client commands' view of the shared KFP client (appliance/client): the
+// box's credentials found as creds.go describes, errors turned into the CLI's messages and
+// exit codes. (serverURL, which reads --server and KFPBOX_SERVER, lives in gpu.go.)
 type apiClient struct {
 	base  string
 	http  *http.Client
 	creds credentials
+	kfp   *client.Client
 	// err is a problem found while loading the credentials, returned by the first request.
 	err error
 }
 
 func newAPIClient(cmd *cobra.Command) *apiClient {
 	creds, err := loadCredentials(cmd)
-	return &apiClient{base: serverURL(cmd), http: creds.httpClient(60 * time.Second), creds: creds, err: err}
+	return apiClientWith(cmd, creds, err)
+}
+
+// apiClientWith is newAPIClient with credentials already loaded.
+func apiClientWith(cmd *cobra.Command, creds credentials, err error) *apiClient {
+	c := &apiClient{base: serverURL(cmd), http: creds.httpClient(60 * time.Second), creds: creds, err: err}
+	if err == nil {
+		c.kfp, c.err = client.New(client.Options{Server: c.base, Token: creds.token, TokenSource: creds.source, CAPEM: creds.caPEM})
+		if c.err != nil {
+			c.err = usageErr("--server %q: %v", c.base, c.err)
+		}
+	}
+	return c
 }
 
 // stream sends a GET without a deadline (log streams end when their task does) and returns
@@ -39,21 +54,29 @@ func (c *apiClient) stream(ctx context.Context, path string) (*http.Response, er
 	if c.err != nil {
 		return nil, c.err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+apiPrefix+path, nil)
-	if err != nil {
-		return nil, usageErr("--server %q: %v", c.base, err)
+	resp, err := c.kfp.Stream(ctx, path)
+	return resp, c.wrap(err)
+}
+
+// wrap turns the shared client's errors into the CLI's: unreachable servers, 401s with how
+// to get a token, other answers as apiError.
+func (c *apiClient) wrap(err error) error {
+	var ce *client.Error
+	var un *client.Unreachable
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		if ce.Status == http.StatusUnauthorized {
+			return &apiError{Status: ce.Status, Message: c.creds.explain401(c.base).Error()}
+		}
+		return &apiError{Status: ce.Status, Message: ce.Message}
+	case errors.As(err, &un):
+		return fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, un.Err)
+	case errors.Is(err, client.ErrUsage):
+		return usageErr("%v", err)
 	}
-	c.creds.authorize(req)
-	resp, err := c.creds.httpClient(0).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, c.statusError(resp, raw)
-	}
-	return resp, nil
+	return err
 }
 
 // statusError turns a non-2xx answer into an apiError, explaining a 401.
@@ -83,48 +106,10 @@ func apiExit(err error) error {
 
 // do sends a JSON request and decodes the JSON answer into out (when non-nil).
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+apiPrefix+path, r)
-	if err != nil {
-		return usageErr("--server %q: %v", c.base, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return c.send(req, out)
-}
-
-func (c *apiClient) send(req *http.Request, out any) error {
 	if c.err != nil {
 		return c.err
 	}
-	c.creds.authorize(req)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach kfp-box at %s (is 'kfp-box serve' running?): %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("reading the answer of %s: %w", req.URL.Path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return c.statusError(resp, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("bad answer from %s: %w", req.URL.Path, err)
-	}
-	return nil
+	return c.wrap(c.kfp.Do(ctx, method, path, body, out))
 }
 
 // errorMessage extracts the message of a google.rpc.Status or upload error body.
@@ -150,28 +135,10 @@ func errorMessage(status string, raw []byte) string {
 
 // upload posts a file as the multipart field "uploadfile" with query parameters.
 func (c *apiClient) upload(ctx context.Context, path string, q url.Values, filename string, data []byte, out any) error {
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	fw, err := mw.CreateFormFile("uploadfile", filename)
-	if err != nil {
-		return err
+	if c.err != nil {
+		return c.err
 	}
-	if _, err := fw.Write(data); err != nil {
-		return err
-	}
-	if err := mw.Close(); err != nil {
-		return err
-	}
-	u := c.base + apiPrefix + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, &buf)
-	if err != nil {
-		return usageErr("--server %q: %v", c.base, err)
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	return c.send(req, out)
+	return c.wrap(c.kfp.Upload(ctx, path, q, filename, data, out))
 }
 
 // experimentID resolves --experiment: an id, or a display name (created when missing, as

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance"
 	"github.com/kfp-box/kfp-box/appliance/auth"
+	"github.com/kfp-box/kfp-box/appliance/client"
 )
 
 // credentials is how a client command authenticates to the box and trusts its certificate.
@@ -43,13 +43,19 @@ func dataDirForClient() string {
 // user can read it. An https server's certificate is trusted from --ca-cert (KFPBOX_CA_CERT),
 // else the box's own self-signed certificate, else the system's roots.
 func loadCredentials(cmd *cobra.Command) (credentials, error) {
+	return loadCredentialsFrom(cmd, "token-file", "ca-cert")
+}
+
+// loadCredentialsFrom is loadCredentials with other flag names (push and pull give
+// --token-file and --ca-cert to the remote side and --box-token-file, --box-ca-cert to the box).
+func loadCredentialsFrom(cmd *cobra.Command, tokenFlag, caFlag string) (credentials, error) {
 	var c credentials
-	file := flagOrEnv(cmd, "token-file", "KFPBOX_TOKEN_FILE")
+	file := flagOrEnv(cmd, tokenFlag, "KFPBOX_TOKEN_FILE")
 	switch {
 	case file != "":
 		t, err := readTokenFile(file)
 		if err != nil {
-			return c, usageErr("--token-file: %v", err)
+			return c, usageErr("--%s: %v", tokenFlag, err)
 		}
 		c.token, c.source = t, file
 	case os.Getenv("KFPBOX_TOKEN") != "":
@@ -67,7 +73,7 @@ func loadCredentials(cmd *cobra.Command) (credentials, error) {
 			c.token, c.source = t, p
 		}
 	}
-	ca := flagOrEnv(cmd, "ca-cert", "KFPBOX_CA_CERT")
+	ca := flagOrEnv(cmd, caFlag, "KFPBOX_CA_CERT")
 	if ca == "" {
 		own := filepath.Join(dataDirForClient(), "tls", "cert.pem")
 		if _, err := os.Stat(own); err == nil {
@@ -77,14 +83,14 @@ func loadCredentials(cmd *cobra.Command) (credentials, error) {
 	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return c, usageErr("--ca-cert: %v", err)
+			return c, usageErr("--%s: %v", caFlag, err)
 		}
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
 		if !pool.AppendCertsFromPEM(pem) {
-			return c, usageErr("--ca-cert %s: no PEM certificate in it", ca)
+			return c, usageErr("--%s %s: no PEM certificate in it", caFlag, ca)
 		}
 		c.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		c.caPEM = pem
@@ -92,17 +98,8 @@ func loadCredentials(cmd *cobra.Command) (credentials, error) {
 	return c, nil
 }
 
-func readTokenFile(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", err
-	}
-	t := strings.TrimSpace(string(b))
-	if t == "" {
-		return "", fmt.Errorf("%s is empty", p)
-	}
-	return t, nil
-}
+// readTokenFile reads a token file as the shared client does.
+func readTokenFile(p string) (string, error) { return client.ReadTokenFile(p) }
 
 func flagOrEnv(cmd *cobra.Command, flag, env string) string {
 	if f := cmd.Flag(flag); f != nil && f.Value.String() != "" {

@@ -61,29 +61,67 @@ func newRunCmd() *cobra.Command {
 
 func newRunSubmitCmd() *cobra.Command {
 	var params []string
-	var experiment, name, pipelineRoot string
+	var experiment, name, pipelineRoot, exportFile string
 	var watch bool
 	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "submit FILE",
-		Short: "Submit a compiled pipeline (.yaml, .json, .zip, .tar.gz) as a run",
+		Use:   "submit FILE | --from-export ARCHIVE",
+		Short: "Submit a compiled pipeline (.yaml, .json, .zip, .tar.gz), or an exported run again, as a run",
 		Long: `Submit a compiled pipeline as a run. Parameters are given as -p key=value and typed by the
 pipeline's declared inputs (integers, numbers, booleans, JSON lists and structs). With --watch
-the command waits for the run and exits 1 unless it succeeded.`,
-		Args: cobra.ExactArgs(1),
+the command waits for the run and exits 1 unless it succeeded.
+
+With --from-export ARCHIVE (from 'kfp-box run export') the run is reproduced: the same pipeline
+spec, parameters and pipeline root, in an experiment of the same name; -p overrides parameters.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if exportFile != "" {
+				return cobra.NoArgs(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			data, err := os.ReadFile(args[0])
-			if err != nil {
-				return usageErr("%v", err)
+			var p *spec.Pipeline
+			values := map[string]any{}
+			if exportFile != "" {
+				m, orig, err := fromExport(exportFile)
+				if err != nil {
+					return usageErr("--from-export %v", err)
+				}
+				if p, err = spec.FromJSON(m.PipelineSpec); err != nil {
+					return usageErr("--from-export %s: %v", exportFile, err)
+				}
+				if rc := orig.RuntimeConfig; rc != nil {
+					for k, v := range rc.Parameters {
+						if v != nil {
+							values[k] = v
+						}
+					}
+					if pipelineRoot == "" {
+						pipelineRoot = rc.PipelineRoot
+					}
+				}
+				if name == "" {
+					name = orig.DisplayName + " (re-run)"
+				}
+				if experiment == "" && m.Experiment != nil {
+					experiment = m.Experiment.DisplayName
+				}
+			} else {
+				data, err := os.ReadFile(args[0])
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				if p, err = spec.ParsePackage(filepath.Base(args[0]), data); err != nil {
+					return usageErr("%s: %v", args[0], err)
+				}
 			}
-			p, err := spec.ParsePackage(filepath.Base(args[0]), data)
-			if err != nil {
-				return usageErr("%s: %v", args[0], err)
-			}
-			values, err := parseParams(p, params)
+			overrides, err := parseParams(p, params)
 			if err != nil {
 				return err
+			}
+			for k, v := range overrides {
+				values[k] = v
 			}
 			c := newAPIClient(cmd)
 			expID, err := c.experimentID(ctx, experiment, true)
@@ -109,8 +147,11 @@ the command waits for the run and exits 1 unless it succeeded.`,
 				return apiExit(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "run %s submitted (%s)\n", run.RunID, run.DisplayName)
-			if run.RunDetails != nil {
-				for _, w := range run.RunDetails.Warnings {
+			// As on KFP, the created run comes back without details: the warnings the box found
+			// at creation (tasks that will fail) are in the run as it is read back.
+			var got apiRun
+			if err := c.do(ctx, http.MethodGet, "/runs/"+url.PathEscape(run.RunID), nil, &got); err == nil && got.RunDetails != nil {
+				for _, w := range got.RunDetails.Warnings {
 					fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
 				}
 			}
@@ -126,6 +167,7 @@ the command waits for the run and exits 1 unless it succeeded.`,
 	cmd.Flags().StringVar(&pipelineRoot, "pipeline-root", "", "pipeline root for the run's artifacts")
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "wait for the run to finish; exit 1 unless it succeeded")
 	cmd.Flags().DurationVar(&interval, "interval", time.Second, "polling interval for --watch")
+	cmd.Flags().StringVar(&exportFile, "from-export", "", "run an exported run again (an archive from 'kfp-box run export')")
 	return cmd
 }
 

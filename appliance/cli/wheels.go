@@ -101,12 +101,10 @@ func newWheelsImportCmd() *cobra.Command {
 
 // importWheel posts one wheel to the box.
 func importWheel(ctx context.Context, c *apiClient, name string, body io.Reader) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+apiPrefix+"/wheels?filename="+url.QueryEscape(name), body)
-	if err != nil {
-		return usageErr("--server %q: %v", c.base, err)
+	if c.err != nil {
+		return c.err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	return c.send(req, nil)
+	return c.wrap(c.kfp.UploadStream(ctx, "/wheels", url.Values{"filename": {name}}, "application/octet-stream", body, nil))
 }
 
 func newWheelsListCmd() *cobra.Command {

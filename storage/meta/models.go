@@ -108,6 +108,8 @@ type Run struct {
 	// Warnings are what the box found at creation that will make tasks fail (a pip
 	// requirement it cannot satisfy), one sentence each.
 	Warnings []string `json:"warnings,omitempty"`
+	// ImportedFrom marks a run recreated from an export archive (RunOrigin, imports.go).
+	ImportedFrom *RunOrigin `json:"imported_from,omitempty"`
 }
 
 // RunSpec is the IR a run executes, frozen when the run is created.

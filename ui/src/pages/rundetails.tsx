@@ -57,7 +57,7 @@ export function RunDetails({ id }: { id: string }) {
           <button type="button" onClick={() => navigate(`/runs/new?clone=${encodeURIComponent(id)}`)}>
             Clone
           </button>
-          <button type="button" disabled={act.busy || (r.state !== 'FAILED' && r.state !== 'CANCELED')} onClick={() => action('retry')}>
+          <button type="button" disabled={act.busy || !!r.imported_from || (r.state !== 'FAILED' && r.state !== 'CANCELED')} onClick={() => action('retry')}>
             Retry
           </button>
           <button type="button" disabled={act.busy || isTerminal(r.state)} onClick={() => action('terminate')}>
@@ -77,6 +77,11 @@ export function RunDetails({ id }: { id: string }) {
         {r.experiment_id && <a href={`/runs?experiment=${encodeURIComponent(r.experiment_id)}`}>Experiment</a>}
         {ref?.pipeline_id && <a href={`/pipelines/${encodeURIComponent(ref.pipeline_id)}/versions/${encodeURIComponent(ref.pipeline_version_id ?? '')}`}>Pipeline version</a>}
         {r.recurring_run_id && <a href="/recurring">Started by a recurring run</a>}
+        {r.imported_from && (
+          <span class="imported" data-testid="imported-from" title={`exported ${fmtTime(r.imported_from.exported_at)}, imported ${fmtTime(r.imported_from.imported_at)}`}>
+            Imported from {r.imported_from.server} (run {r.imported_from.run_id})
+          </span>
+        )}
       </div>
       {r.error && <ErrorBox error={new Error(r.error.message ?? fmtValue(r.error))} what="Run error" />}
       <Tabs

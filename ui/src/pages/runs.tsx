@@ -155,6 +155,11 @@ export function RunList() {
                   </td>
                   <td>
                     <a href={runLink(x.run_id)}>{x.display_name || x.run_id}</a>
+                    {x.imported_from && (
+                      <span class="tag imported" title={`imported from ${x.imported_from.server} (run ${x.imported_from.run_id})`}>
+                        {' '}imported
+                      </span>
+                    )}
                   </td>
                   <td>
                     <StateBadge state={x.state} />
