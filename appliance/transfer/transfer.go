@@ -643,6 +643,9 @@ func (c *copier) runRecurring(ctx context.Context, plans []*recurringPlan) {
 	}
 }
 
+// defaultServiceAccount is what KFP (and the box) report when a run names no account.
+const defaultServiceAccount = "pipeline-runner"
+
 // recurringBody is the create request for the target: ids mapped, paused unless enabled.
 func (c *copier) recurringBody(rp *recurringPlan) (*client.RecurringRun, error) {
 	s := rp.src
@@ -650,6 +653,11 @@ func (c *copier) recurringBody(rp *recurringPlan) (*client.RecurringRun, error) 
 		DisplayName: s.DisplayName, Description: s.Description, RuntimeConfig: s.RuntimeConfig,
 		ServiceAccount: s.ServiceAccount, MaxConcurrency: s.MaxConcurrency, Trigger: s.Trigger,
 		NoCatchup: s.NoCatchup, Mode: "DISABLE",
+	}
+	if body.ServiceAccount == defaultServiceAccount {
+		// The source's default, not a choice: the target applies its own (a multi-user
+		// cluster's namespaces have no pipeline-runner account).
+		body.ServiceAccount = ""
 	}
 	if body.RuntimeConfig != nil && body.RuntimeConfig.Parameters == nil {
 		rc := *body.RuntimeConfig
