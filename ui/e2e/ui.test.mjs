@@ -244,7 +244,7 @@ describe('kfp-box web UI', { skip: !BASE && 'KFPBOX_URL is not set: run through 
   });
 
   step('opens the links the kfp SDK prints (#/runs/details/..., #/experiments/details/..., #/pipelines/details/.../version/...)', [RUN], async () => {
-    const api = (p, init) => fetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
+    const api = (p, init) => apiFetch(`${BASE}/apis/v2beta1/${p}`, init).then(async (r) => (r.ok ? r.json() : assert.fail(`${p}: HTTP ${r.status} ${await r.text()}`)));
     const { pipeline_id: pid, pipeline_version_id: vid } = (await api(`runs/${runIds[0]}`)).pipeline_version_reference;
     // A newer version, so that the version link must open the older one it names.
     const form = new FormData();
