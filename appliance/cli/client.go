@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,7 +83,7 @@ func (c *apiClient) statusError(resp *http.Response, raw []byte) error {
 	if resp.StatusCode == http.StatusUnauthorized {
 		return &apiError{Status: resp.StatusCode, Message: c.creds.explain401(c.base).Error()}
 	}
-	return &apiError{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw)}
+	return &apiError{Status: resp.StatusCode, Message: client.ErrorMessage(resp.Status, raw)}
 }
 
 // apiError is an answer other than 2xx. 4xx answers are the user's input (exit 2); the
@@ -112,26 +111,6 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	return c.wrap(c.kfp.Do(ctx, method, path, body, out))
 }
 
-// errorMessage extracts the message of a google.rpc.Status or upload error body.
-func errorMessage(status string, raw []byte) string {
-	var e struct {
-		Message      string `json:"message"`
-		ErrorMessage string `json:"error_message"`
-	}
-	if json.Unmarshal(raw, &e) == nil {
-		if e.Message != "" {
-			return e.Message
-		}
-		if e.ErrorMessage != "" {
-			return e.ErrorMessage
-		}
-	}
-	msg := strings.TrimSpace(string(raw))
-	if len(msg) > 200 {
-		msg = msg[:200] + "..."
-	}
-	return fmt.Sprintf("server answered %s: %s", status, msg)
-}
 
 // upload posts a file as the multipart field "uploadfile" with query parameters.
 func (c *apiClient) upload(ctx context.Context, path string, q url.Values, filename string, data []byte, out any) error {

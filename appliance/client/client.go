@@ -295,11 +295,12 @@ func (c *Client) sendWith(hc *http.Client, req *http.Request, out any) error {
 }
 
 func statusError(req *http.Request, resp *http.Response, raw []byte) *Error {
-	return &Error{Status: resp.StatusCode, Message: errorMessage(resp.Status, raw), Method: req.Method, Path: req.URL.Path}
+	return &Error{Status: resp.StatusCode, Message: ErrorMessage(resp.Status, raw), Method: req.Method, Path: req.URL.Path}
 }
 
-// errorMessage extracts the message of a google.rpc.Status or upload error body.
-func errorMessage(status string, raw []byte) string {
+// ErrorMessage extracts the message of a google.rpc.Status or upload error body, or quotes
+// the start of any other answer with its status line.
+func ErrorMessage(status string, raw []byte) string {
 	var e struct {
 		Message      string `json:"message"`
 		ErrorMessage string `json:"error_message"`
