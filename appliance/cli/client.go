@@ -111,7 +111,6 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	return c.wrap(c.kfp.Do(ctx, method, path, body, out))
 }
 
-
 // upload posts a file as the multipart field "uploadfile" with query parameters.
 func (c *apiClient) upload(ctx context.Context, path string, q url.Values, filename string, data []byte, out any) error {
 	if c.err != nil {
