@@ -152,7 +152,7 @@ func (s *Store) AdminTokenPath() string { return filepath.Join(s.opts.Dir, Admin
 
 func (s *Store) load(ctx context.Context) error {
 	return s.kv.View(ctx, func(tx kv.Tx) error {
-		return tx.Scan(kvPrefix, nil, false, func(_, v []byte) error {
+		return tx.Scan(kvPrefix, nil, false, func(_, v []byte, _ int64) error {
 			var t Token
 			if err := json.Unmarshal(v, &t); err != nil {
 				return fmt.Errorf("token record: %w", err)
@@ -192,7 +192,8 @@ func (s *Store) put(ctx context.Context, t Token, replace bool) error {
 		return err
 	}
 	var old string
-	err = s.kv.Update(ctx, func(tx kv.Tx) error {
+	_, err = s.kv.Update(ctx, func(tx kv.Tx) error {
+		old = "" // fn may be retried
 		k := append(append([]byte(nil), kvPrefix...), t.Name...)
 		prev, err := tx.Get(k)
 		switch {
@@ -276,7 +277,8 @@ func (s *Store) Revoke(ctx context.Context, name string) error {
 		return fmt.Errorf("the admin token cannot be revoked; to rotate it, replace %s and restart: %w", s.AdminTokenPath(), ErrInvalid)
 	}
 	var hash string
-	err := s.kv.Update(ctx, func(tx kv.Tx) error {
+	_, err := s.kv.Update(ctx, func(tx kv.Tx) error {
+		hash = "" // fn may be retried
 		k := append(append([]byte(nil), kvPrefix...), name...)
 		v, err := tx.Get(k)
 		if errors.Is(err, kv.ErrNotFound) {

@@ -62,7 +62,7 @@ func TestStore(t *testing.T) {
 		t.Fatalf("verify: %+v %v", p, err)
 	}
 	_ = kvs.View(ctx, func(tx kv.Tx) error {
-		return tx.Scan([]byte("/"), nil, false, func(k, v []byte) error {
+		return tx.Scan([]byte("/"), nil, false, func(k, v []byte, _ int64) error {
 			if bytes.Contains(v, []byte(sec)) || bytes.Contains(v, []byte(admin)) {
 				t.Fatalf("the store holds a secret under %s", k)
 			}

@@ -169,12 +169,12 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 	}
 	o.Metadata.UID = uuid.NewString()
 	o.Metadata.CreationTimestamp = s.now().UTC().Format(time.RFC3339)
-	err = s.kv.Update(ctx, func(tx kv.Tx) error {
+	o.Metadata.ResourceVersion = "" // the key's modification revision, set when read
+	rev, err := s.kv.Update(ctx, func(tx kv.Tx) error {
 		k := objKey(resource, ns, o.Metadata.Name)
 		if _, err := tx.Get(k); err == nil {
 			return fmt.Errorf("%s %q: %w", resource, o.Metadata.Name, ErrAlreadyExists)
 		}
-		o.Metadata.ResourceVersion = strconv.FormatInt(tx.Revision(), 10)
 		b, err := json.Marshal(o)
 		if err != nil {
 			return err
@@ -184,6 +184,7 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 	if err != nil {
 		return nil, err
 	}
+	o.Metadata.ResourceVersion = strconv.FormatInt(rev, 10)
 	return o, nil
 }
 
@@ -203,9 +204,10 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 	if err := validate(o); err != nil {
 		return nil, err
 	}
-	err = s.kv.Update(ctx, func(tx kv.Tx) error {
+	want := o.Metadata.ResourceVersion
+	rev, err := s.kv.Update(ctx, func(tx kv.Tx) error {
 		k := objKey(resource, ns, name)
-		b, err := tx.Get(k)
+		b, mod, err := tx.GetRevision(k)
 		if err != nil {
 			return fmt.Errorf("%s %q: %w", resource, name, ErrNotFound)
 		}
@@ -213,8 +215,8 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 		if err := json.Unmarshal(b, &old); err != nil {
 			return err
 		}
-		if o.Metadata.ResourceVersion != "" && o.Metadata.ResourceVersion != old.Metadata.ResourceVersion {
-			return fmt.Errorf("%s %q: resourceVersion %s is not the latest (%s): %w", resource, name, o.Metadata.ResourceVersion, old.Metadata.ResourceVersion, ErrConflict)
+		if cur := strconv.FormatInt(mod, 10); want != "" && want != cur {
+			return fmt.Errorf("%s %q: resourceVersion %s is not the latest (%s): %w", resource, name, want, cur, ErrConflict)
 		}
 		if old.Immutable != nil && *old.Immutable {
 			return fmt.Errorf("%s %q is immutable: %w", resource, name, ErrInvalid)
@@ -223,7 +225,7 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 		if kind == "Secret" && o.Type == "" {
 			o.Type = old.Type
 		}
-		o.Metadata.ResourceVersion = strconv.FormatInt(tx.Revision(), 10)
+		o.Metadata.ResourceVersion = ""
 		nb, err := json.Marshal(o)
 		if err != nil {
 			return err
@@ -233,7 +235,17 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 	if err != nil {
 		return nil, err
 	}
+	o.Metadata.ResourceVersion = strconv.FormatInt(rev, 10)
 	return o, nil
+}
+
+// decodeObject reads a stored object; its resourceVersion is the key's modification revision.
+func decodeObject(b []byte, mod int64, o *Object) error {
+	if err := json.Unmarshal(b, o); err != nil {
+		return err
+	}
+	o.Metadata.ResourceVersion = strconv.FormatInt(mod, 10)
+	return nil
 }
 
 // Get returns one object.
@@ -243,11 +255,11 @@ func (s *Store) Get(ctx context.Context, resource, ns, name string) (*Object, er
 	}
 	var o Object
 	err := s.kv.View(ctx, func(tx kv.Tx) error {
-		b, err := tx.Get(objKey(resource, ns, name))
+		b, mod, err := tx.GetRevision(objKey(resource, ns, name))
 		if err != nil {
 			return fmt.Errorf("%s %q not found in namespace %q: %w", resource, name, ns, ErrNotFound)
 		}
-		return json.Unmarshal(b, &o)
+		return decodeObject(b, mod, &o)
 	})
 	if err != nil {
 		return nil, err
@@ -268,9 +280,9 @@ func (s *Store) List(ctx context.Context, resource, ns string) ([]*Object, int64
 	var rev int64
 	err := s.kv.View(ctx, func(tx kv.Tx) error {
 		rev = tx.Revision()
-		return tx.Scan([]byte(prefix), nil, false, func(_, v []byte) error {
+		return tx.Scan([]byte(prefix), nil, false, func(_, v []byte, mod int64) error {
 			var o Object
-			if err := json.Unmarshal(v, &o); err != nil {
+			if err := decodeObject(v, mod, &o); err != nil {
 				return err
 			}
 			out = append(out, &o)
@@ -286,13 +298,13 @@ func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object,
 		return nil, err
 	}
 	var o Object
-	err := s.kv.Update(ctx, func(tx kv.Tx) error {
+	_, err := s.kv.Update(ctx, func(tx kv.Tx) error {
 		k := objKey(resource, ns, name)
-		b, err := tx.Get(k)
+		b, mod, err := tx.GetRevision(k)
 		if err != nil {
 			return fmt.Errorf("%s %q not found in namespace %q: %w", resource, name, ns, ErrNotFound)
 		}
-		if err := json.Unmarshal(b, &o); err != nil {
+		if err := decodeObject(b, mod, &o); err != nil {
 			return err
 		}
 		return tx.Delete(k)

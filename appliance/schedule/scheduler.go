@@ -84,7 +84,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	// Subscribe before the first pass so that no change made after Start returns is missed.
-	ch, err := s.meta.KV().Watch(ctx, watchPrefix)
+	ch, err := s.meta.KV().Watch(ctx, watchPrefix, 0)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("watch recurring runs: %w", err)
@@ -136,7 +136,7 @@ func (s *Scheduler) watch(ctx context.Context, ch <-chan kv.Event) {
 		}
 		// The watcher fell behind and was closed: subscribe again and re-list by kicking.
 		var err error
-		if ch, err = s.meta.KV().Watch(ctx, watchPrefix); err != nil {
+		if ch, err = s.meta.KV().Watch(ctx, watchPrefix, 0); err != nil {
 			s.logger.Warn("watch recurring runs", "err", err)
 			return
 		}

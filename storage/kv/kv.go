@@ -2,7 +2,7 @@
 // serialisable transactions, a global revision counter bumped by every write transaction, and
 // prefix watches. The metadata repositories (storage/meta) and, later, the Kubernetes-compatible
 // subset (resourceVersion, watch) share it, and an etcd-API backend (kine) can stand behind the
-// same interface.
+// same interface (storage/kv/kine).
 //
 // Backends register themselves with Register and are opened by Open; the bbolt backend
 // (storage/kv/bolt) is the default. Every backend passes kvtest.Run.
@@ -24,24 +24,48 @@ var (
 	ErrReadOnly = errors.New("read-only transaction")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrCompacted is returned by Watch when the events from the requested revision are no
+	// longer kept; the watcher must list again (the Kubernetes layer answers 410 Gone).
+	ErrCompacted = errors.New("revision compacted")
 )
 
 // Store is an ordered key-value store.
+//
+// Revisions: every committed write carries a revision greater than every revision committed
+// before it, and every key remembers the revision of its last write (its modification
+// revision). A transaction does not know the revision its writes will carry until it has
+// committed: Update returns it. Backends differ in how revisions advance (bbolt gives a whole
+// transaction one revision; kine gives each written key its own), so callers compare
+// revisions but never compute them.
 type Store interface {
-	// View runs fn in a read-only transaction.
+	// View runs fn in a read-only transaction that sees one consistent snapshot.
 	View(ctx context.Context, fn func(Tx) error) error
-	// Update runs fn in a read-write transaction that is durable (fsynced) when Update
-	// returns nil. If fn returns an error nothing is written.
-	Update(ctx context.Context, fn func(Tx) error) error
-	// Batch is Update for hot paths: concurrent calls may be coalesced into one commit, and
-	// fn may run more than once, so it must be idempotent. Durable when Batch returns nil.
-	Batch(ctx context.Context, fn func(Tx) error) error
-	// Watch streams the events of every committed write under prefix until ctx ends.
-	Watch(ctx context.Context, prefix []byte) (<-chan Event, error)
-	// Revision is the revision of the last committed write transaction.
-	Revision() int64
+	// Update runs fn in a read-write transaction that is durable when Update returns nil, and
+	// returns the revision of its last write (the snapshot's revision when it wrote nothing).
+	// If fn returns an error nothing is written. fn may run more than once (a backend
+	// retries it after a conflicting commit), so it must derive everything from what it
+	// reads and reset any state it keeps outside the transaction.
+	Update(ctx context.Context, fn func(Tx) error) (int64, error)
+	// Batch is Update for hot paths: concurrent calls may be coalesced into one commit.
+	// Durable when Batch returns nil; fn may run more than once, as with Update.
+	Batch(ctx context.Context, fn func(Tx) error) (int64, error)
+	// Watch streams the events of committed writes under prefix whose revision is at least
+	// from (0: the writes committed after Watch returns), in revision order, until ctx ends.
+	// It returns an error wrapping ErrCompacted when the events at from are no longer kept.
+	// The channel closes when ctx ends or, earlier, when the watcher falls too far behind;
+	// a watcher that sees an early close watches again from its last revision + 1.
+	Watch(ctx context.Context, prefix []byte, from int64) (<-chan Event, error)
+	// Revision is the revision of the last committed write.
+	Revision(ctx context.Context) (int64, error)
 	// Close releases the store.
 	Close() error
+}
+
+// Compactor is the optional ability to drop the history of revisions up to and including
+// rev; watches from those revisions then fail with ErrCompacted.
+type Compactor interface {
+	// Compact drops the events of revisions up to and including rev.
+	Compact(ctx context.Context, rev int64) error
 }
 
 // Tx is a transaction. Values returned by Get and passed to Scan callbacks are valid only
@@ -49,15 +73,20 @@ type Store interface {
 type Tx interface {
 	// Get returns the value of key or ErrNotFound.
 	Get(key []byte) ([]byte, error)
+	// GetRevision returns the value of key and its modification revision, or ErrNotFound.
+	// For a key written earlier in the same write transaction the revision is not yet known
+	// and is unspecified (Update returns it).
+	GetRevision(key []byte) ([]byte, int64, error)
 	// Put sets key to value.
 	Put(key, value []byte) error
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(key []byte) error
 	// Scan calls fn for each key with the prefix in ascending order (descending when reverse),
-	// starting at from when it is non-nil (inclusive). Returning ErrStop ends the scan early.
-	Scan(prefix, from []byte, reverse bool, fn func(key, value []byte) error) error
-	// Revision is the revision this transaction reads at; in a write transaction, the revision
-	// its writes will carry.
+	// starting at from when it is non-nil (inclusive), with the key's modification revision.
+	// Returning ErrStop ends the scan early.
+	Scan(prefix, from []byte, reverse bool, fn func(key, value []byte, rev int64) error) error
+	// Revision is the revision of the snapshot this transaction reads. It is not the revision
+	// a write transaction's writes will carry: Update returns that.
 	Revision() int64
 }
 

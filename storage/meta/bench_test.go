@@ -64,7 +64,7 @@ func BenchmarkRawBoltScan10000(b *testing.B) {
 	for b.Loop() {
 		var keep []*Run
 		err := s.kv.View(ctx, func(tx kv.Tx) error {
-			return tx.Scan([]byte(runPrefix), nil, false, func(_, v []byte) error {
+			return tx.Scan([]byte(runPrefix), nil, false, func(_, v []byte, _ int64) error {
 				var r Run
 				if err := json.Unmarshal(v, &r); err != nil {
 					return err

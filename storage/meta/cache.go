@@ -48,9 +48,9 @@ func (s *Store) LookupCache(ctx context.Context, scope, fingerprint string, notB
 
 // DeleteCacheEntries removes every cache entry of a scope (all fingerprints).
 func (s *Store) DeleteCacheEntries(ctx context.Context, scope string) error {
-	return s.kv.Update(ctx, func(tx kv.Tx) error {
+	return s.update(ctx, func(tx kv.Tx) error {
 		var keys [][]byte
-		err := tx.Scan([]byte("/cache/"+url.PathEscape(scope)+"/"), nil, false, func(k, _ []byte) error {
+		err := tx.Scan([]byte("/cache/"+url.PathEscape(scope)+"/"), nil, false, func(k, _ []byte, _ int64) error {
 			keys = append(keys, append([]byte(nil), k...))
 			return nil
 		})

@@ -36,7 +36,7 @@ func (s *Store) ReserveIDs(ctx context.Context, kind string, n int64) (int64, er
 		return 0, fmt.Errorf("reserve %d ids: %w", n, ErrInvalid)
 	}
 	var first int64
-	err := s.kv.Update(ctx, func(tx kv.Tx) error {
+	err := s.update(ctx, func(tx kv.Tx) error {
 		var cur int64
 		b, err := tx.Get([]byte(idCounterKey(kind)))
 		switch {
@@ -110,7 +110,7 @@ func (s *Store) Commit(ctx context.Context, w *Writes) error {
 	for _, e := range w.Executions {
 		runs[e.RunID] = true
 	}
-	return s.kv.Update(ctx, func(tx kv.Tx) error {
+	return s.update(ctx, func(tx kv.Tx) error {
 		// Executions of a deleted run are not written back.
 		for id := range runs {
 			if _, err := tx.Get([]byte(runKey(id))); err != nil {
@@ -176,9 +176,9 @@ func SortExecutions(es []*Execution) {
 
 // DeleteExecutions removes every execution of a run (used when a run is deleted).
 func (s *Store) DeleteExecutions(ctx context.Context, runID string) error {
-	return s.kv.Update(ctx, func(tx kv.Tx) error {
+	return s.update(ctx, func(tx kv.Tx) error {
 		var keys [][]byte
-		err := tx.Scan([]byte("/executions/"+runID+"/"), nil, false, func(k, _ []byte) error {
+		err := tx.Scan([]byte("/executions/"+runID+"/"), nil, false, func(k, _ []byte, _ int64) error {
 			keys = append(keys, append([]byte(nil), k...))
 			return nil
 		})

@@ -265,14 +265,13 @@ func recurringRow(r *RecurringRun) *row {
 func (s *Store) loadIndexes(ctx context.Context) error {
 	s.idx = newIndexes()
 	return s.kv.View(ctx, func(tx kv.Tx) error {
-		rev := tx.Revision()
 		load := func(prefix string, ix *index, mk func([]byte) (*row, error)) error {
-			return tx.Scan([]byte(prefix), nil, false, func(_, v []byte) error {
+			return tx.Scan([]byte(prefix), nil, false, func(_, v []byte, rev int64) error {
 				r, err := mk(v)
 				if err != nil {
 					return err
 				}
-				r.rev = rev
+				r.rev = rev // the record's modification revision
 				ix.rows[r.id] = ix.layout(r)
 				return nil
 			})
@@ -305,7 +304,7 @@ func decodeRow[T any](mk func(*T) *row) func([]byte) (*row, error) {
 }
 
 // writeSet collects the index changes of one write transaction; they are published only
-// after the transaction commits, stamped with its revision.
+// after the transaction commits, stamped with the revision the store returned for it.
 type writeSet struct {
 	ops []indexOp
 }
@@ -325,20 +324,16 @@ func (w *writeSet) del(ix *index, id string) {
 // must then be idempotent) and publishes its index changes after the commit.
 func (s *Store) write(ctx context.Context, batch bool, fn func(tx kv.Tx, w *writeSet) error) error {
 	var w writeSet
-	var rev int64
 	body := func(tx kv.Tx) error {
-		w = writeSet{}
-		if err := fn(tx, &w); err != nil {
-			return err
-		}
-		rev = tx.Revision()
-		return nil
+		w = writeSet{} // fn may be retried: keep only the last run's changes
+		return fn(tx, &w)
 	}
+	var rev int64
 	var err error
 	if batch {
-		err = s.kv.Batch(ctx, body)
+		rev, err = s.kv.Batch(ctx, body)
 	} else {
-		err = s.kv.Update(ctx, body)
+		rev, err = s.kv.Update(ctx, body)
 	}
 	if err != nil {
 		return err

@@ -62,7 +62,7 @@ func TestMigrationRefusesNewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kvs.Close()
-	if err := kvs.Update(ctx, func(tx kv.Tx) error { return tx.Put(keySchemaVersion, []byte(strconv.Itoa(SchemaVersion+1))) }); err != nil {
+	if _, err := kvs.Update(ctx, func(tx kv.Tx) error { return tx.Put(keySchemaVersion, []byte(strconv.Itoa(SchemaVersion+1))) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(ctx, kvs, nil); !errors.Is(err, ErrFailedPrecondition) {
@@ -345,7 +345,7 @@ func TestMigrationFromVersion1(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer kvs.Close()
-	err = kvs.Update(ctx, func(tx kv.Tx) error {
+	_, err = kvs.Update(ctx, func(tx kv.Tx) error {
 		if err := tx.Put(keySchemaVersion, []byte("1")); err != nil {
 			return err
 		}

@@ -71,7 +71,7 @@ func (s *Store) FindOrphans(ctx context.Context) (*Orphans, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Scan([]byte("/cache/"), nil, false, func(k, v []byte) error {
+		return tx.Scan([]byte("/cache/"), nil, false, func(k, v []byte, _ int64) error {
 			var c CacheEntry
 			if err := json.Unmarshal(v, &c); err != nil {
 				return err
@@ -95,7 +95,7 @@ func (s *Store) ForgetOrphans(ctx context.Context, o *Orphans) error {
 	for _, u := range o.Keep {
 		keep[u] = true
 	}
-	return s.kv.Update(ctx, func(tx kv.Tx) error {
+	return s.update(ctx, func(tx kv.Tx) error {
 		for id, uri := range o.Artifacts {
 			if keep[uri] {
 				continue

@@ -148,7 +148,7 @@ func (s *Store) deleteRunTx(tx kv.Tx, w *writeSet, id string) error {
 		return fmt.Errorf("run %q: %w", id, ErrNotFound)
 	}
 	var execKeys [][]byte
-	err := tx.Scan([]byte(executionPrefix+id+"/"), nil, false, func(k, _ []byte) error {
+	err := tx.Scan([]byte(executionPrefix+id+"/"), nil, false, func(k, _ []byte, _ int64) error {
 		execKeys = append(execKeys, append([]byte(nil), k...))
 		return nil
 	})

@@ -60,6 +60,12 @@ func Open(ctx context.Context, store kv.Store, logger *slog.Logger) (*Store, err
 	return s, nil
 }
 
+// update runs fn in a kv write transaction when the caller needs no revision.
+func (s *Store) update(ctx context.Context, fn func(kv.Tx) error) error {
+	_, err := s.kv.Update(ctx, fn)
+	return err
+}
+
 // KV returns the underlying key-value store.
 func (s *Store) KV() kv.Store { return s.kv }
 
@@ -73,7 +79,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	}); err != nil || current {
 		return err
 	}
-	return s.kv.Update(ctx, func(tx kv.Tx) error {
+	return s.update(ctx, func(tx kv.Tx) error {
 		cur, err := schemaVersion(tx)
 		if err != nil {
 			return err
@@ -130,7 +136,7 @@ func putJSON(tx kv.Tx, key string, v any) error {
 
 // scanJSON decodes every value under prefix, calling fn with a fresh T each time.
 func scanJSON[T any](tx kv.Tx, prefix string, fn func(*T) error) error {
-	return tx.Scan([]byte(prefix), nil, false, func(_, v []byte) error {
+	return tx.Scan([]byte(prefix), nil, false, func(_, v []byte, _ int64) error {
 		t := new(T)
 		if err := json.Unmarshal(v, t); err != nil {
 			return err

@@ -1,9 +1,12 @@
 // Package bolt is the bbolt backend of storage/kv: one file, fsync on every commit, keys in a
-// single bucket.
+// single bucket. A write transaction's writes all carry one revision; the history that
+// watches from a past revision replay is kept in memory (kv.Hub) from the moment the file
+// was opened.
 //
 // Bucket layout:
 //
 //	kv/                 every key of the flat keyspace, ascending byte order
+//	mod/                the same keys: int64 big-endian, the key's modification revision
 //	sys/revision        int64 big-endian, bumped by each transaction that writes
 package bolt
 
@@ -23,6 +26,7 @@ import (
 var (
 	bucketKV  = []byte("kv")
 	bucketSys = []byte("sys")
+	bucketMod = []byte("mod")
 	keyRev    = []byte("revision")
 )
 
@@ -57,7 +61,7 @@ func Open(ctx context.Context, opts kv.Options) (*Store, error) {
 	ready := false
 	err = db.View(func(tx *bolt.Tx) error {
 		sys := tx.Bucket(bucketSys)
-		if ready = sys != nil && tx.Bucket(bucketKV) != nil; ready {
+		if ready = sys != nil && tx.Bucket(bucketKV) != nil && tx.Bucket(bucketMod) != nil; ready {
 			s.rev.Store(decodeRev(sys.Get(keyRev)))
 		}
 		return nil
@@ -71,15 +75,37 @@ func Open(ctx context.Context, opts kv.Options) (*Store, error) {
 			if err != nil {
 				return err
 			}
-			s.rev.Store(decodeRev(sys.Get(keyRev)))
-			return nil
+			rev := decodeRev(sys.Get(keyRev))
+			s.rev.Store(rev)
+			return addModBucket(tx, rev)
 		})
 	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("init %q: %w", opts.Path, err)
 	}
+	s.hub.SetFloor(s.rev.Load())
 	return s, nil
+}
+
+// addModBucket creates the mod bucket of a file written before keys carried revisions: every
+// existing key gets the file's current revision.
+func addModBucket(tx *bolt.Tx, rev int64) error {
+	if tx.Bucket(bucketMod) != nil {
+		return nil
+	}
+	mod, err := tx.CreateBucket(bucketMod)
+	if err != nil {
+		return err
+	}
+	enc := encodeRev(rev)
+	return tx.Bucket(bucketKV).ForEach(func(k, _ []byte) error { return mod.Put(k, enc) })
+}
+
+func encodeRev(rev int64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(rev))
+	return b[:]
 }
 
 func decodeRev(b []byte) int64 {
@@ -95,57 +121,63 @@ func (s *Store) View(ctx context.Context, fn func(kv.Tx) error) error {
 		return err
 	}
 	return s.db.View(func(btx *bolt.Tx) error {
-		return fn(&tx{btx: btx, rev: decodeRev(btx.Bucket(bucketSys).Get(keyRev))})
+		return fn(newTx(btx, false))
 	})
+}
+
+func newTx(btx *bolt.Tx, writable bool) *tx {
+	return &tx{btx: btx, writable: writable, kv: btx.Bucket(bucketKV), mod: btx.Bucket(bucketMod), rev: decodeRev(btx.Bucket(bucketSys).Get(keyRev))}
 }
 
 // Update implements kv.Store.
-func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var t *tx
-	err := s.db.Update(func(btx *bolt.Tx) error {
-		t = &tx{btx: btx, writable: true, rev: decodeRev(btx.Bucket(bucketSys).Get(keyRev))}
-		return fn(t)
-	})
-	return s.committed(t, err)
+func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error) {
+	return s.write(ctx, s.db.Update, fn)
 }
 
 // Batch implements kv.Store.
-func (s *Store) Batch(ctx context.Context, fn func(kv.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	var t *tx
-	err := s.db.Batch(func(btx *bolt.Tx) error {
-		t = &tx{btx: btx, writable: true, rev: decodeRev(btx.Bucket(bucketSys).Get(keyRev))}
-		return fn(t)
-	})
-	return s.committed(t, err)
+func (s *Store) Batch(ctx context.Context, fn func(kv.Tx) error) (int64, error) {
+	return s.write(ctx, s.db.Batch, fn)
 }
 
-func (s *Store) committed(t *tx, err error) error {
-	if err != nil || t == nil || len(t.events) == 0 {
-		return err
+func (s *Store) write(ctx context.Context, run func(func(*bolt.Tx) error) error, fn func(kv.Tx) error) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
 	}
-	for {
-		cur := s.rev.Load()
-		if t.rev <= cur || s.rev.CompareAndSwap(cur, t.rev) {
-			break
+	var rev int64
+	err := run(func(btx *bolt.Tx) error {
+		t := newTx(btx, true)
+		if err := fn(t); err != nil {
+			return err
 		}
+		rev = t.rev
+		if t.bumped {
+			// Inside bbolt's writer lock, after the commit: events are published in commit order.
+			btx.OnCommit(func() {
+				s.rev.Store(t.rev)
+				s.hub.Publish(t.events)
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	s.hub.Publish(t.events)
-	return nil
+	return rev, nil
 }
 
 // Watch implements kv.Store.
-func (s *Store) Watch(ctx context.Context, prefix []byte) (<-chan kv.Event, error) {
-	return s.hub.Subscribe(ctx, prefix), nil
+func (s *Store) Watch(ctx context.Context, prefix []byte, from int64) (<-chan kv.Event, error) {
+	return s.hub.Subscribe(ctx, prefix, from)
+}
+
+// Compact implements kv.Compactor: it drops the in-memory history up to rev.
+func (s *Store) Compact(_ context.Context, rev int64) error {
+	s.hub.Compact(rev)
+	return nil
 }
 
 // Revision implements kv.Store.
-func (s *Store) Revision() int64 { return s.rev.Load() }
+func (s *Store) Revision(context.Context) (int64, error) { return s.rev.Load(), nil }
 
 // Close implements kv.Store.
 func (s *Store) Close() error {
@@ -165,25 +197,36 @@ func (s *Store) Stats() (sizeBytes int64, keys int, err error) {
 
 type tx struct {
 	btx      *bolt.Tx
+	kv, mod  *bolt.Bucket
 	writable bool
 	rev      int64
 	bumped   bool
 	events   []kv.Event
 }
 
+var _ kv.Tx = (*tx)(nil)
+
 func (t *tx) Revision() int64 {
-	if t.writable && !t.bumped {
-		return t.rev + 1
+	if t.bumped {
+		return t.rev - 1
 	}
 	return t.rev
 }
 
 func (t *tx) Get(key []byte) ([]byte, error) {
-	v := t.btx.Bucket(bucketKV).Get(key)
+	v := t.kv.Get(key)
 	if v == nil {
 		return nil, fmt.Errorf("%q: %w", key, kv.ErrNotFound)
 	}
 	return v, nil
+}
+
+func (t *tx) GetRevision(key []byte) ([]byte, int64, error) {
+	v, err := t.Get(key)
+	if err != nil {
+		return nil, 0, err
+	}
+	return v, decodeRev(t.mod.Get(key)), nil
 }
 
 func (t *tx) bump() error {
@@ -195,9 +238,7 @@ func (t *tx) bump() error {
 	}
 	t.rev++
 	t.bumped = true
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(t.rev))
-	return t.btx.Bucket(bucketSys).Put(keyRev, b[:])
+	return t.btx.Bucket(bucketSys).Put(keyRev, encodeRev(t.rev))
 }
 
 func (t *tx) Put(key, value []byte) error {
@@ -207,7 +248,10 @@ func (t *tx) Put(key, value []byte) error {
 	if err := t.bump(); err != nil {
 		return err
 	}
-	if err := t.btx.Bucket(bucketKV).Put(key, value); err != nil {
+	if err := t.kv.Put(key, value); err != nil {
+		return err
+	}
+	if err := t.mod.Put(key, encodeRev(t.rev)); err != nil {
 		return err
 	}
 	t.events = append(t.events, kv.Event{Type: kv.EventPut, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), Revision: t.rev})
@@ -215,22 +259,27 @@ func (t *tx) Put(key, value []byte) error {
 }
 
 func (t *tx) Delete(key []byte) error {
+	if !t.writable {
+		return kv.ErrReadOnly
+	}
+	if t.kv.Get(key) == nil {
+		return nil
+	}
 	if err := t.bump(); err != nil {
 		return err
 	}
-	b := t.btx.Bucket(bucketKV)
-	if b.Get(key) == nil {
-		return nil
+	if err := t.kv.Delete(key); err != nil {
+		return err
 	}
-	if err := b.Delete(key); err != nil {
+	if err := t.mod.Delete(key); err != nil {
 		return err
 	}
 	t.events = append(t.events, kv.Event{Type: kv.EventDelete, Key: append([]byte(nil), key...), Revision: t.rev})
 	return nil
 }
 
-func (t *tx) Scan(prefix, from []byte, reverse bool, fn func(k, v []byte) error) error {
-	c := t.btx.Bucket(bucketKV).Cursor()
+func (t *tx) Scan(prefix, from []byte, reverse bool, fn func(k, v []byte, rev int64) error) error {
+	c := t.kv.Cursor()
 	var k, v []byte
 	switch {
 	case !reverse && from != nil:
@@ -264,7 +313,7 @@ func (t *tx) Scan(prefix, from []byte, reverse bool, fn func(k, v []byte) error)
 			}
 			break
 		}
-		if err := fn(k, v); err != nil {
+		if err := fn(k, v, decodeRev(t.mod.Get(k))); err != nil {
 			if errors.Is(err, kv.ErrStop) {
 				return nil
 			}

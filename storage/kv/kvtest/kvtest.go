@@ -25,11 +25,18 @@ func Run(t *testing.T, open Factory) {
 	t.Run("ConcurrentBatch", func(t *testing.T) { testBatch(t, open) })
 	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
 	t.Run("ReadOnlyView", func(t *testing.T) { testReadOnly(t, open) })
+	t.Run("ModRevisions", func(t *testing.T) { testModRevisions(t, open) })
+	t.Run("ReadYourWrites", func(t *testing.T) { testReadYourWrites(t, open) })
+	t.Run("ConcurrentReadModifyWrite", func(t *testing.T) { testReadModifyWrite(t, open) })
+	t.Run("WatchFromRevision", func(t *testing.T) { testWatchFrom(t, open) })
+	t.Run("WatchCompacted", func(t *testing.T) { testWatchCompacted(t, open) })
+	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, open) })
 }
 
-func put(t *testing.T, s kv.Store, kvs ...string) {
+// put writes the pairs in one transaction and returns its revision.
+func put(t *testing.T, s kv.Store, kvs ...string) int64 {
 	t.Helper()
-	err := s.Update(context.Background(), func(tx kv.Tx) error {
+	rev, err := s.Update(context.Background(), func(tx kv.Tx) error {
 		for i := 0; i+1 < len(kvs); i += 2 {
 			if err := tx.Put([]byte(kvs[i]), []byte(kvs[i+1])); err != nil {
 				return err
@@ -40,6 +47,16 @@ func put(t *testing.T, s kv.Store, kvs ...string) {
 	if err != nil {
 		t.Fatalf("put: %v", err)
 	}
+	return rev
+}
+
+func revision(t *testing.T, s kv.Store) int64 {
+	t.Helper()
+	rev, err := s.Revision(context.Background())
+	if err != nil {
+		t.Fatalf("revision: %v", err)
+	}
+	return rev
 }
 
 func get(t *testing.T, s kv.Store, k string) (string, error) {
@@ -63,7 +80,7 @@ func testGetPutDelete(t *testing.T, open Factory) {
 	if v, err := get(t, s, "a"); err != nil || v != "1" {
 		t.Fatalf("get a = %q, %v", v, err)
 	}
-	err := s.Update(context.Background(), func(tx kv.Tx) error {
+	_, err := s.Update(context.Background(), func(tx kv.Tx) error {
 		if err := tx.Delete([]byte("a")); err != nil {
 			return err
 		}
@@ -88,7 +105,7 @@ func scan(t *testing.T, s kv.Store, prefix, from string, reverse bool) []string 
 		f = []byte(from)
 	}
 	err := s.View(context.Background(), func(tx kv.Tx) error {
-		return tx.Scan([]byte(prefix), f, reverse, func(k, _ []byte) error {
+		return tx.Scan([]byte(prefix), f, reverse, func(k, _ []byte, _ int64) error {
 			keys = append(keys, string(k))
 			return nil
 		})
@@ -126,7 +143,7 @@ func testScan(t *testing.T, open Factory) {
 	}
 	var n int
 	err := s.View(context.Background(), func(tx kv.Tx) error {
-		return tx.Scan([]byte("/a/"), nil, false, func(_, _ []byte) error {
+		return tx.Scan([]byte("/a/"), nil, false, func(_, _ []byte, _ int64) error {
 			n++
 			return kv.ErrStop
 		})
@@ -139,10 +156,9 @@ func testScan(t *testing.T, open Factory) {
 func testRollback(t *testing.T, open Factory) {
 	s := open(t, t.TempDir())
 	defer s.Close()
-	put(t, s, "k", "old")
-	rev := s.Revision()
+	rev := put(t, s, "k", "old")
 	boom := errors.New("boom")
-	err := s.Update(context.Background(), func(tx kv.Tx) error {
+	_, err := s.Update(context.Background(), func(tx kv.Tx) error {
 		if err := tx.Put([]byte("k"), []byte("new")); err != nil {
 			return err
 		}
@@ -154,8 +170,35 @@ func testRollback(t *testing.T, open Factory) {
 	if v, _ := get(t, s, "k"); v != "old" {
 		t.Fatalf("after rollback k = %q", v)
 	}
-	if s.Revision() != rev {
-		t.Fatalf("revision moved on rollback: %d -> %d", rev, s.Revision())
+	if got := revision(t, s); got != rev {
+		t.Fatalf("revision moved on rollback: %d -> %d", rev, got)
+	}
+}
+
+type wantEvent struct {
+	typ kv.EventType
+	key string
+	rev int64
+}
+
+// expect reads len(want) events from ch and compares them; rev 0 in want means "any revision
+// above the previous event's".
+func expect(t *testing.T, ch <-chan kv.Event, want []wantEvent) {
+	t.Helper()
+	var last int64
+	for i, w := range want {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("event %d: channel closed", i)
+			}
+			if ev.Type != w.typ || string(ev.Key) != w.key || (w.rev != 0 && ev.Revision != w.rev) || ev.Revision < last {
+				t.Fatalf("event %d = %v %q rev %d, want %v %q rev %d (after %d)", i, ev.Type, ev.Key, ev.Revision, w.typ, w.key, w.rev, last)
+			}
+			last = ev.Revision
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d (%v %q) not delivered", i, w.typ, w.key)
+		}
 	}
 }
 
@@ -164,33 +207,23 @@ func testWatch(t *testing.T, open Factory) {
 	defer s.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ch, err := s.Watch(ctx, []byte("/w/"))
+	ch, err := s.Watch(ctx, []byte("/w/"), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0 := s.Revision()
-	put(t, s, "/w/1", "x", "/other", "y")
-	put(t, s, "/w/2", "z")
-	if err := s.Update(ctx, func(tx kv.Tx) error { return tx.Delete([]byte("/w/1")) }); err != nil {
+	r0 := revision(t, s)
+	r1 := put(t, s, "/other", "y", "/w/1", "x")
+	r2 := put(t, s, "/w/2", "z")
+	r3, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Delete([]byte("/w/1")) })
+	if err != nil {
 		t.Fatal(err)
 	}
-	want := []struct {
-		typ kv.EventType
-		key string
-		rev int64
-	}{{kv.EventPut, "/w/1", r0 + 1}, {kv.EventPut, "/w/2", r0 + 2}, {kv.EventDelete, "/w/1", r0 + 3}}
-	for i, w := range want {
-		select {
-		case ev := <-ch:
-			if ev.Type != w.typ || string(ev.Key) != w.key || ev.Revision != w.rev {
-				t.Fatalf("event %d = %v %q rev %d, want %v %q rev %d", i, ev.Type, ev.Key, ev.Revision, w.typ, w.key, w.rev)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d not delivered", i)
-		}
+	if !(r0 < r1 && r1 < r2 && r2 < r3) {
+		t.Fatalf("revisions not increasing: %d %d %d %d", r0, r1, r2, r3)
 	}
-	if s.Revision() != r0+3 {
-		t.Fatalf("revision = %d, want %d", s.Revision(), r0+3)
+	expect(t, ch, []wantEvent{{kv.EventPut, "/w/1", r1}, {kv.EventPut, "/w/2", r2}, {kv.EventDelete, "/w/1", r3}})
+	if got := revision(t, s); got != r3 {
+		t.Fatalf("revision = %d, want %d", got, r3)
 	}
 	cancel()
 	for range ch { // channel closes once the watch's context ends
@@ -207,9 +240,10 @@ func testBatch(t *testing.T, open Factory) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			errs <- s.Batch(context.Background(), func(tx kv.Tx) error {
+			_, err := s.Batch(context.Background(), func(tx kv.Tx) error {
 				return tx.Put([]byte(fmt.Sprintf("/batch/%03d", i)), []byte("v"))
 			})
+			errs <- err
 		}(i)
 	}
 	wg.Wait()
@@ -227,8 +261,7 @@ func testBatch(t *testing.T, open Factory) {
 func testReopen(t *testing.T, open Factory) {
 	dir := t.TempDir()
 	s := open(t, dir)
-	put(t, s, "durable", "yes")
-	rev := s.Revision()
+	rev := put(t, s, "durable", "yes")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,8 +270,18 @@ func testReopen(t *testing.T, open Factory) {
 	if v, err := get(t, s, "durable"); err != nil || v != "yes" {
 		t.Fatalf("after reopen: %q %v", v, err)
 	}
-	if s.Revision() != rev {
-		t.Fatalf("revision after reopen = %d, want %d", s.Revision(), rev)
+	if got := revision(t, s); got < rev {
+		t.Fatalf("revision after reopen = %d, want at least %d", got, rev)
+	}
+	err := s.View(context.Background(), func(tx kv.Tx) error {
+		_, mod, err := tx.GetRevision([]byte("durable"))
+		if err == nil && mod != rev {
+			err = fmt.Errorf("modification revision after reopen = %d, want %d", mod, rev)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -248,5 +291,269 @@ func testReadOnly(t *testing.T, open Factory) {
 	err := s.View(context.Background(), func(tx kv.Tx) error { return tx.Put([]byte("x"), []byte("y")) })
 	if err == nil {
 		t.Fatal("Put in View succeeded")
+	}
+}
+
+func testModRevisions(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ra := put(t, s, "/m/a", "1")
+	rb := put(t, s, "/m/b", "2")
+	if rb <= ra {
+		t.Fatalf("second write's revision %d not above the first's %d", rb, ra)
+	}
+	revs := map[string]int64{}
+	err := s.View(context.Background(), func(tx kv.Tx) error {
+		if tx.Revision() < rb {
+			return fmt.Errorf("view reads at %d, before the last write %d", tx.Revision(), rb)
+		}
+		_, mod, err := tx.GetRevision([]byte("/m/a"))
+		if err != nil {
+			return err
+		}
+		if mod != ra {
+			return fmt.Errorf("GetRevision(/m/a) = %d, want %d", mod, ra)
+		}
+		if _, _, err := tx.GetRevision([]byte("/m/none")); !errors.Is(err, kv.ErrNotFound) {
+			return fmt.Errorf("GetRevision(missing) error = %v, want ErrNotFound", err)
+		}
+		return tx.Scan([]byte("/m/"), nil, false, func(k, _ []byte, rev int64) error {
+			revs[string(k)] = rev
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revs["/m/a"] != ra || revs["/m/b"] != rb {
+		t.Fatalf("scan revisions = %v, want /m/a=%d /m/b=%d", revs, ra, rb)
+	}
+	// A transaction that writes nothing commits no revision.
+	r, err := s.Update(context.Background(), func(tx kv.Tx) error { return tx.Delete([]byte("/m/none")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != rb || revision(t, s) != rb {
+		t.Fatalf("empty write moved the revision: returned %d, store at %d, want %d", r, revision(t, s), rb)
+	}
+}
+
+func testReadYourWrites(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	put(t, s, "/y/1", "old", "/y/3", "gone")
+	_, err := s.Update(context.Background(), func(tx kv.Tx) error {
+		if err := tx.Put([]byte("/y/1"), []byte("new")); err != nil {
+			return err
+		}
+		if err := tx.Put([]byte("/y/2"), []byte("added")); err != nil {
+			return err
+		}
+		if err := tx.Delete([]byte("/y/3")); err != nil {
+			return err
+		}
+		if v, err := tx.Get([]byte("/y/1")); err != nil || string(v) != "new" {
+			return fmt.Errorf("get own write = %q, %v", v, err)
+		}
+		if _, err := tx.Get([]byte("/y/3")); !errors.Is(err, kv.ErrNotFound) {
+			return fmt.Errorf("get own delete: %v", err)
+		}
+		var got []string
+		for _, reverse := range []bool{false, true} {
+			err := tx.Scan([]byte("/y/"), nil, reverse, func(k, v []byte, _ int64) error {
+				got = append(got, string(k)+"="+string(v))
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		if fmt.Sprint(got) != "[/y/1=new /y/2=added /y/2=added /y/1=new]" {
+			return fmt.Errorf("scan own writes = %v", got)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testReadModifyWrite has goroutines increment one counter and append to a set of keys in
+// read-modify-write transactions; no increment may be lost and each commit's revision is
+// distinct.
+func testReadModifyWrite(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	revs := make(chan int64, workers*each)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				rev, err := s.Update(context.Background(), func(tx kv.Tx) error {
+					n := 0
+					v, err := tx.Get([]byte("/rmw/counter"))
+					switch {
+					case errors.Is(err, kv.ErrNotFound):
+					case err != nil:
+						return err
+					default:
+						if _, err := fmt.Sscan(string(v), &n); err != nil {
+							return err
+						}
+					}
+					if err := tx.Put([]byte(fmt.Sprintf("/rmw/seen/%04d", n)), []byte(fmt.Sprint(w))); err != nil {
+						return err
+					}
+					return tx.Put([]byte("/rmw/counter"), []byte(fmt.Sprint(n+1)))
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				revs <- rev
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	close(revs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int64]bool{}
+	var max int64
+	for r := range revs {
+		if seen[r] {
+			t.Fatalf("two commits returned revision %d", r)
+		}
+		seen[r] = true
+		if r > max {
+			max = r
+		}
+	}
+	if v, err := get(t, s, "/rmw/counter"); err != nil || v != fmt.Sprint(workers*each) {
+		t.Fatalf("counter = %q, %v; want %d (an increment was lost)", v, err, workers*each)
+	}
+	if n := len(scan(t, s, "/rmw/seen/", "", false)); n != workers*each {
+		t.Fatalf("%d distinct counter values seen, want %d", n, workers*each)
+	}
+	err := s.View(context.Background(), func(tx kv.Tx) error {
+		_, mod, err := tx.GetRevision([]byte("/rmw/counter"))
+		if err == nil && mod != max {
+			err = fmt.Errorf("counter's revision %d is not the last commit's %d", mod, max)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testWatchFrom(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r1 := put(t, s, "/f/1", "a")
+	put(t, s, "/g/1", "other prefix")
+	r3 := put(t, s, "/f/2", "b")
+	r4, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Delete([]byte("/f/1")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From r1 replays everything under /f/ since r1, then follows new writes.
+	ch, err := s.Watch(ctx, []byte("/f/"), r1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From r3+1 skips what came before.
+	late, err := s.Watch(ctx, []byte("/f/"), r3+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r5 := put(t, s, "/f/3", "c")
+	expect(t, ch, []wantEvent{{kv.EventPut, "/f/1", r1}, {kv.EventPut, "/f/2", r3}, {kv.EventDelete, "/f/1", r4}, {kv.EventPut, "/f/3", r5}})
+	expect(t, late, []wantEvent{{kv.EventDelete, "/f/1", r4}, {kv.EventPut, "/f/3", r5}})
+	// A watch from a revision not yet written waits for it.
+	future, err := s.Watch(ctx, []byte("/f/"), r5+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r6 := put(t, s, "/f/4", "d")
+	expect(t, future, []wantEvent{{kv.EventPut, "/f/4", r6}})
+	select {
+	case ev := <-late:
+		if string(ev.Key) != "/f/4" {
+			t.Fatalf("unexpected event %v %q", ev.Type, ev.Key)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("late watcher missed /f/4")
+	}
+}
+
+func testWatchCompacted(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	c, ok := s.(kv.Compactor)
+	if !ok {
+		t.Skip("backend has no kv.Compactor: compaction cannot be driven by the test")
+	}
+	r1 := put(t, s, "/c/1", "a")
+	r2 := put(t, s, "/c/1", "b")
+	put(t, s, "/c/2", "c")
+	if err := c.Compact(context.Background(), r2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Watch(context.Background(), []byte("/c/"), r1); !errors.Is(err, kv.ErrCompacted) {
+		t.Fatalf("watch from compacted revision %d: error %v, want ErrCompacted", r1, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := s.Watch(ctx, []byte("/c/"), r2+1); err != nil {
+		t.Fatalf("watch from the first kept revision: %v", err)
+	}
+	if v, err := get(t, s, "/c/1"); err != nil || v != "b" {
+		t.Fatalf("after compaction /c/1 = %q, %v", v, err)
+	}
+}
+
+func testCancellation(t *testing.T, open Factory) {
+	s := open(t, t.TempDir())
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	ch, err := s.Watch(ctx, []byte("/x/"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	deadline := time.After(10 * time.Second)
+	for closed := false; !closed; {
+		select {
+		case _, ok := <-ch:
+			closed = !ok
+		case <-deadline:
+			t.Fatal("watch channel still open after its context ended")
+		}
+	}
+	if _, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("/x/1"), []byte("v")) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Update with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := get(t, s, "/x/1"); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("cancelled Update wrote: %v", err)
+	}
+	if err := s.View(ctx, func(kv.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("View with a cancelled context: %v, want context.Canceled", err)
+	}
+	if _, err := s.Watch(ctx, []byte("/x/"), 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch with a cancelled context: %v, want context.Canceled", err)
+	}
+	// The store still works after cancelled calls.
+	put(t, s, "/x/2", "ok")
+	if v, err := get(t, s, "/x/2"); err != nil || v != "ok" {
+		t.Fatalf("after cancellations: %q, %v", v, err)
 	}
 }
