@@ -27,7 +27,7 @@ run: ## Build the UI and the binary, then serve with the embedded defaults
 	$(BIN) serve
 
 .PHONY: deps
-deps: ## Install what the tests need (containerd, runc, busybox-static; chromium for UI tests)
+deps: ## Install what the tests need (containerd, runc, busybox-static, postgresql; chromium for UI tests)
 	@bash scripts/ensure-deps.sh
 
 .PHONY: test

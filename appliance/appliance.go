@@ -148,12 +148,18 @@ func (a *Appliance) setupDataDir(context.Context) error {
 }
 
 func (a *Appliance) setupStore(ctx context.Context) error {
-	if a.cfg.DatastoreEndpoint != "" {
-		return fmt.Errorf("%w: datastore_endpoint %q: only the embedded bbolt store is available in this build", ErrConfig, a.cfg.DatastoreEndpoint)
+	id, err := DatastoreBackend(a.cfg.DatastoreEndpoint)
+	if err != nil {
+		return err
 	}
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	path := filepath.Join(a.cfg.DataDir, "meta.db")
+	if id != "bolt" {
+		path = a.cfg.DatastoreEndpoint
+		a.logger.Info("metadata on an SQL datastore through kine", "component", "store", "endpoint", redactDSN(path))
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	store, err := kv.Open(octx, "bolt", kv.Options{Path: filepath.Join(a.cfg.DataDir, "meta.db")})
+	store, err := kv.Open(octx, id, kv.Options{Path: path, Logger: a.logger.With("component", "store")})
 	if err != nil {
 		return err
 	}

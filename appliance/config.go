@@ -39,7 +39,8 @@ type Config struct {
 	HostUser string `json:"host_user"`
 	// ObjectStore is "embedded" or "s3://BUCKET?endpoint=URL".
 	ObjectStore string `json:"object_store"`
-	// DatastoreEndpoint selects the metadata backend ("" = bbolt file in DataDir).
+	// DatastoreEndpoint selects the metadata backend: "" is the bbolt file DataDir/meta.db;
+	// postgres://... or mysql://... puts it on that SQL database through kine (ADR 009).
 	DatastoreEndpoint string `json:"datastore_endpoint"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"log_level"`
@@ -119,7 +120,7 @@ var helps = map[string]string{
 	"containerd_address": "containerd socket (default: the system socket, else a child containerd)",
 	"host_user":          "user host-runtime tasks run as: name, uid or uid:gid; \"root\" only when asked (default as root: " + DefaultHostUser + ", created if missing)",
 	"object_store":       "\"embedded\" or 's3://BUCKET?endpoint=URL'",
-	"datastore_endpoint": "metadata datastore (empty: bbolt file in the data directory)",
+	"datastore_endpoint": "metadata datastore: empty for the bbolt file in the data directory, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... or mysql://USER:PASS@tcp(HOST:PORT)/DB (through kine)",
 	"log_level":          "log level: debug, info, warn or error",
 	"log_format":         "log format: text or json",
 	"cache_enabled":      "server-wide switch for execution caching",
@@ -296,6 +297,9 @@ func (c Config) Validate() error {
 	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
 		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
 	}
+	if _, err := DatastoreBackend(c.DatastoreEndpoint); err != nil {
+		return err
+	}
 	if u := c.PypiUpstream; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 		return fmt.Errorf("%w: pypi_upstream %q: want the http(s) URL of a simple index", ErrConfig, u)
 	}
@@ -342,4 +346,37 @@ func (c Config) AllowedHosts() []string {
 		}
 	}
 	return out
+}
+
+// DatastoreBackend names the storage/kv backend that serves a datastore endpoint: "bolt"
+// for "", "kine" for postgres://, postgresql:// and mysql:// URLs.
+func DatastoreBackend(endpoint string) (string, error) {
+	if endpoint == "" {
+		return "bolt", nil
+	}
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if ok && rest != "" {
+		switch scheme {
+		case "postgres", "postgresql", "mysql":
+			return "kine", nil
+		}
+	}
+	return "", fmt.Errorf("%w: datastore_endpoint %q: want empty (bbolt), postgres://... or mysql://...", ErrConfig, redactDSN(endpoint))
+}
+
+// redactDSN hides a datastore URL's password.
+func redactDSN(endpoint string) string {
+	scheme, rest, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return endpoint
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return endpoint
+	}
+	user, _, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return endpoint
+	}
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }

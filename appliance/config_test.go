@@ -52,6 +52,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bad runtime", "", map[string]string{"KFPBOX_RUNTIME": "docker"}},
 		{"bad int", "", map[string]string{"KFPBOX_MAX_PARALLEL_TASKS": "many"}},
 		{"bad store", "", map[string]string{"KFPBOX_OBJECT_STORE": "gs://x"}},
+		{"bad datastore", "", map[string]string{"KFPBOX_DATASTORE_ENDPOINT": "sqlite:///tmp/x.db"}},
+		{"datastore without scheme", "", map[string]string{"KFPBOX_DATASTORE_ENDPOINT": "localhost:5432"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,5 +77,26 @@ func TestDataDirMadeAbsolute(t *testing.T) {
 	}
 	if !filepath.IsAbs(cfg.DataDir) || !strings.HasSuffix(cfg.DataDir, "rel/data") {
 		t.Fatalf("DataDir = %q, want an absolute path ending in rel/data", cfg.DataDir)
+	}
+}
+
+func TestDatastoreBackend(t *testing.T) {
+	cases := []struct{ endpoint, want string }{
+		{"", "bolt"},
+		{"postgres://u:p@127.0.0.1:5432/kfp?sslmode=disable", "kine"},
+		{"postgresql://u@/kfp?host=/run/postgresql", "kine"},
+		{"mysql://u:p@tcp(127.0.0.1:3306)/kfp", "kine"},
+	}
+	for _, c := range cases {
+		if got, err := DatastoreBackend(c.endpoint); err != nil || got != c.want {
+			t.Errorf("DatastoreBackend(%q) = %q, %v; want %q", c.endpoint, got, err, c.want)
+		}
+	}
+	_, err := DatastoreBackend("redis://user:hunter2@host/0")
+	if !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("unsupported scheme: %v (want ErrConfig without the password)", err)
+	}
+	if got := redactDSN("postgres://kfp:hunter2@db:5432/kfp"); got != "postgres://kfp:xxxxx@db:5432/kfp" {
+		t.Fatalf("redactDSN = %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/kfp-box/kfp-box/runtime/host"       // host-process task runtime
 
 	_ "github.com/kfp-box/kfp-box/storage/kv/bolt" // bbolt metadata store
+	_ "github.com/kfp-box/kfp-box/storage/kv/kine" // PostgreSQL/MySQL metadata store through kine
 )
 
 // Reexec runs the binary's helper roles when this process was started as one: the host

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 )
@@ -112,10 +113,12 @@ type Event struct {
 
 // Options configure a backend.
 type Options struct {
-	// Path is the backend's file or DSN.
+	// Path is the backend's file or, for kine, the datastore URL.
 	Path string
 	// NoSync disables fsync (tests and benchmarks of raw speed only).
 	NoSync bool
+	// Logger receives the backend's warnings (nil: discarded).
+	Logger *slog.Logger
 }
 
 // Factory opens a backend.

@@ -1,0 +1,117 @@
+package kine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kfp-box/kfp-box/internal/pgtest"
+	"github.com/kfp-box/kfp-box/storage/kv"
+)
+
+func cmp(a, b string) int { return strings.Compare(a, b) }
+
+// FuzzKeyEncoding checks that encoded keys round-trip, keep kv's byte order and prefixes, and
+// are text PostgreSQL accepts (valid UTF-8 without NUL); and that decoding any string never
+// panics.
+func FuzzKeyEncoding(f *testing.F) {
+	f.Add([]byte("/runs/a"), []byte("/runs/b"))
+	f.Add([]byte("/\xff"), []byte("/\x00\x01"))
+	f.Add([]byte("\x7f"), []byte("~"))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		ea, eb := encodeKey(a), encodeKey(b)
+		for _, e := range []string{ea, eb} {
+			if !utf8.ValidString(e) || strings.ContainsRune(e, 0) {
+				t.Fatalf("encoded key %q is not PostgreSQL text", e)
+			}
+		}
+		if got, err := decodeKey(ea); err != nil || !bytes.Equal(got, a) {
+			t.Fatalf("decode(encode(%q)) = %q, %v", a, got, err)
+		}
+		if bytes.Compare(a, b) != cmp(ea, eb) {
+			t.Fatalf("order of %q, %q not kept: %q, %q", a, b, ea, eb)
+		}
+		if bytes.HasPrefix(b, a) != strings.HasPrefix(eb, ea) {
+			t.Fatalf("prefix relation of %q, %q not kept", a, b)
+		}
+		_, _ = decodeKey(ns + string(a)) // must not panic
+	})
+}
+
+// TestRecoverInterruptedCommit leaves a commit's intent record as a crash after it was
+// written would, and checks that the next Open applies the whole commit.
+func TestRecoverInterruptedCommit(t *testing.T) {
+	pg := pgtest.Require(t)
+	sum := sha256.Sum256([]byte(t.Name()))
+	opts := Options{Endpoint: pg.DSN("kv_" + hex.EncodeToString(sum[:8])), CompactInterval: -1}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put([]byte("/a"), []byte("old")); err != nil {
+			return err
+		}
+		return tx.Put([]byte("/gone"), []byte("x"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var revA, revGone int64
+	err = s.View(ctx, func(tx kv.Tx) error {
+		var err error
+		if _, revA, err = tx.GetRevision([]byte("/a")); err != nil {
+			return err
+		}
+		_, revGone, err = tx.GetRevision([]byte("/gone"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the intent is written and only the first of its three writes applied.
+	ops := []op{
+		{Key: encodeKey([]byte("/a")), Value: []byte("new"), Rev: revA},
+		{Key: encodeKey([]byte("/b")), Value: []byte("added")},
+		{Key: encodeKey([]byte("/gone")), Delete: true, Rev: revGone},
+	}
+	b, _ := json.Marshal(ops)
+	if _, err := s.be.Create(ctx, intentKey, b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.apply(ctx, ops[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := map[string]string{}
+	err = s.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan([]byte("/"), nil, false, func(k, v []byte, _ int64) error {
+			got[string(k)] = string(v)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["/a"] != "new" || got["/b"] != "added" {
+		t.Fatalf("after recovery: %v, want /a=new /b=added", got)
+	}
+	if _, intent, err := s.be.Get(ctx, intentKey, 0, false); err != nil || intent != nil {
+		t.Fatalf("intent still there after recovery: %v %v", intent, err)
+	}
+}
