@@ -155,7 +155,7 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	path := filepath.Join(a.cfg.DataDir, "meta.db")
 	if id != "bolt" {
 		path = a.cfg.DatastoreEndpoint
-		a.logger.Info("metadata on an SQL datastore through kine", "component", "store", "endpoint", redactDSN(path))
+		a.logger.Info("metadata on an SQL datastore through kine", "component", "store", "endpoint", RedactDSN(path))
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

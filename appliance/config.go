@@ -361,11 +361,11 @@ func DatastoreBackend(endpoint string) (string, error) {
 			return "kine", nil
 		}
 	}
-	return "", fmt.Errorf("%w: datastore_endpoint %q: want empty (bbolt), postgres://... or mysql://...", ErrConfig, redactDSN(endpoint))
+	return "", fmt.Errorf("%w: datastore_endpoint %q: want empty (bbolt), postgres://... or mysql://...", ErrConfig, RedactDSN(endpoint))
 }
 
-// redactDSN hides a datastore URL's password.
-func redactDSN(endpoint string) string {
+// RedactDSN hides a datastore URL's password.
+func RedactDSN(endpoint string) string {
 	scheme, rest, ok := strings.Cut(endpoint, "://")
 	if !ok {
 		return endpoint

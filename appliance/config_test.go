@@ -96,7 +96,7 @@ func TestDatastoreBackend(t *testing.T) {
 	if !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("unsupported scheme: %v (want ErrConfig without the password)", err)
 	}
-	if got := redactDSN("postgres://kfp:hunter2@db:5432/kfp"); got != "postgres://kfp:xxxxx@db:5432/kfp" {
+	if got := RedactDSN("postgres://kfp:hunter2@db:5432/kfp"); got != "postgres://kfp:xxxxx@db:5432/kfp" {
 		t.Fatalf("redactDSN = %q", got)
 	}
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, open Factory) {
 	t.Run("WatchFromRevision", func(t *testing.T) { testWatchFrom(t, open) })
 	t.Run("WatchCompacted", func(t *testing.T) { testWatchCompacted(t, open) })
 	t.Run("Cancellation", func(t *testing.T) { testCancellation(t, open) })
+	t.Run("CopyAndDigest", func(t *testing.T) { testCopy(t, open) })
 }
 
 // put writes the pairs in one transaction and returns its revision.
@@ -559,5 +560,43 @@ func testCancellation(t *testing.T, open Factory) {
 	put(t, s, "/x/2", "ok")
 	if v, err := get(t, s, "/x/2"); err != nil || v != "ok" {
 		t.Fatalf("after cancellations: %q, %v", v, err)
+	}
+}
+
+func testCopy(t *testing.T, open Factory) {
+	ctx := context.Background()
+	src := open(t, t.TempDir())
+	defer src.Close()
+	dst := open(t, t.TempDir())
+	defer dst.Close()
+	var kvs []string
+	for i := 0; i < 1203; i++ { // more than one copy batch
+		kvs = append(kvs, fmt.Sprintf("/copy/%05d", i), fmt.Sprintf("value %d", i))
+	}
+	kvs = append(kvs, "/bin/\x00\xff", "\x00\x01\xfe", "/empty", "")
+	put(t, src, kvs...)
+	want, err := kv.Digest(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Keys != len(kvs)/2 {
+		t.Fatalf("digest counted %d keys, want %d", want.Keys, len(kvs)/2)
+	}
+	got, err := kv.Copy(ctx, dst, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Fatalf("copy summary %+v, source %+v", got, want)
+	}
+	if d, err := kv.Digest(ctx, dst); err != nil || d != want {
+		t.Fatalf("destination digest %+v, %v; want %+v", d, err, want)
+	}
+	if _, err := kv.Copy(ctx, dst, src); !errors.Is(err, kv.ErrNotEmpty) {
+		t.Fatalf("copy into a non-empty store: %v, want ErrNotEmpty", err)
+	}
+	put(t, dst, "/copy/00007", "changed")
+	if d, _ := kv.Digest(ctx, dst); d.Digest == want.Digest || d.Keys != want.Keys {
+		t.Fatalf("digest did not see a changed value: %+v vs %+v", d, want)
 	}
 }
