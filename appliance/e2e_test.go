@@ -22,6 +22,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance"
 	"github.com/kfp-box/kfp-box/appliance/builtins"
+	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
@@ -294,8 +295,19 @@ func (r run) task(t *testing.T, name string) taskDetail {
 // TestBoxHostRuntime drives a whole box with the host runtime as a user would: healthz,
 // upload, run, task outputs, the artifact API and S3 serving the same bytes, secrets at
 // the Kubernetes paths, metrics and the GPU inventory.
-func TestBoxHostRuntime(t *testing.T) {
-	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+func TestBoxHostRuntime(t *testing.T) { testBoxHostRuntime(t, "") }
+
+// TestBoxHostRuntimePostgres is the same box with its metadata on PostgreSQL through kine
+// (--datastore-endpoint), started by the test from Debian's package.
+func TestBoxHostRuntimePostgres(t *testing.T) {
+	pg := pgtest.Require(t)
+	testBoxHostRuntime(t, pg.DSN("box"))
+}
+
+// testBoxHostRuntime runs pipelines on the host runtime through the HTTP API, over the given
+// datastore ("" for the bbolt file).
+func testBoxHostRuntime(t *testing.T, datastore string) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host"; c.DatastoreEndpoint = datastore })
 
 	var hz map[string]any
 	b.do("GET", "/healthz", nil, "", &hz)
@@ -403,8 +415,9 @@ func TestBoxHostRuntime(t *testing.T) {
 	var sys struct {
 		Runtime struct{ Backend string }
 		Storage struct {
-			ObjectsBytes int64 `json:"objects_bytes"`
-			FreeBytes    int64 `json:"free_bytes"`
+			ObjectsBytes int64  `json:"objects_bytes"`
+			FreeBytes    int64  `json:"free_bytes"`
+			Datastore    string `json:"datastore"`
 		}
 		Engine struct {
 			TaskSlots struct{ Used, Reserved, Max int } `json:"task_slots"`
@@ -413,6 +426,9 @@ func TestBoxHostRuntime(t *testing.T) {
 	b.do("GET", "/system", nil, "", &sys)
 	if sys.Runtime.Backend != "host" || sys.Storage.ObjectsBytes <= 0 || sys.Storage.FreeBytes <= 0 {
 		t.Fatalf("GET /system = %+v", sys)
+	}
+	if want := appliance.RedactDSN(datastore); (datastore == "" && sys.Storage.Datastore != "bbolt") || (datastore != "" && sys.Storage.Datastore != want) {
+		t.Fatalf("GET /system datastore = %q, want %q", sys.Storage.Datastore, want)
 	}
 	if ts := sys.Engine.TaskSlots; ts.Used != 0 || ts.Reserved != 0 || ts.Max <= 0 {
 		t.Fatalf("GET /system task slots = %+v, want none in use of a positive number", ts)
@@ -539,8 +555,17 @@ func fixturesDir(t *testing.T) string {
 
 // TestRecurringRunInABox checks that a whole box runs its scheduler: a recurring run every
 // second creates runs, and disabling it stops them.
-func TestRecurringRunInABox(t *testing.T) {
-	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+func TestRecurringRunInABox(t *testing.T) { testRecurringRunInABox(t, "") }
+
+// TestRecurringRunInABoxPostgres drives the scheduler, which reacts to kv watch events, with
+// the metadata on PostgreSQL through kine.
+func TestRecurringRunInABoxPostgres(t *testing.T) {
+	pg := pgtest.Require(t)
+	testRecurringRunInABox(t, pg.DSN("box"))
+}
+
+func testRecurringRunInABox(t *testing.T, datastore string) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host"; c.DatastoreEndpoint = datastore })
 	pid := b.upload(filepath.Join(testdata, "limits.yaml"), "limits-probe")
 	body, _ := json.Marshal(map[string]any{
 		"display_name":               "every second",

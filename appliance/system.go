@@ -19,8 +19,13 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		"data_dir":      a.cfg.DataDir,
 		"objects_bytes": dirSize(ctx, filepath.Join(a.cfg.DataDir, "objects")),
 		"logs_bytes":    dirSize(ctx, filepath.Join(a.cfg.DataDir, "logs")),
-		"meta_bytes":    fileSize(filepath.Join(a.cfg.DataDir, "meta.db")),
 		"object_store":  a.cfg.ObjectStore,
+		"datastore":     "bbolt",
+	}
+	if a.cfg.DatastoreEndpoint == "" {
+		storage["meta_bytes"] = fileSize(filepath.Join(a.cfg.DataDir, "meta.db"))
+	} else {
+		storage["datastore"] = RedactDSN(a.cfg.DatastoreEndpoint)
 	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(a.cfg.DataDir, &st); err == nil {
