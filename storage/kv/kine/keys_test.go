@@ -83,7 +83,7 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 		{Key: encodeKey([]byte("/gone")), Delete: true, Rev: revGone},
 	}
 	b, _ := json.Marshal(ops)
-	if _, err := s.be.Create(ctx, intentKey, b, 0); err != nil {
+	if _, err := s.apply(ctx, op{Key: intentKey, Value: b, Rev: s.intentRev}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.apply(ctx, ops[0]); err != nil {
@@ -111,7 +111,16 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 	if len(got) != 2 || got["/a"] != "new" || got["/b"] != "added" {
 		t.Fatalf("after recovery: %v, want /a=new /b=added", got)
 	}
-	if _, intent, err := s.be.Get(ctx, intentKey, 0, false); err != nil || intent != nil {
-		t.Fatalf("intent still there after recovery: %v %v", intent, err)
+	if _, intent, err := s.be.Get(ctx, intentKey, 0, false); err != nil || intent == nil || len(intent.Value) != 0 {
+		t.Fatalf("intent not emptied after recovery: %+v %v", intent, err)
+	}
+	// Commits go on after the recovery.
+	if _, err := s.Update(ctx, func(tx kv.Tx) error {
+		if err := tx.Put([]byte("/c"), []byte("1")); err != nil {
+			return err
+		}
+		return tx.Put([]byte("/d"), []byte("2"))
+	}); err != nil {
+		t.Fatalf("commit after recovery: %v", err)
 	}
 }

@@ -10,9 +10,10 @@
 // themselves, the others are written as 0x01 or 0x7f followed by two hex digits.
 //
 // Transactions: one writer at a time per process (a mutex), reading a snapshot pinned at the
-// revision of the last commit. A commit of several keys first writes an intent record
-// ("/kfp-box-txn") holding every operation, applies them, then deletes the intent; Open
-// finishes an intent left by a crash, so a transaction is applied whole or not at all. Each
+// revision of the last commit. A commit of several keys first writes its operations into an
+// intent record ("/kfp-box-txn", a key that always exists), applies them, then empties the
+// intent; Open finishes an intent left by a crash, so a transaction is applied whole or not at
+// all. Each
 // write is a compare-and-swap on the key's revision, so a foreign writer (another process on
 // the same database, which kfp-box does not support) makes the commit fail rather than lose
 // an update; when that happens before anything was applied, Update runs its function again.
@@ -111,6 +112,8 @@ type Store struct {
 	cmu sync.Mutex
 	// stable is the revision of the last whole commit: snapshots are read there.
 	stable atomic.Int64
+	// intentRev is the intent record's revision (guarded by cmu).
+	intentRev int64
 	closed atomic.Bool
 }
 
@@ -297,7 +300,7 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error)
 		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		t := &tx{s: s, ctx: ctx, rev: s.stable.Load(), writes: map[string]*write{}}
+		t := &tx{s: s, ctx: ctx, rev: s.stable.Load(), writes: map[string]*write{}, read: map[string]int64{}}
 		if err := fn(t); err != nil {
 			return 0, err
 		}
@@ -348,19 +351,17 @@ func (s *Store) commit(ctx context.Context, t *tx) (rev int64, applied bool, err
 	defer s.cmu.Unlock()
 	// Writes continue past ctx's end once started: half a transaction must not be left.
 	wctx := context.WithoutCancel(ctx)
-	var intentRev int64
-	if len(ops) > 1 {
+	multi := len(ops) > 1
+	if multi {
 		b, err := json.Marshal(ops)
 		if err != nil {
 			return 0, false, err
 		}
-		if intentRev, err = s.be.Create(wctx, intentKey, b, 0); err != nil {
-			if errors.Is(err, server.ErrKeyExists) {
-				return 0, false, fmt.Errorf("an unfinished commit of another process: %w", ErrConflict)
-			}
-			return 0, false, err
+		r, err := s.apply(wctx, op{Key: intentKey, Value: b, Rev: s.intentRev})
+		if err != nil {
+			return 0, false, fmt.Errorf("write commit intent: %w", err)
 		}
-		applied = true
+		s.intentRev, applied = r, true
 	}
 	for i, o := range ops {
 		r, err := s.apply(wctx, o)
@@ -373,10 +374,12 @@ func (s *Store) commit(ctx context.Context, t *tx) (rev int64, applied bool, err
 		}
 		rev = r
 	}
-	if intentRev != 0 {
-		if _, _, ok, err := s.be.Delete(wctx, intentKey, intentRev); err != nil || !ok {
-			return 0, true, fmt.Errorf("clear commit intent: %v: %w", err, ErrConflict)
+	if multi {
+		r, err := s.apply(wctx, op{Key: intentKey, Value: []byte{}, Rev: s.intentRev})
+		if err != nil {
+			return 0, true, fmt.Errorf("clear commit intent: %w", err)
 		}
+		s.intentRev = r
 	}
 	s.advance(rev)
 	return rev, true, nil
@@ -413,11 +416,19 @@ func (s *Store) apply(ctx context.Context, o op) (int64, error) {
 }
 
 // recover finishes a commit whose intent record a crash left behind: each write is applied
-// unless the key already holds its outcome.
+// unless the key already holds its outcome. It creates the intent record of a new datastore.
 func (s *Store) recover(ctx context.Context) error {
 	_, intent, err := s.be.Get(ctx, intentKey, 0, false)
-	if err != nil || intent == nil {
+	if err != nil {
 		return err
+	}
+	if intent == nil {
+		s.intentRev, err = s.apply(ctx, op{Key: intentKey, Value: []byte{}})
+		return err
+	}
+	s.intentRev = intent.ModRevision
+	if len(intent.Value) == 0 {
+		return nil
 	}
 	var ops []op
 	if err := json.Unmarshal(intent.Value, &ops); err != nil {
@@ -440,7 +451,7 @@ func (s *Store) recover(ctx context.Context) error {
 			return err
 		}
 	}
-	_, _, _, err = s.be.Delete(ctx, intentKey, intent.ModRevision)
+	s.intentRev, err = s.apply(ctx, op{Key: intentKey, Value: []byte{}, Rev: s.intentRev})
 	return err
 }
 
@@ -566,6 +577,9 @@ type tx struct {
 	ctx    context.Context
 	rev    int64
 	writes map[string]*write // nil in a read-only transaction
+	// read holds the snapshot revision (0: absent) of keys a write transaction read, so that
+	// writing them needs no second look.
+	read map[string]int64
 }
 
 var _ kv.Tx = (*tx)(nil)
@@ -589,6 +603,13 @@ func (t *tx) GetRevision(key []byte) ([]byte, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	if t.read != nil {
+		if got == nil {
+			t.read[k] = 0
+		} else {
+			t.read[k] = got.ModRevision
+		}
+	}
 	if got == nil {
 		return nil, 0, fmt.Errorf("%q: %w", key, kv.ErrNotFound)
 	}
@@ -601,6 +622,11 @@ func (t *tx) buffered(k string) (*write, error) {
 		return nil, kv.ErrReadOnly
 	}
 	if w, ok := t.writes[k]; ok {
+		return w, nil
+	}
+	if rev, ok := t.read[k]; ok {
+		w := &write{deleted: true, rev: rev}
+		t.writes[k] = w
 		return w, nil
 	}
 	_, got, err := t.s.be.Get(t.ctx, k, t.rev, true)
