@@ -7,14 +7,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/storage/kv"
+	"github.com/kfp-box/kfp-box/storage/kv/kine"
 )
 
 // benchStore holds 10,000 runs over 20 experiments, written in batches.
 func benchStore(b *testing.B) *Store {
 	b.Helper()
-	ctx := context.Background()
 	s := openTest(b)
+	fillBench(b, s)
+	return s
+}
+
+// benchStorePostgres is benchStore with the kv store on PostgreSQL through kine, in a
+// cluster started for the benchmark (internal/pgtest).
+func benchStorePostgres(b *testing.B) *Store {
+	b.Helper()
+	pg := pgtest.Require(b)
+	ctx := context.Background()
+	kvs, err := kine.Open(ctx, kine.Options{Endpoint: pg.DSN("bench")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = kvs.Close() })
+	s, err := Open(ctx, kvs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillBench(b, s)
+	return s
+}
+
+func fillBench(b *testing.B, s *Store) {
+	b.Helper()
+	ctx := context.Background()
 	const n = 10000
 	for start := 0; start < n; start += 500 {
 		err := s.write(ctx, false, func(tx kv.Tx, w *writeSet) error {
@@ -33,13 +60,18 @@ func benchStore(b *testing.B) *Store {
 			b.Fatal(err)
 		}
 	}
-	return s
 }
 
 // BenchmarkListRunsFilteredPage lists a filtered, sorted page of 200 out of 10,000 runs
 // through the in-memory index (the API's GET /runs path minus HTTP).
-func BenchmarkListRunsFilteredPage(b *testing.B) {
-	s := benchStore(b)
+func BenchmarkListRunsFilteredPage(b *testing.B) { benchFilteredPage(b, benchStore(b)) }
+
+// BenchmarkListRunsFilteredPagePostgres is the same page with the records on PostgreSQL.
+func BenchmarkListRunsFilteredPagePostgres(b *testing.B) {
+	benchFilteredPage(b, benchStorePostgres(b))
+}
+
+func benchFilteredPage(b *testing.B, s *Store) {
 	ctx := context.Background()
 	opts := ListOptions{
 		PageSize: 200,
@@ -77,6 +109,41 @@ func BenchmarkRawBoltScan10000(b *testing.B) {
 		})
 		if err != nil || len(keep) != 6666 {
 			b.Fatalf("kept %d: %v", len(keep), err)
+		}
+	}
+}
+
+// BenchmarkCreateRun stores one run with its spec (no experiment) per op: one commit of two
+// keys, on bbolt without fsync.
+func BenchmarkCreateRun(b *testing.B) { benchCreateRun(b, openTest(b)) }
+
+// BenchmarkCreateRunPostgres is the same commit on PostgreSQL through kine (the test
+// cluster runs without fsync too): an intent record, two compare-and-swap writes, and the
+// intent's removal.
+func BenchmarkCreateRunPostgres(b *testing.B) {
+	pg := pgtest.Require(b)
+	ctx := context.Background()
+	kvs, err := kine.Open(ctx, kine.Options{Endpoint: pg.DSN("bench_create")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = kvs.Close() })
+	s, err := Open(ctx, kvs, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCreateRun(b, s)
+}
+
+func benchCreateRun(b *testing.B, s *Store) {
+	ctx := context.Background()
+	spec := json.RawMessage(`{"pipelineInfo":{"name":"bench"},"root":{"dag":{"tasks":{}}}}`)
+	i := 0
+	for b.Loop() {
+		r := mkRun(i, "")
+		i++
+		if err := s.CreateRun(ctx, r, spec); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
