@@ -114,7 +114,7 @@ type Store struct {
 	stable atomic.Int64
 	// intentRev is the intent record's revision (guarded by cmu).
 	intentRev int64
-	closed atomic.Bool
+	closed    atomic.Bool
 }
 
 var (
