@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +125,79 @@ func TestRecoverInterruptedCommit(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("commit after recovery: %v", err)
 	}
+}
+
+// TestUpdateRetriesAfterForeignWrite has another process's store write the keys a
+// transaction read, between its snapshot and its commit: the commit must not overwrite that
+// write, and Update runs its function again over it, so no increment is lost.
+func TestUpdateRetriesAfterForeignWrite(t *testing.T) {
+	pg := pgtest.Require(t)
+	sum := sha256.Sum256([]byte(t.Name()))
+	opts := Options{Endpoint: pg.DSN("kv_" + hex.EncodeToString(sum[:8]))}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	incr := func(tx kv.Tx, key string) error {
+		n := 0
+		v, err := tx.Get([]byte(key))
+		if err == nil {
+			n, _ = strconv.Atoi(string(v))
+		} else if !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		return tx.Put([]byte(key), []byte(strconv.Itoa(n+1)))
+	}
+	for _, keys := range [][]string{{"/one"}, {"/x", "/y"}} { // a single write and a multi-key commit
+		runs := 0
+		_, err := a.Update(ctx, func(tx kv.Tx) error {
+			runs++
+			for _, k := range keys {
+				if err := incr(tx, k); err != nil {
+					return err
+				}
+			}
+			if runs == 1 { // the foreign writer gets in between
+				_, err := b.Update(ctx, func(tx kv.Tx) error {
+					for _, k := range keys {
+						if err := incr(tx, k); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%v: %v", keys, err)
+		}
+		if runs != 2 {
+			t.Fatalf("%v: fn ran %d times, want 2 (once more after the conflict)", keys, runs)
+		}
+		for _, k := range keys {
+			if v, err := getValue(ctx, a, k); err != nil || v != "2" {
+				t.Fatalf("%s = %q, %v after two increments; want 2", k, v, err)
+			}
+		}
+	}
+}
+
+func getValue(ctx context.Context, s kv.Store, k string) (string, error) {
+	var out string
+	err := s.View(ctx, func(tx kv.Tx) error {
+		v, err := tx.Get([]byte(k))
+		out = string(v)
+		return err
+	})
+	return out, err
 }

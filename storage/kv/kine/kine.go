@@ -306,10 +306,16 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error)
 		}
 		rev, applied, err := s.commit(ctx, t)
 		if errors.Is(err, ErrConflict) && !applied && attempt < retries {
-			// Another process wrote: read its writes and run fn again.
-			cur, cerr := s.be.CurrentRevision(ctx)
+			// Another process wrote: read its writes and run fn again. kine's own idea of the
+			// current revision is cached until its next poll; the database's is not.
+			cur, intent, cerr := s.be.Get(ctx, intentKey, 0, true)
 			if cerr != nil {
 				return 0, cerr
+			}
+			if intent != nil {
+				s.cmu.Lock()
+				s.intentRev = intent.ModRevision
+				s.cmu.Unlock()
 			}
 			s.advance(cur)
 			continue
@@ -366,8 +372,16 @@ func (s *Store) commit(ctx context.Context, t *tx) (rev int64, applied bool, err
 	for i, o := range ops {
 		r, err := s.apply(wctx, o)
 		if err != nil {
-			if i == 0 && len(ops) == 1 {
+			if i == 0 && !multi {
 				return 0, false, err
+			}
+			if i == 0 && errors.Is(err, ErrConflict) {
+				// Nothing of this commit was applied: withdraw the intent so that Update may
+				// run its function again over the other writer's data.
+				if r, cerr := s.apply(wctx, op{Key: intentKey, Value: []byte{}, Rev: s.intentRev}); cerr == nil {
+					s.intentRev = r
+					return 0, false, err
+				}
 			}
 			// The intent stays: the next Open finishes this commit.
 			return 0, true, fmt.Errorf("commit interrupted after %d of %d writes: %w", i, len(ops), err)
