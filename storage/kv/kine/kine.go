@@ -152,15 +152,23 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.PollInterval > 0 {
 		cfg.PollInterval = opts.PollInterval
 	}
-	// kine's background work (polling, compaction) lives until Close, not until ctx ends.
+	// kine's background work (polling, compaction) lives until Close, not until ctx ends;
+	// but while opening (kine waits minutes for an unreachable database) ctx bounds it.
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	bound := context.AfterFunc(ctx, cancel)
 	wg := &sync.WaitGroup{}
 	_, be, err := drivers.New(bctx, wg, cfg)
 	if err == nil {
 		err = be.Start(bctx)
 	}
+	if !bound() && err == nil {
+		err = ctx.Err()
+	}
 	if err != nil {
 		cancel()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("datastore not reachable before the deadline: %w", ctx.Err())
+		}
 		return nil, fmt.Errorf("open datastore %s: %w", redact(opts.Endpoint), err)
 	}
 	s := &Store{be: be, cancel: cancel, wg: wg}

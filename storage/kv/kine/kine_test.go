@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,4 +32,26 @@ func TestConformancePostgres(t *testing.T) {
 		}
 		return s
 	})
+}
+
+// TestOpenUnreachableEndsWithContext opens a datastore nothing serves: Open gives up when its
+// context ends (kine alone would retry for minutes) and says why, without the password.
+func TestOpenUnreachableEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := kine.Open(ctx, kine.Options{Endpoint: "postgres://kfp:hunter2@/kfp?host=" + t.TempDir() + "&sslmode=disable"})
+	if err == nil {
+		t.Fatal("Open of an unreachable datastore succeeded")
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("Open took %v after its 2 s context", took)
+	}
+	t.Logf("error: %v", err)
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error shows the password: %v", err)
+	}
+	if !strings.Contains(err.Error(), "kfp:xxxxx@") {
+		t.Fatalf("error does not name the (redacted) datastore: %v", err)
+	}
 }
