@@ -1,0 +1,125 @@
+package appliance_test
+
+import (
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/kfp-box/kfp-box/appliance"
+)
+
+// TestCLIRunTasks drives the run commands against a whole box (host runtime, caching on)
+// with a two-task pipeline whose first task is cached: submit --watch shows each task's
+// state changes and a final table; a second run's cache hit is marked, with the run it
+// reused, by --watch and by run get; run logs prints every task's log with a task prefix,
+// --task narrows; short run-id prefixes work.
+func TestCLIRunTasks(t *testing.T) {
+	b := startBox(t, func(c *appliance.Config) { c.Runtime, c.CacheEnabled = "host", true })
+	addr := b.a.Addr()
+	file := filepath.Join(testdata, "two_tasks.yaml")
+
+	submit := func() (string, string) {
+		t.Helper()
+		code, out, errs := runCLI(t, addr, "run", "submit", file, "--watch", "--interval", "50ms")
+		if code != 0 {
+			t.Fatalf("run submit --watch: exit %d\n%s%s", code, out, errs)
+		}
+		m := regexp.MustCompile(`run (\S+) submitted`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no run id in %q", out)
+		}
+		return m[1], out
+	}
+	first, out := submit()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  task hello  SUCCEEDED$`),
+		regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  task world  SUCCEEDED$`),
+		regexp.MustCompile(`(?m)^TASK +STATE +DURATION +CACHED FROM$`),
+		regexp.MustCompile(`(?m)^hello +SUCCEEDED +[0-9.]+(ms|s|m[0-9.]*s) +-$`),
+		regexp.MustCompile(`(?m)^world +SUCCEEDED +[0-9.]+(ms|s|m[0-9.]*s) +-$`),
+		regexp.MustCompile(`(?m)^run ` + first + ` SUCCEEDED in [0-9.]+(ms|s|m[0-9.]*s)$`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("first submit --watch output does not match %s:\n%s", want, out)
+		}
+	}
+	// The world task waits for hello: its SUCCEEDED line cannot come before hello's.
+	if strings.Index(out, "task world  SUCCEEDED") < strings.Index(out, "task hello  SUCCEEDED") {
+		t.Errorf("task state changes out of order:\n%s", out)
+	}
+
+	second, out := submit()
+	cachedLine := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d  task hello  (CACHED|SUCCEEDED)  \(cached from run ` + first + ` \(task hello\)\)$`)
+	if !cachedLine.MatchString(out) {
+		t.Errorf("second submit --watch does not mark the cache hit with its source run %s:\n%s", first, out)
+	}
+	cachedRow := regexp.MustCompile(`(?m)^hello +(CACHED|SUCCEEDED) +- +run ` + first + ` \(task hello\)$`)
+	if !cachedRow.MatchString(out) {
+		t.Errorf("the final table of the second run lacks the cached row:\n%s", out)
+	}
+
+	// run get with a short prefix of the id marks the cache hit; the task that ran is not.
+	code, out, errs := runCLI(t, addr, "run", "get", second[:8])
+	if code != 0 || !regexp.MustCompile(`Run ID:\s+`+second).MatchString(out) || !cachedRow.MatchString(out) ||
+		!regexp.MustCompile(`(?m)^world +SUCCEEDED +\S+ +-$`).MatchString(out) {
+		t.Fatalf("run get %s: exit %d\n%s%s", second[:8], code, out, errs)
+	}
+
+	// run export takes a prefix too.
+	archive := filepath.Join(t.TempDir(), "run.tar.gz")
+	if code, out, errs = runCLI(t, addr, "run", "export", first[:8], "-o", archive); code != 0 || !strings.Contains(out, "run "+first+" exported") {
+		t.Errorf("run export %s: exit %d %s%s", first[:8], code, out, errs)
+	}
+
+	// run logs: every container task, each line with its task's name, in task order.
+	wantAll := "[hello] alpha line one\n[hello] alpha line two\n[world] beta got alpha\n"
+	for _, args := range [][]string{{"run", "logs", first[:6]}, {"logs", first}} {
+		code, out, errs = runCLI(t, addr, args...)
+		if code != 0 || out != wantAll {
+			t.Errorf("%s: exit %d, got\n%q\nwant\n%q\n%s", strings.Join(args, " "), code, out, wantAll, errs)
+		}
+	}
+	// -f streams the tasks at once: lines of different tasks interleave, each task's stay in
+	// order.
+	code, out, errs = runCLI(t, addr, "run", "logs", "-f", first)
+	if got, want := sortedLines(out), sortedLines(wantAll); code != 0 || got != want ||
+		strings.Index(out, "[hello] alpha line one") > strings.Index(out, "[hello] alpha line two") {
+		t.Errorf("run logs -f: exit %d, got\n%q\nwant the lines of\n%q\n%s", code, out, wantAll, errs)
+	}
+	// A cache hit shows the log of the execution it reused.
+	if code, out, errs = runCLI(t, addr, "run", "logs", second); code != 0 || out != "[hello] alpha line one\n[hello] alpha line two\n[world] beta got alpha\n" {
+		t.Errorf("run logs of the cached run: exit %d %q %s", code, out, errs)
+	}
+	// One task named: its log as it is; several: prefixed.
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "logs", first, "world"}, "beta got alpha\n"},
+		{[]string{"run", "logs", first, "--task", "hello"}, "alpha line one\nalpha line two\n"},
+		{[]string{"run", "logs", first, "--task", "world", "--task", "hello"}, "[world] beta got alpha\n[hello] alpha line one\n[hello] alpha line two\n"},
+	} {
+		if code, out, errs = runCLI(t, addr, tc.args...); code != 0 || out != tc.want {
+			t.Errorf("%s: exit %d, got %q, want %q %s", strings.Join(tc.args, " "), code, out, tc.want, errs)
+		}
+	}
+	// Bad input is exit 2 with one line.
+	for _, args := range [][]string{
+		{"run", "logs", first, "--task", "nope"},
+		{"run", "logs", "zzzz"},
+		{"run", "get", "zzzz"},
+	} {
+		code, _, errs = runCLI(t, addr, args...)
+		if code != 2 || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+			t.Errorf("%s: exit %d, %q; want exit 2 and one line", strings.Join(args, " "), code, errs)
+		}
+	}
+}
+
+func sortedLines(s string) string {
+	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
