@@ -1,6 +1,10 @@
 package appliance_test
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -8,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
 )
 
 // TestCLIRunTasks drives the run commands against a whole box (host runtime, caching on)
@@ -122,4 +127,89 @@ func sortedLines(s string) string {
 	lines := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+// TestCLIImagesThroughBox runs the image commands with --server against a box with the
+// containerd runtime: import uploads the tarball (with a progress bar) into the box's
+// containerd, ls lists the box's images (the busybox TestMain imported there too), rm and
+// pull act there; bad input is exit 2; a box with the host runtime says it keeps no images.
+func TestCLIImagesThroughBox(t *testing.T) {
+	if ctd.skip != "" {
+		t.Skip(ctd.skip)
+	}
+	b := startBox(t, func(c *appliance.Config) { c.Runtime, c.ContainerdAddress = "containerd", ctd.address })
+	addr := b.a.Addr()
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "img.tar")
+	var buf bytes.Buffer
+	if err := containerdtest.WriteDockerArchive(&buf, "example.com/cli/via-api:1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(archive, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	garbage := filepath.Join(dir, "garbage.tar")
+	if err := os.WriteFile(garbage, []byte("this is not a tarball"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h, err := containerdtest.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(h)
+	defer reg.Close()
+	registry := strings.TrimPrefix(reg.URL, "http://")
+	t.Cleanup(func() { runCLI(t, addr, "image", "rm", registry+"/team/bb:api") })
+
+	steps := []struct {
+		args       []string
+		code       int
+		out, errIn []string
+	}{
+		{[]string{"image", "import", archive}, 0, []string{"imported example.com/cli/via-api:1"}, []string{"img.tar [", "] 1.9 MiB / 1.9 MiB"}},
+		{[]string{"image", "ls"}, 0, []string{"example.com/cli/via-api:1", "docker.io/library/busybox:latest"}, nil},
+		{[]string{"image", "ls", "-o", "json"}, 0, []string{`"name": "example.com/cli/via-api:1"`}, nil},
+		{[]string{"image", "rm", "example.com/cli/via-api:1"}, 0, []string{"removed example.com/cli/via-api:1"}, nil},
+		{[]string{"image", "rm", "example.com/cli/via-api:1"}, 1, nil, []string{"image not present"}},
+		{[]string{"image", "import", garbage}, 2, nil, []string{"import"}},
+		{[]string{"image", "pull", registry + "/team/bb:api"}, 0, []string{"pulled " + registry + "/team/bb:api"}, []string{"pulling " + registry + "/team/bb:api on the box"}},
+		{[]string{"image", "pull", "Not A Ref"}, 2, nil, []string{"not an image reference"}},
+	}
+	for _, s := range steps {
+		code, out, errs := runCLI(t, addr, s.args...)
+		if code != s.code {
+			t.Fatalf("kfp-box %s: exit %d, want %d:\n%s%s", strings.Join(s.args, " "), code, s.code, out, errs)
+		}
+		for _, w := range s.out {
+			if !strings.Contains(out, w) {
+				t.Errorf("kfp-box %s: stdout lacks %q:\n%s", strings.Join(s.args, " "), w, out)
+			}
+		}
+		for _, w := range s.errIn {
+			if !strings.Contains(errs, w) {
+				t.Errorf("kfp-box %s: stderr lacks %q:\n%s", strings.Join(s.args, " "), w, errs)
+			}
+		}
+	}
+	// The image the box pulled is in its containerd: ls through the API shows it.
+	if code, out, _ := runCLI(t, addr, "image", "ls"); code != 0 || !strings.Contains(out, registry+"/team/bb:api") || strings.Contains(out, "via-api") {
+		t.Errorf("image ls after pull and rm: exit %d\n%s", code, out)
+	}
+	// The routes need the owner's token like every other.
+	resp, err := http.Post(b.base+"/images:import", "multipart/form-data; boundary=x", strings.NewReader("--x--\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("images:import without a token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestCLIImagesHostRuntimeBox: a box with the host runtime keeps no images and says so.
+func TestCLIImagesHostRuntimeBox(t *testing.T) {
+	host := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	if code, _, errs := runCLI(t, host.a.Addr(), "image", "ls"); code != 1 || !strings.Contains(errs, "keeps no images") {
+		t.Errorf("image ls on a host-runtime box: exit %d %s", code, errs)
+	}
 }
