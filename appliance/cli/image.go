@@ -59,7 +59,7 @@ A box running with the host runtime keeps no images and answers so.`,
 	fs := cmd.PersistentFlags()
 	fs.String("data-dir", appliance.Defaults().DataDir, "data directory, for --local (env KFPBOX_DATA_DIR)")
 	fs.String("containerd-address", "", "containerd socket, for --local (env KFPBOX_CONTAINERD_ADDRESS)")
-	fs.String("config", "", "YAML configuration file, for --local (env KFPBOX_CONFIG)")
+	fs.String("config", "", "YAML configuration file, for --local (env KFPBOX_CONFIG; default "+appliance.DefaultConfigFile+" when it exists)")
 	fs.Bool("local", false, "act on this machine's containerd directly, not through a running box")
 	cmd.AddCommand(newImageImportCmd(), newImageListCmd(), newImageRemoveCmd(), newImagePullCmd())
 	return cmd
