@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -10,8 +11,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/appliance/cli"
+	"github.com/kfp-box/kfp-box/internal/syncbuf"
 	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
 )
 
@@ -211,5 +215,56 @@ func TestCLIImagesHostRuntimeBox(t *testing.T) {
 	host := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
 	if code, _, errs := runCLI(t, host.a.Addr(), "image", "ls"); code != 1 || !strings.Contains(errs, "keeps no images") {
 		t.Errorf("image ls on a host-runtime box: exit %d %s", code, errs)
+	}
+}
+
+// TestCLILogsFollowRun follows a whole run with run logs -f: lines stream while the first
+// task runs, the task that starts later is picked up, and the command ends with the run.
+func TestCLILogsFollowRun(t *testing.T) {
+	ctl := filepath.Join(t.TempDir(), "ctl")
+	openToAll(t, ctl) // the task, an unprivileged user, looks for a file there
+	b := startBox(t, func(c *appliance.Config) { c.Runtime = "host" })
+	addr := b.a.Addr()
+	code, out, errs := runCLI(t, addr, "run", "submit", filepath.Join(testdata, "wait_then_more.yaml"), "-p", "path="+filepath.Join(ctl, "go"))
+	m := regexp.MustCompile(`run (\S+) submitted`).FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("submit: exit %d %s%s", code, out, errs)
+	}
+	var logs syncbuf.Buffer
+	done := make(chan error, 1)
+	go func() {
+		root := cli.NewRoot(&logs, io.Discard)
+		root.SetArgs([]string{"--server", "http://" + addr, "--token-file", b.a.AdminTokenPath(), "run", "logs", "-f", m[1][:8]})
+		done <- root.Execute()
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(logs.String(), "[wait] waiting\n") {
+		select {
+		case err := <-done:
+			t.Fatalf("run logs -f ended before the task did: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no streamed line in a minute:\n%s", logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "after ran") {
+		t.Fatalf("the second task ran before the first ended:\n%s", logs.String())
+	}
+	if err := os.WriteFile(filepath.Join(ctl, "go"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run logs -f: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("run logs -f did not end with the run:\n%s", logs.String())
+	}
+	// Lines of the two tasks come from two streams; each task's stay in order.
+	got, want := logs.String(), "[wait] waiting\n[wait] done\n[after] after ran\n"
+	if sortedLines(got) != sortedLines(want) || strings.Index(got, "[wait] done") < strings.Index(got, "[wait] waiting") {
+		t.Errorf("run logs -f printed\n%q\nwant the lines of\n%q", got, want)
 	}
 }
