@@ -327,6 +327,7 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 		OnRunDeleted:    a.runDeleted,
 		PackageURLHosts: strings.Split(a.cfg.PackageURLHosts, ","),
 		LogDir:          filepath.Join(a.cfg.DataDir, "logs"),
+		Images:          a.imageStore(),
 	})
 	sch := schedule.New(a.meta, a.api.RunCreator(), a.logger.With("component", "schedule"), nil)
 	if err := sch.Start(ctx); err != nil {
@@ -361,6 +362,14 @@ func (a *Appliance) setupAPI(ctx context.Context) error {
 	a.apiURL.Store(a.loopbackURL())
 	a.writeKubeconfig()
 	a.logger.Info("serving", "api", a.URL()+"/apis/v2beta1", "ui", a.URL()+"/", "auth", a.cfg.Auth)
+	return nil
+}
+
+// imageStore is the runtime's image store when it keeps images (containerd), else nil.
+func (a *Appliance) imageStore() runtime.ImageStore {
+	if is, ok := a.runtime.(runtime.ImageStore); ok {
+		return is
+	}
 	return nil
 }
 

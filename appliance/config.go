@@ -169,23 +169,58 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.String(f.flag, v.String(), help)
 		}
 	}
-	fs.String("config", "", "YAML configuration file (env KFPBOX_CONFIG)")
+	fs.String("config", "", "YAML configuration file (env KFPBOX_CONFIG; default "+DefaultConfigFile+" when it exists, /dev/null for none)")
 }
 
-// Load merges defaults < file < environment < changed flags. file may be empty; getenv is
-// os.Getenv in production and a map in tests; fs may be nil.
+// DefaultConfigFile is the configuration file read when neither --config nor KFPBOX_CONFIG
+// names one and it exists: where the Debian package installs the box's configuration.
+// --config /dev/null (or KFPBOX_CONFIG=/dev/null) reads no file.
+const DefaultConfigFile = "/etc/kfp-box/config.yaml"
+
+// defaultConfigFile is DefaultConfigFile; tests point it elsewhere.
+var defaultConfigFile = DefaultConfigFile
+
+// Source says where a configuration value came from: "default", "file PATH", "env NAME" or
+// "flag --NAME".
+type Source string
+
+// Sources maps each configuration key (the YAML key) to the source of its value.
+type Sources map[string]Source
+
+// Load merges defaults < file < environment < changed flags. file may be empty (then
+// KFPBOX_CONFIG, else DefaultConfigFile when it exists); getenv is os.Getenv in production
+// and a map in tests; fs may be nil.
 func Load(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, error) {
+	cfg, _, err := LoadWithSources(file, getenv, fs)
+	return cfg, err
+}
+
+// LoadWithSources is Load that also says where each value came from.
+func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, Sources, error) {
 	cfg := Defaults()
+	src := Sources{}
+	for _, f := range fields() {
+		src[f.key] = "default"
+	}
 	if file == "" && getenv != nil {
 		file = getenv("KFPBOX_CONFIG")
+	}
+	if file == "" {
+		if _, err := os.Stat(defaultConfigFile); err == nil {
+			file = defaultConfigFile
+		}
 	}
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return cfg, fmt.Errorf("%w: %v", ErrConfig, err)
+			return cfg, src, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		if err := applyFile(&cfg, data); err != nil {
-			return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
+		keys, err := applyFile(&cfg, data)
+		if err != nil {
+			return cfg, src, fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
+		}
+		for _, k := range keys {
+			src[k] = Source("file " + file)
 		}
 	}
 	v := reflect.ValueOf(&cfg).Elem()
@@ -195,8 +230,9 @@ func Load(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, e
 		}
 		if s := getenv(f.env); s != "" {
 			if err := setString(v.Field(f.index), s); err != nil {
-				return cfg, fmt.Errorf("%w: %s=%q: %v", ErrConfig, f.env, s, err)
+				return cfg, src, fmt.Errorf("%w: %s=%q: %v", ErrConfig, f.env, s, err)
 			}
+			src[f.key] = Source("env " + f.env)
 		}
 	}
 	if fs != nil {
@@ -206,48 +242,80 @@ func Load(file string, getenv func(string) string, fs *pflag.FlagSet) (Config, e
 				continue
 			}
 			if err := setString(v.Field(f.index), fl.Value.String()); err != nil {
-				return cfg, fmt.Errorf("%w: --%s=%q: %v", ErrConfig, f.flag, fl.Value.String(), err)
+				return cfg, src, fmt.Errorf("%w: --%s=%q: %v", ErrConfig, f.flag, fl.Value.String(), err)
 			}
+			src[f.key] = Source("flag --" + f.flag)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
-		return cfg, err
+		return cfg, src, err
 	}
 	// The data directory is made absolute once here: the embedded S3 server changes the
 	// process's working directory, so no relative path may be used after setup.
 	abs, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
-		return cfg, fmt.Errorf("%w: data_dir %q: %v", ErrConfig, cfg.DataDir, err)
+		return cfg, src, fmt.Errorf("%w: data_dir %q: %v", ErrConfig, cfg.DataDir, err)
 	}
 	cfg.DataDir = abs
-	return cfg, nil
+	return cfg, src, nil
 }
 
-// applyFile reads YAML keys; unknown keys are errors so typos do not pass silently.
-func applyFile(cfg *Config, data []byte) error {
+// Setting is one configuration value as `kfp-box config show` prints it.
+type Setting struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Source Source `json:"source"`
+	Help   string `json:"help"`
+	// String says the value is a string (to be quoted in YAML), not a bool, number or
+	// duration.
+	String bool `json:"-"`
+}
+
+// Settings lists cfg's values in field order with their sources, secrets in URLs and DSNs
+// (passwords, secret keys, tokens) replaced by "REDACTED".
+func (c Config) Settings(src Sources) []Setting {
+	v := reflect.ValueOf(c)
+	out := make([]Setting, 0, v.NumField())
+	for _, f := range fields() {
+		fv := v.Field(f.index)
+		val := fmt.Sprint(fv.Interface())
+		out = append(out, Setting{Key: f.key, Value: RedactSecrets(val), Source: src[f.key], Help: f.help, String: fv.Kind() == reflect.String})
+	}
+	return out
+}
+
+// applyFile reads YAML keys and returns those it set; unknown keys are errors so typos do
+// not pass silently.
+func applyFile(cfg *Config, data []byte) ([]string, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(js, &raw); err != nil {
-		return err
+		return nil, err
 	}
 	known := map[string]field{}
 	for _, f := range fields() {
 		known[f.key] = f
 	}
 	v := reflect.ValueOf(cfg).Elem()
+	var keys []string
 	for k, val := range raw {
 		f, ok := known[k]
 		if !ok {
-			return fmt.Errorf("unknown key %q", k)
+			return nil, fmt.Errorf("unknown key %q", k)
 		}
-		if err := setString(v.Field(f.index), fmt.Sprint(val)); err != nil {
-			return fmt.Errorf("%s: %v", k, err)
+		str := ""
+		if val != nil { // "key:" with no value is the empty value
+			str = fmt.Sprint(val)
 		}
+		if err := setString(v.Field(f.index), str); err != nil {
+			return nil, fmt.Errorf("%s: %v", k, err)
+		}
+		keys = append(keys, k)
 	}
-	return nil
+	return keys, nil
 }
 
 func setString(v reflect.Value, s string) error {

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -98,5 +99,36 @@ func TestDatastoreBackend(t *testing.T) {
 	}
 	if got := RedactDSN("postgres://kfp:hunter2@db:5432/kfp"); got != "postgres://kfp:xxxxx@db:5432/kfp" {
 		t.Fatalf("redactDSN = %q", got)
+	}
+}
+
+// TestDefaultConfigFile: without --config and KFPBOX_CONFIG the packaged file is read when it
+// exists (values say "file PATH"); /dev/null reads none; a missing default file is no error.
+func TestDefaultConfigFile(t *testing.T) {
+	def := filepath.Join(t.TempDir(), "config.yaml")
+	saved := defaultConfigFile
+	defaultConfigFile = def
+	t.Cleanup(func() { defaultConfigFile = saved })
+	noEnv := func(string) string { return "" }
+
+	cfg, src, err := LoadWithSources("", noEnv, nil)
+	if err != nil || cfg.Runtime != "auto" || src["runtime"] != "default" {
+		t.Fatalf("without the default file: %v %q %q", err, cfg.Runtime, src["runtime"])
+	}
+	if err := os.WriteFile(def, []byte("runtime: host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, src, err = LoadWithSources("", noEnv, nil)
+	if err != nil || cfg.Runtime != "host" || src["runtime"] != Source("file "+def) || src["listen"] != "default" {
+		t.Fatalf("with the default file: %v %q %q %q", err, cfg.Runtime, src["runtime"], src["listen"])
+	}
+	cfg, _, err = LoadWithSources("", func(k string) string {
+		if k == "KFPBOX_CONFIG" {
+			return "/dev/null"
+		}
+		return ""
+	}, nil)
+	if err != nil || cfg.Runtime != "auto" {
+		t.Fatalf("KFPBOX_CONFIG=/dev/null: %v %q", err, cfg.Runtime)
 	}
 }

@@ -167,6 +167,35 @@ type Task interface {
 	Delete(ctx context.Context) error
 }
 
+// Image is one image a runtime keeps for its tasks.
+type Image struct {
+	// Name is the full reference.
+	Name string `json:"name"`
+	// Digest is the manifest or index digest.
+	Digest string `json:"digest"`
+	// Size is the compressed size of the content for this platform in bytes (-1 unknown).
+	Size int64 `json:"size"`
+	// CreatedAt is when the image was stored.
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ImageStore is the optional ability of a runtime that keeps the images tasks run from
+// (containerd), found by type assertion; the API's image routes use it.
+type ImageStore interface {
+	// Images lists the stored images, sorted by name.
+	Images(ctx context.Context) ([]Image, error)
+	// ImportImages stores the images of a docker-archive (docker save) or OCI image-layout
+	// tarball read from r; name names an OCI layout image whose index names none. A
+	// tarball that is not an image archive wraps ErrInvalid.
+	ImportImages(ctx context.Context, r io.Reader, name string) ([]string, error)
+	// RemoveImage deletes an image by short or full name; a missing one wraps
+	// ErrImageNotFound.
+	RemoveImage(ctx context.Context, ref string) error
+	// PullImage fetches ref from its registry, calling progress (when not nil) with the
+	// bytes fetched and known so far, and returns the image's full name.
+	PullImage(ctx context.Context, ref string, progress func(done, total int64)) (string, error)
+}
+
 // Options are passed to a backend's factory.
 type Options struct {
 	// DataDir is kfp-box's data directory; backends keep their state under it.

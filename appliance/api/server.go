@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/kfp-box/kfp-box/appliance/spec"
+	rt "github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
 	"github.com/kfp-box/kfp-box/storage/objects"
 )
@@ -84,6 +85,9 @@ type Deps struct {
 	// Preflight lists, when a run is created, the tasks that will fail and why (for
 	// example a pip requirement the box cannot satisfy); the run keeps them as warnings.
 	Preflight func(ctx context.Context, p *spec.Pipeline) []string
+	// Images is the runtime's image store behind /images (optional: nil answers 503, as a
+	// box with the host runtime keeps no images).
+	Images rt.ImageStore
 	// LogDir is where imported runs' task logs are written (runs:import needs it and
 	// Objects).
 	LogDir string
@@ -105,8 +109,8 @@ func New(d Deps) *Server {
 	if d.MaxBodyBytes <= 0 {
 		d.MaxBodyBytes = 32 << 20
 	}
-	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version", ImportPath)
-	d.StreamPaths = append(d.StreamPaths, ImportPath, "/apis/v2beta1/wheels") // they stream to disk under their own bounds
+	d.Guard.UploadPaths = append(d.Guard.UploadPaths, "/apis/v2beta1/pipelines/upload", "/apis/v2beta1/pipelines/upload_version", ImportPath, ImageImportPath)
+	d.StreamPaths = append(d.StreamPaths, ImportPath, "/apis/v2beta1/wheels", ImageImportPath) // they stream to disk under their own bounds
 	if d.BodyReadTimeout <= 0 {
 		d.BodyReadTimeout = 2 * time.Minute
 	}
@@ -195,6 +199,7 @@ func (s *Server) routes() {
 	if s.d.Wheels != nil {
 		registerWheelRoutes(v2, s.d.Wheels)
 	}
+	s.imageRoutes(v2)
 	for _, add := range s.d.Routes {
 		add(s.g)
 	}

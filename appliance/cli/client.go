@@ -97,7 +97,8 @@ func (e *apiError) Error() string { return e.Message }
 
 // apiExit turns an API error into the CLI's exit codes.
 func apiExit(err error) error {
-	if ae, ok := err.(*apiError); ok && ae.Status >= 400 && ae.Status < 500 {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 {
 		return &ExitError{Code: 2, Err: err}
 	}
 	return err

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,5 +146,81 @@ func TestUnreachableServerIsFailure(t *testing.T) {
 	_, err := runCLI(t, "run", "list", "--server", "http://127.0.0.1:1")
 	if exitCode(err) != 1 {
 		t.Fatalf("exit %d (%v), want 1", exitCode(err), err)
+	}
+}
+
+// TestRunIDPrefixes submits enough runs that two share a first character (17 ids over 16
+// hex digits), then checks that a prefix of one run's id is taken by every command that
+// takes a run id, and that a shared prefix is exit 2 with one line listing the candidates.
+func TestRunIDPrefixes(t *testing.T) {
+	url := apiServer(t, meta.RunSucceeded)
+	file := pipelineFile(t)
+	var ids []string
+	for i := 0; i < 17; i++ {
+		out, err := runCLI(t, "run", "submit", file, "-p", "msg=x", "--server", url)
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		ids = append(ids, strings.Fields(out)[1])
+	}
+	byFirst := map[byte][]string{}
+	for _, id := range ids {
+		byFirst[id[0]] = append(byFirst[id[0]], id)
+	}
+	var shared []string
+	for _, group := range byFirst {
+		if len(group) > 1 {
+			shared = group
+			break
+		}
+	}
+	if shared == nil {
+		t.Fatalf("17 ids with distinct first characters: %v", ids)
+	}
+	prefix := shared[0][:1]
+	// The shortest prefix of ids[0] that no other run has.
+	unique := ""
+	for n := 1; n <= len(ids[0]) && unique == ""; n++ {
+		p, clash := ids[0][:n], false
+		for _, other := range ids[1:] {
+			clash = clash || strings.HasPrefix(other, p)
+		}
+		if !clash {
+			unique = p
+		}
+	}
+
+	out, err := runCLI(t, "run", "get", unique, "--server", url)
+	if err != nil || !regexp.MustCompile(`Run ID:\s+`+ids[0]).MatchString(out) {
+		t.Fatalf("run get %s: %v\n%s", unique, err, out)
+	}
+	exported := filepath.Join(t.TempDir(), "run.tar.gz")
+	// This API has no object store, so the export stops at the artifacts; the request names
+	// the whole id (a successful export by prefix is in the appliance's CLI test).
+	if _, err = runCLI(t, "run", "export", unique, "-o", exported, "--server", url); err == nil || !strings.Contains(err.Error(), "/runs/"+ids[0]+"/artifacts") {
+		t.Fatalf("run export %s: %v", unique, err)
+	}
+	for _, args := range [][]string{
+		{"run", "get", prefix},
+		{"run", "logs", prefix},
+		{"logs", prefix, "some-task"},
+		{"run", "export", prefix, "-o", exported},
+	} {
+		_, err := runCLI(t, append(args, "--server", url)...)
+		if exitCode(err) != 2 {
+			t.Fatalf("%v: exit %d (%v), want 2", args, exitCode(err), err)
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, "ambiguous") {
+			t.Errorf("%v: %q is not one line saying the prefix is ambiguous", args, msg)
+		}
+		for _, id := range shared {
+			if !strings.Contains(msg, id) {
+				t.Errorf("%v: %q does not list candidate %s", args, msg, id)
+			}
+		}
+	}
+	if _, err := runCLI(t, "run", "get", "no/such", "--server", url); exitCode(err) != 2 {
+		t.Errorf("a run id with a slash: exit %d (%v), want 2", exitCode(err), err)
 	}
 }

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,8 @@ import (
 	"github.com/kfp-box/kfp-box/appliance"
 	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
+	"github.com/kfp-box/kfp-box/runtime/host"
+	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 )
 
 func init() { register(newDoctorCmd) }
@@ -53,7 +57,9 @@ type doctorEnv struct {
 	output   func(name string, args ...string) (string, error)
 	stat     func(string) (os.FileInfo, error)
 	probe    func(ctx context.Context) error
-	python   func(ctx context.Context, requested string) pyenv.Interpreter
+	// hostRuntime reports whether the host runtime can give tasks mount namespaces.
+	hostRuntime func() error
+	python      func(ctx context.Context, requested string) pyenv.Interpreter
 }
 
 func newDoctorEnv(cfg appliance.Config) doctorEnv {
@@ -68,7 +74,8 @@ func newDoctorEnv(cfg appliance.Config) doctorEnv {
 		probe: func(ctx context.Context) error {
 			return containerd.Probe(ctx, containerd.ProbeOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
 		},
-		python: pyenv.Probe,
+		hostRuntime: host.Available,
+		python:      pyenv.Probe,
 	}
 }
 
@@ -78,9 +85,12 @@ func newDoctorCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check this machine for what kfp-box needs, with a fix for each problem",
-		Long: `Checks the data directory, free disk, containerd, runc, kfp-box-init, cgroups, the
-NVIDIA driver (NVML) and the API and S3 ports, using the same configuration as 'serve'
-(flags, KFPBOX_* environment, --config). Exits 1 when a check fails; warnings do not fail.`,
+		Long: `Checks the data directory, free disk, containerd, runc, the host runtime, kfp-box-init,
+cgroups, the NVIDIA driver (NVML) and the API and S3 ports, using the same configuration as
+'serve' (flags, KFPBOX_* environment, --config). Each check is graded by what the box needs
+with that configuration: with --runtime auto or host, a missing containerd or runc is a
+warning (tasks run as host processes). Ports held by a running kfp-box (its API or its S3
+server) are reported as the box's. Exits 1 when a check fails; warnings do not fail.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			file, _ := cmd.Flags().GetString("config")
@@ -108,9 +118,9 @@ func runChecks(ctx context.Context, e doctorEnv) []checkResult {
 	out := []checkResult{checkDataDir(e), checkDisk(e)}
 	out = append(out, checkContainerd(ctx, e)...)
 	out = append(out, checkInit(e), checkCgroups(e), checkNVML(e), checkPython(ctx, e))
-	out = append(out, checkPort(ctx, "api port", e.cfg.Listen, "--listen"))
+	out = append(out, checkPort(ctx, "api port", e.cfg.Listen, "--listen", boxAPI))
 	if e.cfg.S3Listen != "" && e.cfg.S3Listen != "off" {
-		out = append(out, checkPort(ctx, "s3 port", e.cfg.S3Listen, "--s3-listen"))
+		out = append(out, checkPort(ctx, "s3 port", e.cfg.S3Listen, "--s3-listen", boxS3))
 	}
 	return out
 }
@@ -195,12 +205,40 @@ func checkDisk(e doctorEnv) checkResult {
 	return r
 }
 
-// checkContainerd checks the containerd backend and runc.
+// checkContainerd checks the containerd backend, runc and the host runtime, each graded
+// by what the configured runtime needs: with --runtime containerd a missing containerd or
+// runc fails; with auto or host both are warnings, since tasks then run as host processes
+// (auto falls back to them). The host runtime itself is a warning when it cannot give tasks
+// mount namespaces: it still runs the tasks that mount nothing.
 func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
 	ctd := checkResult{Name: "containerd"}
 	runc := checkResult{Name: "runc"}
+	hostRT := checkResult{Name: "host runtime"}
+	hostErr := errors.New("not checked")
+	if e.hostRuntime != nil {
+		hostErr = e.hostRuntime()
+	}
+	switch {
+	case hostErr == nil:
+		hostRT.Detail = "tasks can run as host processes with private mount namespaces"
+	case e.cfg.Runtime == "containerd":
+		hostRT.Level, hostRT.Detail = checkWarn, hostErr.Error()+" (not used: --runtime containerd)"
+		hostRT.Fix = "run kfp-box as root for --runtime host or auto"
+	default:
+		// Without mount namespaces the host runtime still runs tasks that mount nothing.
+		hostRT.Level, hostRT.Detail = checkWarn, hostErr.Error()+"; tasks with volume or secret mounts fail"
+		hostRT.Fix = "run kfp-box as root (the packaged service does)"
+	}
+	// needContainer: without containerd or runc the box cannot run its tasks at all.
+	needContainer := e.cfg.Runtime == "containerd"
+
 	if p, err := e.lookPath("runc"); err != nil {
 		runc.Level, runc.Detail, runc.Fix = checkFail, "runc not found in PATH", "apt-get install runc"
+		if !needContainer {
+			runc.Level = checkWarn
+			runc.Detail += fmt.Sprintf(" (--runtime %s runs tasks as host processes without it)", e.cfg.Runtime)
+			runc.Fix = "apt-get install containerd runc to run tasks in containers"
+		}
 	} else {
 		v, _ := e.output(p, "--version")
 		runc.Detail = firstLine(v)
@@ -219,21 +257,17 @@ func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
 		if version != "" {
 			ctd.Detail += " (" + version + ")"
 		}
+	case needContainer:
+		ctd.Level, ctd.Detail = checkFail, err.Error()
+		ctd.Fix = "apt-get install containerd runc, run as root, or set --containerd-address; --runtime host runs tasks without containers"
 	case e.cfg.Runtime == "host":
 		ctd.Level, ctd.Detail = checkWarn, "not usable, and --runtime host does not need it: "+err.Error()
 		ctd.Fix = "apt-get install containerd runc to run tasks in containers"
 	default:
-		ctd.Level, ctd.Detail = checkFail, err.Error()
-		ctd.Fix = "apt-get install containerd runc, run as root, or set --containerd-address; --runtime host runs tasks without containers"
-		if e.cfg.Runtime == "auto" {
-			ctd.Level = checkWarn
-			ctd.Detail += " (--runtime auto falls back to host processes)"
-		}
+		ctd.Level, ctd.Detail = checkWarn, err.Error()+" (--runtime auto falls back to host processes)"
+		ctd.Fix = "apt-get install containerd runc, run as root, or set --containerd-address"
 	}
-	if e.cfg.Runtime == "host" && runc.Level == checkFail {
-		runc.Level = checkWarn
-	}
-	return []checkResult{ctd, runc}
+	return []checkResult{ctd, runc, hostRT}
 }
 
 // checkInit looks for kfp-box-init, each container task's PID 1 and log binary.
@@ -308,8 +342,10 @@ func checkNVML(e doctorEnv) checkResult {
 	return r
 }
 
-// checkPort checks that addr is free, or already served by a kfp-box.
-func checkPort(ctx context.Context, name, addr, flag string) checkResult {
+// checkPort checks that addr is free, or already served by a running kfp-box: its API
+// (healthz answers as kfp-box's does) or its S3 server (the box's health path answers), so
+// that doctor run beside a running box reports its ports as the box's, not as taken.
+func checkPort(ctx context.Context, name, addr, flag string, ours func(context.Context, string) (string, bool)) checkResult {
 	r := checkResult{Name: name}
 	l, err := net.Listen("tcp", addr)
 	if err == nil {
@@ -317,8 +353,8 @@ func checkPort(ctx context.Context, name, addr, flag string) checkResult {
 		r.Detail = addr + " is free"
 		return r
 	}
-	if boxAnswers(ctx, addr) {
-		r.Detail = addr + " is served by a running kfp-box"
+	if what, ok := ours(ctx, addr); ok {
+		r.Detail = addr + " is served by " + what
 		return r
 	}
 	r.Level, r.Detail = checkFail, fmt.Sprintf("cannot listen on %s: %v", addr, err)
@@ -326,25 +362,69 @@ func checkPort(ctx context.Context, name, addr, flag string) checkResult {
 	return r
 }
 
-// boxAnswers reports whether a kfp-box (its API or its S3 server) answers at addr.
-func boxAnswers(ctx context.Context, addr string) bool {
+// dialAddr turns a listen address into one to connect to: an unspecified host (":8888",
+// "0.0.0.0:8888", "[::]:8888") is reached on loopback.
+func dialAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// probeGet GETs http://addr/path with a short deadline and returns the status and the
+// start of the body.
+func probeGet(ctx context.Context, addr, path string) (int, []byte, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	for _, path := range []string{"/apis/v2beta1/healthz", "/minio/health/live"} {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
-		if err != nil {
-			return false
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			continue
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusOK || strings.Contains(resp.Header.Get("Server"), "kfp-box") {
-			return true
-		}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+dialAddr(addr)+path, nil)
+	if err != nil {
+		return 0, nil, false
 	}
-	return false
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, false
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	return resp.StatusCode, b, true
+}
+
+// boxAPI reports whether addr is a running kfp-box's API: its healthz answers without a
+// credential, in KFP's shape, with the box's pipeline store.
+func boxAPI(ctx context.Context, addr string) (string, bool) {
+	code, body, ok := probeGet(ctx, addr, "/apis/v2beta1/healthz")
+	if !ok || code != http.StatusOK {
+		return "", false
+	}
+	var hz struct {
+		TagName       string `json:"tag_name"`
+		PipelineStore string `json:"pipeline_store"`
+	}
+	if json.Unmarshal(body, &hz) != nil || hz.PipelineStore == "" {
+		return "", false
+	}
+	what := "a running kfp-box's API"
+	if hz.TagName != "" {
+		what += " (" + hz.TagName + ")"
+	}
+	return what, true
+}
+
+// boxS3 reports whether addr is a running kfp-box's S3 server: its health path answers 200
+// and a request without credentials gets an S3 error document, not a page.
+func boxS3(ctx context.Context, addr string) (string, bool) {
+	if code, _, ok := probeGet(ctx, addr, s3server.HealthPath); !ok || code != http.StatusOK {
+		return "", false
+	}
+	code, body, ok := probeGet(ctx, addr, "/")
+	if !ok || code < 400 || !bytes.Contains(body, []byte("<Error>")) {
+		return "", false
+	}
+	return "a running kfp-box's S3 server", true
 }
 
 func firstLine(s string) string {

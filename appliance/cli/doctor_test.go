@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -51,46 +53,63 @@ func TestCheckCgroupsAndNVML(t *testing.T) {
 
 func TestCheckContainerd(t *testing.T) {
 	missing := func(string) (string, error) { return "", errors.New("not found") }
+	noNS := errors.New("host runtime: mount namespaces need root")
 	tests := []struct {
-		name      string
-		runtime   string
-		probe     error
-		wantLevel checkLevel
+		name                string
+		runtime             string
+		probe, host         error
+		ctd, runc, hostWant checkLevel
 	}{
-		{"usable", "auto", nil, checkOK},
-		{"auto falls back", "auto", errors.New("no containerd"), checkWarn},
-		{"containerd required", "containerd", errors.New("no containerd"), checkFail},
-		{"host does not need it", "host", errors.New("no containerd"), checkWarn},
+		{"usable", "auto", nil, nil, checkOK, checkWarn, checkOK},
+		{"auto falls back", "auto", errors.New("no containerd"), nil, checkWarn, checkWarn, checkOK},
+		{"auto without root", "auto", errors.New("no containerd"), noNS, checkWarn, checkWarn, checkWarn},
+		{"containerd required", "containerd", errors.New("no containerd"), nil, checkFail, checkFail, checkOK},
+		{"containerd without root", "containerd", nil, noNS, checkOK, checkFail, checkWarn},
+		{"host does not need it", "host", errors.New("no containerd"), nil, checkWarn, checkWarn, checkOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := doctorEnv{
-				cfg:      appliance.Config{Runtime: tt.runtime},
-				lookPath: missing,
-				output:   func(string, ...string) (string, error) { return "", nil },
-				probe:    func(context.Context) error { return tt.probe },
+				cfg:         appliance.Config{Runtime: tt.runtime},
+				lookPath:    missing,
+				output:      func(string, ...string) (string, error) { return "", nil },
+				probe:       func(context.Context) error { return tt.probe },
+				hostRuntime: func() error { return tt.host },
 			}
 			rs := checkContainerd(context.Background(), e)
-			if rs[0].Level != tt.wantLevel {
-				t.Errorf("containerd level = %v, want %v (%s)", rs[0].Level, tt.wantLevel, rs[0].Detail)
+			if len(rs) != 3 {
+				t.Fatalf("got %d results, want containerd, runc and host runtime: %+v", len(rs), rs)
 			}
-			if rs[1].Level == checkOK || rs[1].Fix == "" {
-				t.Errorf("missing runc: %+v", rs[1])
+			for i, want := range []checkLevel{tt.ctd, tt.runc, tt.hostWant} {
+				if rs[i].Level != want {
+					t.Errorf("%s level = %v, want %v (%s)", rs[i].Name, rs[i].Level, want, rs[i].Detail)
+				}
+				if rs[i].Level != checkOK && rs[i].Fix == "" {
+					t.Errorf("%s: a %v result has no fix", rs[i].Name, rs[i].Level)
+				}
 			}
 		})
 	}
 }
 
 func TestCheckPortAndDataDir(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port held by a web server that is not a kfp-box (it answers 200 to everything) is
+	// a failure, for both probes.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("<html>hello</html>")) }))
+	defer other.Close()
+	l, err := net.Listen("tcp", strings.TrimPrefix(other.URL, "http://"))
+	if err == nil {
+		l.Close()
+		t.Fatal("the test server's port is free")
 	}
-	defer l.Close()
-	if r := checkPort(context.Background(), "api port", l.Addr().String(), "--listen"); r.Level != checkFail || !strings.Contains(r.Fix, "--listen") {
+	l = other.Listener
+	if r := checkPort(context.Background(), "api port", l.Addr().String(), "--listen", boxAPI); r.Level != checkFail || !strings.Contains(r.Fix, "--listen") {
 		t.Errorf("busy port: %+v", r)
 	}
-	if r := checkPort(context.Background(), "api port", "127.0.0.1:0", "--listen"); r.Level != checkOK {
+	if r := checkPort(context.Background(), "s3 port", l.Addr().String(), "--s3-listen", boxS3); r.Level != checkFail || !strings.Contains(r.Fix, "--s3-listen") {
+		t.Errorf("busy port: %+v", r)
+	}
+	if r := checkPort(context.Background(), "api port", "127.0.0.1:0", "--listen", boxAPI); r.Level != checkOK {
 		t.Errorf("free port: %+v", r)
 	}
 	dir := t.TempDir()
@@ -144,6 +163,28 @@ func TestCheckPython(t *testing.T) {
 		r := checkPython(context.Background(), e)
 		if r.Level != tc.level || !strings.Contains(r.Detail+" "+r.Fix, tc.wantInAll) {
 			t.Errorf("%+v: got %+v", tc.in, r)
+		}
+	}
+}
+
+// TestDoctorBesideRunningBox runs doctor with the configuration of a running box: the API
+// and S3 ports that box holds are reported as the box's (ok), not as taken (FAIL).
+func TestDoctorBesideRunningBox(t *testing.T) {
+	b := startServe(t)
+	out, _ := runCLI(t, "doctor", "--data-dir", b.dir, "--listen", b.api, "--s3-listen", b.s3, "--runtime", "host")
+	for _, want := range []string{
+		"[ok  ] api port     " + b.api + " is served by a running kfp-box's API",
+		"[ok  ] s3 port      " + b.s3 + " is served by a running kfp-box's S3 server",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+	// The same ports named for the other service are not mistaken for it.
+	out, _ = runCLI(t, "doctor", "--data-dir", b.dir, "--listen", b.s3, "--s3-listen", b.api, "--runtime", "host")
+	for _, want := range []string{"[FAIL] api port     cannot listen on " + b.s3, "[FAIL] s3 port      cannot listen on " + b.api} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor with the ports swapped lacks %q:\n%s", want, out)
 		}
 	}
 }

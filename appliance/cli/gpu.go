@@ -87,7 +87,7 @@ func serverURL(cmd *cobra.Command) string {
 	if f := cmd.Flag("server"); f != nil && f.Value.String() != "" {
 		return strings.TrimRight(f.Value.String(), "/")
 	}
-	return strings.TrimRight(envOr("KFPBOX_SERVER", "http://127.0.0.1:8888"), "/")
+	return strings.TrimRight(envOr("KFPBOX_SERVER", defaultServer), "/")
 }
 
 // fetchGPUs reads the inventory from the server; raw is the body as received.

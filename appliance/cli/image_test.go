@@ -100,3 +100,24 @@ func TestImageCommands(t *testing.T) {
 func asExit(err error, target **ExitError) bool {
 	return errors.As(err, target)
 }
+
+// TestImageCommandsFindTheRunningBox: without --server, the image commands go through a box
+// answering at the default address and say so; this box runs the host runtime, so its
+// answer (it keeps no images) proves the request reached it rather than a containerd.
+func TestImageCommandsFindTheRunningBox(t *testing.T) {
+	b := startServe(t)
+	saved := defaultServer
+	defaultServer = "http://" + b.api
+	t.Cleanup(func() { defaultServer = saved })
+	t.Setenv("KFPBOX_SERVER", "")
+	var out, errOut bytes.Buffer
+	root := NewRoot(&out, &errOut)
+	root.SetArgs([]string{"image", "ls", "--token-file", filepath.Join(b.dir, "auth", "admin-token")})
+	err := root.Execute()
+	if exitCode(err) != 1 || !strings.Contains(err.Error(), "keeps no images") {
+		t.Fatalf("image ls: exit %d (%v)\n%s", exitCode(err), err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "using the box running at http://"+b.api) {
+		t.Errorf("image ls does not say which box it used:\n%s", errOut.String())
+	}
+}

@@ -26,6 +26,10 @@ func usageErr(format string, args ...any) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf(format, args...)}
 }
 
+// defaultServer is the box client commands talk to without --server or KFPBOX_SERVER (a
+// variable so that tests can point it at a box of their own).
+var defaultServer = "http://127.0.0.1:8888"
+
 // commands are the subcommand constructors; files of this package add theirs in init.
 var commands []func() *cobra.Command
 
@@ -47,7 +51,7 @@ Start it with 'kfp-box serve'; the other commands talk to a running box (--serve
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.PersistentFlags().String("server", envOr("KFPBOX_SERVER", "http://127.0.0.1:8888"), "URL of the kfp-box server for client commands (env KFPBOX_SERVER)")
+	root.PersistentFlags().String("server", envOr("KFPBOX_SERVER", defaultServer), "URL of the kfp-box server for client commands (env KFPBOX_SERVER)")
 	root.PersistentFlags().String("token-file", "", "file holding the bearer token for client commands (env KFPBOX_TOKEN_FILE; also KFPBOX_TOKEN, KF_PIPELINES_SA_TOKEN_PATH; default: the box's admin token when readable)")
 	root.PersistentFlags().String("ca-cert", "", "PEM certificate to trust for an https server (env KFPBOX_CA_CERT; default: the box's own self-signed one when readable)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &ExitError{Code: 2, Err: err} })

@@ -41,11 +41,8 @@ type apiRun struct {
 		Message string `json:"message"`
 	} `json:"error"`
 	RunDetails *struct {
-		Warnings    []string `json:"warnings"`
-		TaskDetails []struct {
-			DisplayName string `json:"display_name"`
-			State       string `json:"state"`
-		} `json:"task_details"`
+		Warnings    []string  `json:"warnings"`
+		TaskDetails []apiTask `json:"task_details"`
 	} `json:"run_details"`
 }
 
@@ -69,7 +66,9 @@ func newRunSubmitCmd() *cobra.Command {
 		Short: "Submit a compiled pipeline (.yaml, .json, .zip, .tar.gz), or an exported run again, as a run",
 		Long: `Submit a compiled pipeline as a run. Parameters are given as -p key=value and typed by the
 pipeline's declared inputs (integers, numbers, booleans, JSON lists and structs). With --watch
-the command waits for the run and exits 1 unless it succeeded.
+the command follows the run, printing each change of the run's and its tasks' states, ends
+with a table of the tasks (state, duration, the run a cache hit came from), and exits 1
+unless the run succeeded.
 
 With --from-export ARCHIVE (from 'kfp-box run export') the run is reproduced: the same pipeline
 spec, parameters and pipeline root, in an experiment of the same name; -p overrides parameters.`,
@@ -240,23 +239,36 @@ func terminal(state string) bool {
 	return false
 }
 
-// watchRun polls a run until it finishes, printing state changes; a run that did not
-// succeed is exit 1.
+// watchRun polls a run until it finishes, printing the run's and each task's state
+// changes, then a table of the tasks with their durations; a run that did not succeed is
+// exit 1.
 func watchRun(ctx context.Context, c *apiClient, w io.Writer, id string, interval time.Duration) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	last := ""
+	tasks := newTaskWatcher(w)
 	for {
 		var run apiRun
 		if err := c.do(ctx, http.MethodGet, "/runs/"+url.PathEscape(id), nil, &run); err != nil {
 			return apiExit(err)
 		}
+		now := time.Now()
+		if run.RunDetails != nil {
+			tasks.update(run.RunDetails.TaskDetails, now)
+		}
 		if run.State != last {
-			fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05"), run.State)
+			fmt.Fprintf(w, "%s  run %s\n", now.Format("15:04:05"), run.State)
 			last = run.State
 		}
 		if terminal(run.State) {
+			fmt.Fprintln(w)
+			if run.RunDetails != nil {
+				if err := printTaskTable(w, run.RunDetails.TaskDetails, now); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(w, "run %s %s in %s\n", id, run.State, span(run.CreatedAt, run.FinishedAt, now))
 			if run.State == "SUCCEEDED" {
 				return nil
 			}
@@ -339,16 +351,23 @@ func newRunListCmd() *cobra.Command {
 func newRunGetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get RUN_ID",
-		Short: "Show a run with its parameters and tasks",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a run with its parameters and tasks (cache hits name the run they reused)",
+		Long: `Show a run: its state, parameters and a table of its tasks with their states, durations
+and, for a cache hit, the run (and task) whose outputs it reused. RUN_ID may be any
+prefix of the id that only one run has.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			output, _ := cmd.Flags().GetString("output")
 			if err := checkOutput(output); err != nil {
 				return err
 			}
 			c := newAPIClient(cmd)
+			id, err := c.resolveRunID(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			var raw json.RawMessage
-			if err := c.do(cmd.Context(), http.MethodGet, "/runs/"+url.PathEscape(args[0]), nil, &raw); err != nil {
+			if err := c.do(cmd.Context(), http.MethodGet, "/runs/"+url.PathEscape(id), nil, &raw); err != nil {
 				return apiExit(err)
 			}
 			if output == "json" {
@@ -379,13 +398,9 @@ func newRunGetCmd() *cobra.Command {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if r.RunDetails != nil && len(r.RunDetails.TaskDetails) > 0 {
-				tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "\nTASK\tSTATE")
-				for _, td := range r.RunDetails.TaskDetails {
-					fmt.Fprintf(tw, "%s\t%s\n", td.DisplayName, td.State)
-				}
-				return tw.Flush()
+			if r.RunDetails != nil && len(shownTasks(r.RunDetails.TaskDetails)) > 0 {
+				fmt.Fprintln(w)
+				return printTaskTable(w, r.RunDetails.TaskDetails, time.Now())
 			}
 			return nil
 		},

@@ -30,7 +30,8 @@ func newRunExportCmd() *cobra.Command {
 		Long: `Write a finished run to one archive (.tar.gz): its pipeline spec and runtime config, its task
 details with input and output parameters, its artifacts with their URIs, metadata (metrics) and
 bytes, and each task's log. 'kfp-box run import FILE' shows it on another box as a finished
-run; 'kfp-box run submit --from-export FILE' runs it again.`,
+run; 'kfp-box run submit --from-export FILE' runs it again. RUN_ID may be any prefix of the
+id that only one run has.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -40,12 +41,16 @@ run; 'kfp-box run submit --from-export FILE' runs it again.`,
 			if c.err != nil {
 				return c.err
 			}
+			id, err := c.resolveRunID(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			tmp, err := os.CreateTemp(filepath.Dir(out), ".kfp-box-export-*")
 			if err != nil {
 				return usageErr("-o %s: %v", out, err)
 			}
 			defer os.Remove(tmp.Name())
-			m, err := runarchive.Export(cmd.Context(), c.kfp, args[0], appliance.Version, tmp)
+			m, err := runarchive.Export(cmd.Context(), c.kfp, id, appliance.Version, tmp)
 			if cerr := tmp.Close(); err == nil {
 				err = cerr
 			}
@@ -65,7 +70,7 @@ run; 'kfp-box run submit --from-export FILE' runs it again.`,
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "run %s exported to %s: %d task(s), %d artifact(s) (%d with files), %d log(s)\n",
-				args[0], out, len(client.RunDetailsOf(&client.Run{RunDetails: runDetailsRaw(m)})), len(m.Artifacts), files, len(m.Logs))
+				id, out, len(client.RunDetailsOf(&client.Run{RunDetails: runDetailsRaw(m)})), len(m.Artifacts), files, len(m.Logs))
 			return nil
 		},
 	}

@@ -25,8 +25,9 @@ func newServeCmd() *cobra.Command {
 		Long: `Run the box in the foreground until SIGINT or SIGTERM.
 
 Every flag can also be set as KFPBOX_<FLAG> in the environment (for example KFPBOX_DATA_DIR)
-or as a key in the YAML file given by --config. Precedence: defaults < file < environment <
-flags.
+or as a key in the YAML file given by --config (default: /etc/kfp-box/config.yaml when it
+exists). Precedence: defaults < file < environment < flags. 'kfp-box config show' prints the
+merged result with the source of each value.
 
 Every request needs a token (--auth token, the default), on loopback too: on a shared
 machine every local user reaches loopback. The admin token is made at the first start in

@@ -61,3 +61,64 @@ func TestServePrintsNoSecret(t *testing.T) {
 		t.Errorf("serve does not say where to read the S3 secret key:\n%s", out.String())
 	}
 }
+
+// servedBox is a `kfp-box serve` running in this process for one test.
+type servedBox struct {
+	dir       string
+	api, s3   string // host:port
+	out, errs *syncbuf.Buffer
+}
+
+// startServe runs `kfp-box serve` with the host runtime on loopback ports until the test
+// ends, and returns its addresses once it printed how to connect. The embedded S3 server
+// changes the working directory; it is restored when the test ends.
+func startServe(t *testing.T, extra ...string) *servedBox {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("serve with the host runtime and its mount namespaces needs root (run the tests as root, as CI does)")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &servedBox{dir: t.TempDir(), out: &syncbuf.Buffer{}, errs: &syncbuf.Buffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	root := NewRoot(b.out, b.errs)
+	root.SetArgs(append([]string{"serve", "--data-dir", b.dir, "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0", "--runtime", "host"}, extra...))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		_ = os.Chdir(wd)
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(b.out.String(), "S3 endpoint") {
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("serve ended: %v\nstdout:\n%s\nstderr:\n%s", err, b.out.String(), b.errs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve printed no S3 line in 60 s:\n%s", b.out.String())
+		}
+	}
+	for _, line := range strings.Split(b.out.String(), "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			switch {
+			case f[i] == "serving" && f[i+1] == "on" && i+2 < len(f):
+				b.api = strings.TrimPrefix(strings.TrimPrefix(f[i+2], "http://"), "https://")
+			case f[i] == "S3" && f[i+1] == "endpoint" && i+2 < len(f):
+				b.s3 = strings.TrimPrefix(f[i+2], "http://")
+			}
+		}
+	}
+	if b.api == "" || b.s3 == "" {
+		t.Fatalf("no API or S3 address in serve's output:\n%s", b.out.String())
+	}
+	return b
+}

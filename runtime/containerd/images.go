@@ -1,7 +1,10 @@
 package containerd
 
 import (
+	"archive/tar"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -148,6 +151,9 @@ func ImportImages(ctx context.Context, c *client.Client, r io.Reader, snapshotte
 	}
 	imgs, err := c.Import(ctx, r, opts...)
 	if err != nil {
+		if badArchive(err) {
+			return nil, fmt.Errorf("import: not a docker-archive or OCI layout tarball: %v: %w", err, runtime.ErrInvalid)
+		}
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	if len(imgs) == 0 {
@@ -165,6 +171,23 @@ func ImportImages(ctx context.Context, c *client.Client, r io.Reader, snapshotte
 		names = append(names, i.Name)
 	}
 	return names, nil
+}
+
+// badArchive says whether an import failed on the archive itself (truncated, not a tar, not
+// an image layout) rather than on containerd. containerd's importer returns plain errors, so
+// its messages are matched.
+func badArchive(err error) bool {
+	var syn *json.SyntaxError
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, tar.ErrHeader) || errors.As(err, &syn) || errdefs.IsInvalidArgument(err) {
+		return true
+	}
+	msg := err.Error()
+	for _, m := range []string{"unrecognized image format", "missing index.json", "unsupported OCI version", "no target for symlink", "image config", "layer \"", "untar "} {
+		if strings.Contains(msg, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // ociRefTranslator names the images of an OCI layout from their
@@ -283,4 +306,35 @@ func PullImage(ctx context.Context, c *client.Client, ref, snapshotter string, p
 		progress(size, size)
 	}
 	return img.Name(), nil
+}
+
+var _ runtime.ImageStore = (*Runtime)(nil)
+
+// Images lists the images in the runtime's namespace, sorted by name.
+func (r *Runtime) Images(ctx context.Context) ([]runtime.Image, error) {
+	imgs, err := ListImages(r.nsCtx(ctx), r.client)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]runtime.Image, 0, len(imgs))
+	for _, i := range imgs {
+		out = append(out, runtime.Image(i))
+	}
+	return out, nil
+}
+
+// ImportImages imports a docker-archive or OCI layout tarball into the runtime's namespace
+// and unpacks it for the runtime's snapshotter.
+func (r *Runtime) ImportImages(ctx context.Context, rd io.Reader, name string) ([]string, error) {
+	return ImportImages(r.nsCtx(ctx), r.client, rd, r.cfg.Snapshotter, name)
+}
+
+// RemoveImage deletes an image from the runtime's namespace.
+func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
+	return RemoveImage(r.nsCtx(ctx), r.client, ref)
+}
+
+// PullImage pulls ref into the runtime's namespace and unpacks it.
+func (r *Runtime) PullImage(ctx context.Context, ref string, progress func(done, total int64)) (string, error) {
+	return PullImage(r.nsCtx(ctx), r.client, ref, r.cfg.Snapshotter, progress)
 }

@@ -57,6 +57,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// HealthPath answers GET with 200 and no credentials: `kfp-box doctor` tells the box's own
+// S3 server from another program on the port by it.
+const HealthPath = "/kfp-box-s3-health"
+
 // Server is the embedded S3 server. Start it once; Stop it once.
 type Server struct {
 	opts     Options
@@ -214,7 +218,7 @@ func (s *Server) Start(ctx context.Context) error {
 		MultipartMaxParts: 10000,
 		Quiet:             true,
 		KeepAlive:         true,
-		HealthPath:        "/kfp-box-s3-health",
+		HealthPath:        HealthPath,
 		S3Options:         []s3api.Option{s3api.WithOnListen(func() { readyOnce.Do(func() { close(ready) }) })},
 	}
 	var runErr error // written before done is closed
