@@ -7,4 +7,5 @@ if [[ -x $here/ensure-containerd.sh ]] || [[ -f $here/ensure-containerd.sh ]]; t
   bash "$here/ensure-containerd.sh"
 fi
 bash "$here/ensure-python.sh"
+sh "$here/ensure-chromium.sh"
 bash "$here/python-test-image.sh"
