@@ -26,6 +26,8 @@ import (
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
+
+	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
 // ctd is the containerd the containerd end-to-end test uses, started by TestMain.
@@ -548,7 +550,7 @@ func fixturesDir(t *testing.T) string {
 	}
 	d := filepath.Join(filepath.Dir(projectTestdata), "..", "shared", "fixtures", "kfp-ir")
 	if _, err := os.Stat(d); err != nil {
-		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
+		testmaterial.Missing(t, "KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
 	}
 	return d
 }

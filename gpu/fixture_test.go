@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
 // irAccelerator is the slice of a compiled KFP pipeline this test needs.
@@ -39,7 +41,7 @@ func fixturesDir(t *testing.T) string {
 		dir = filepath.Join("..", "..", "shared", "fixtures", "kfp-ir")
 	}
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES): %v", dir, err)
+		testmaterial.Missing(t, "KFP IR fixtures not found at %s (set KFPBOX_FIXTURES): %v", dir, err)
 	}
 	return dir
 }

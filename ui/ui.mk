@@ -12,13 +12,14 @@ UI_SOURCES  := $(shell find $(UI_DIR)/src $(UI_DIR)/index.html $(UI_DIR)/vite.co
 
 .PHONY: ui ui-deps ui-chromium ui-dev test-ui test-ui-unit bench-ui
 
-# npm ci installs exactly the committed lock. A registry mirror that lacks other platforms'
-# optional packages (rollup's per-OS binaries) records a lock npm ci calls out of sync; then
-# npm install, which keeps every locked version, is the fallback.
+# npm ci installs exactly the committed lock and never rewrites it, so a clean checkout stays
+# clean (and `make build` reports a version without -dirty). The lock holds every platform's
+# optional packages (rollup's and esbuild's per-OS binaries); when npm ci refuses it, regenerate
+# it against the registry with `cd ui && npm install --package-lock-only` and commit it.
 $(UI_DIR)/node_modules/.package-lock.json: $(UI_DIR)/package-lock.json
-	cd $(UI_DIR) && { npm ci --no-audit --no-fund 2>/dev/null || { \
-		echo "ui: npm ci refused the lock file (platform packages missing from the registry); using npm install"; \
-		npm install --no-audit --no-fund; }; }
+	@echo "ui: npm ci (installing the locked UI packages; about 30s the first time)"
+	@cd $(UI_DIR) && { npm ci --no-audit --no-fund --loglevel=error >/dev/null || { \
+		echo "ui: npm ci refused ui/package-lock.json (see the error above); regenerate it with: cd ui && npm install --package-lock-only" >&2; exit 1; }; }
 	@touch $@
 
 ui-deps: $(UI_DIR)/node_modules/.package-lock.json
@@ -32,8 +33,7 @@ ui-dev: ui-deps ## Run the Vite dev server (proxies /apis to KFPBOX_SERVER, defa
 	cd $(UI_DIR) && npm run dev
 
 ui-chromium:
-	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (no browser download)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@CHROMIUM=$(CHROMIUM) sh scripts/ensure-chromium.sh
 
 test-ui-unit: ui-deps ## UI unit tests (parsers, graph model, log metrics); no browser
 	cd $(UI_DIR) && npm run --silent test:unit

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
 // TestUploadEverySharedFixture uploads every valid KFP IR fixture and creates a run from each
@@ -19,7 +21,7 @@ func TestUploadEverySharedFixture(t *testing.T) {
 	more, _ := filepath.Glob(filepath.Join(dir, "valid", "*", "*.yaml"))
 	files = append(files, more...)
 	if len(files) == 0 {
-		t.Skipf("no KFP IR fixtures under %s (set KFPBOX_FIXTURES to their directory)", dir)
+		testmaterial.Missing(t, "no KFP IR fixtures under %s (set KFPBOX_FIXTURES to their directory)", dir)
 	}
 	a := newTestAPI(t)
 	for i, f := range files {
@@ -54,7 +56,7 @@ func TestUploadRejectsEveryInvalidFixture(t *testing.T) {
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "invalid", "*"))
 	if len(files) == 0 {
-		t.Skipf("no KFP IR fixtures under %s (set KFPBOX_FIXTURES to their directory)", dir)
+		testmaterial.Missing(t, "no KFP IR fixtures under %s (set KFPBOX_FIXTURES to their directory)", dir)
 	}
 	a := newTestAPI(t)
 	for _, f := range files {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/spec"
+
+	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
 // fixturesDir finds KFP's compiled fixtures: $KFPBOX_FIXTURES or ../shared/fixtures/kfp-ir
@@ -20,7 +22,7 @@ func fixturesDir(t testing.TB) string {
 		d = filepath.Join(repoRoot(), "..", "shared", "fixtures", "kfp-ir")
 	}
 	if _, err := os.Stat(filepath.Join(d, "valid")); err != nil {
-		t.Skipf("KFP fixtures not found at %s (set KFPBOX_FIXTURES): %v", d, err)
+		testmaterial.Missing(t, "KFP fixtures not found at %s (set KFPBOX_FIXTURES): %v", d, err)
 	}
 	return d
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
 // fixturesDir finds the shared KFP IR fixtures.
@@ -19,7 +21,7 @@ func fixturesDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(d); err != nil {
-		t.Skipf("KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
+		testmaterial.Missing(t, "KFP IR fixtures not found at %s (set KFPBOX_FIXTURES to their directory)", d)
 	}
 	return d
 }

@@ -329,11 +329,17 @@ func TestStartOfDeadClientDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The request, then end of file: as the shim sees a client that died right after. The
-	// shim is stopped meanwhile, so that it reads both at once.
+	// shim is stopped meanwhile, so that it reads both at once. SIGSTOP is asynchronous:
+	// kill returns before the shim's threads stop, and a thread still running could accept
+	// the connection and read the request before its end of file is sent (then the shim
+	// rightly starts the task, and the reply is "ok"). So the request is sent only once
+	// every thread of the shim is seen stopped.
 	pid := shimPID(t, r)
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // when a Fatal below leaves it stopped
+	waitStopped(t, pid)
 	c, err := requestTo(r.sockPath(pid), "start "+taskDir)
 	if err == nil {
 		err = c.CloseWrite()
@@ -377,4 +383,28 @@ func TestStartOfDeadClientDropped(t *testing.T) {
 	empty := spec
 	empty.ID, empty.Args = "empty", []string{"true"}
 	startWait(t, r2, empty, 0)
+}
+
+// waitStopped waits until every thread of process pid is in the stopped state ("T" in
+// /proc/PID/task/TID/stat): the group stop a SIGSTOP begins is complete.
+func waitStopped(t *testing.T, pid int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("every thread of process %d to stop", pid), func() bool {
+		stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+		if err != nil || len(stats) == 0 {
+			return false
+		}
+		for _, p := range stats {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return false // a thread that ended between the glob and the read: look again
+			}
+			// The state is the field after the command name, which ends at the last ')'.
+			i := strings.LastIndexByte(string(data), ')')
+			if i < 0 || i+2 >= len(data) || data[i+2] != 'T' {
+				return false
+			}
+		}
+		return true
+	})
 }
