@@ -500,7 +500,7 @@ func TestBundleAirGapped(t *testing.T) {
 	}
 	remove()
 	ctdFlags := []string{"--containerd-address", ctd.address, "--data-dir", t.TempDir()}
-	if code, out, errs := runCLI(t, "127.0.0.1:1", append([]string{"image", "pull", ref}, ctdFlags...)...); code != 0 || !strings.Contains(out, "pulled "+ref) {
+	if code, out, errs := runCLI(t, "127.0.0.1:1", append([]string{"image", "pull", "--local", ref}, ctdFlags...)...); code != 0 || !strings.Contains(out, "pulled "+ref) {
 		t.Fatalf("image pull from docker-registry: %d %s %s", code, out, errs)
 	}
 	remove()
