@@ -165,6 +165,7 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	}
 	a.meta = m
 	a.k8s = k8s.NewStore(store)
+	a.k8s.SetNamespace(a.cfg.Namespace)
 	return nil
 }
 
@@ -238,7 +239,7 @@ func (a *Appliance) writeKubeconfig() {
 			ca = nil
 		}
 	}
-	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, "kubeflow")
+	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, a.cfg.Namespace)
 	p := a.KubeconfigPath()
 	if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
 		return

@@ -8,3 +8,4 @@ if [[ -x $here/ensure-containerd.sh ]] || [[ -f $here/ensure-containerd.sh ]]; t
 fi
 bash "$here/ensure-python.sh"
 bash "$here/python-test-image.sh"
+bash "$here/ensure-kubectl.sh"

@@ -34,7 +34,11 @@ func (s *Store) Routes(g gin.IRouter) {
 		}})
 	})
 	g.GET("/api/v1/namespaces", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": []any{namespace(DefaultNamespace)}})
+		var items []any
+		for _, ns := range s.namespaces() {
+			items = append(items, namespace(ns))
+		}
+		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": items})
 	})
 	g.GET("/api/v1/namespaces/:ns", func(c *gin.Context) { c.JSON(http.StatusOK, namespace(c.Param("ns"))) })
 	g.GET("/api/v1/namespaces/:ns/:resource", s.list)

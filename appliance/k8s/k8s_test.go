@@ -49,14 +49,14 @@ func TestSecretLifecycle(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	in := &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}, Data: map[string][]byte{"username": []byte("user1")}}
-	out, err := s.Create(ctx, "secrets", "default", in)
+	out, err := s.Create(ctx, "secrets", "kubeflow", in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Type != "Opaque" || out.Metadata.ResourceVersion == "" || out.Metadata.UID == "" {
 		t.Fatalf("created object lacks defaults: %+v", out.Metadata)
 	}
-	if _, err := s.Create(ctx, "secrets", "default", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}}); !errors.Is(err, k8s.ErrAlreadyExists) {
+	if _, err := s.Create(ctx, "secrets", "kubeflow", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}}); !errors.Is(err, k8s.ErrAlreadyExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
 	data, err := s.Secret(ctx, "test-secret-1")
@@ -66,13 +66,13 @@ func TestSecretLifecycle(t *testing.T) {
 	stale := *out
 	stale.Metadata.ResourceVersion = "999999"
 	stale.Data = map[string][]byte{"username": []byte("x")}
-	if _, err := s.Update(ctx, "secrets", "default", "test-secret-1", &stale); !errors.Is(err, k8s.ErrConflict) {
+	if _, err := s.Update(ctx, "secrets", "kubeflow", "test-secret-1", &stale); !errors.Is(err, k8s.ErrConflict) {
 		t.Fatalf("stale update: %v", err)
 	}
-	if _, err := s.Create(ctx, "secrets", "default", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "Bad_Name"}}); !errors.Is(err, k8s.ErrInvalid) {
+	if _, err := s.Create(ctx, "secrets", "kubeflow", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "Bad_Name"}}); !errors.Is(err, k8s.ErrInvalid) {
 		t.Fatalf("bad name: %v", err)
 	}
-	if _, err := s.Delete(ctx, "secrets", "default", "test-secret-1"); err != nil {
+	if _, err := s.Delete(ctx, "secrets", "kubeflow", "test-secret-1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Secret(ctx, "test-secret-1"); !errors.Is(err, k8s.ErrNotFound) {
@@ -129,7 +129,7 @@ func TestKubectl(t *testing.T) {
 	url := serve(t, s)
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(kubectl, append([]string{"--server", url, "--cache-dir", t.TempDir()}, args...)...)
+		cmd := exec.Command(kubectl, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", t.TempDir()}, args...)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
