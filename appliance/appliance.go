@@ -166,6 +166,12 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	a.meta = m
 	a.k8s = k8s.NewStore(store)
 	a.k8s.SetNamespace(a.cfg.Namespace)
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	if err := a.k8s.StartWatch(wctx); err != nil {
+		stopWatch()
+		return err
+	}
+	a.onStop("kubernetes watch", func(context.Context) error { stopWatch(); return nil })
 	return nil
 }
 

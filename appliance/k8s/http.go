@@ -3,6 +3,7 @@ package k8s
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -26,11 +27,14 @@ func (s *Store) Routes(g gin.IRouter) {
 		c.JSON(http.StatusOK, gin.H{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
 	})
 	g.GET("/api/v1", func(c *gin.Context) {
-		verbs := []string{"create", "delete", "get", "list", "update"}
+		verbs := []string{"create", "delete", "get", "list", "update", "watch"}
 		c.JSON(http.StatusOK, gin.H{"kind": "APIResourceList", "groupVersion": "v1", "resources": []gin.H{
 			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": []string{"get", "list"}, "shortNames": []string{"ns"}},
 			{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": verbs},
 			{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs, "shortNames": []string{"cm"}},
+			{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"delete", "get", "list", "watch"}, "shortNames": []string{"po"}, "categories": []string{"all"}},
+			{"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": []string{"get"}},
+			{"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": []string{"list"}, "shortNames": []string{"ev"}},
 		}})
 	})
 	g.GET("/api/v1/namespaces", func(c *gin.Context) {
@@ -46,6 +50,9 @@ func (s *Store) Routes(g gin.IRouter) {
 	g.GET("/api/v1/namespaces/:ns/:resource/:name", s.get)
 	g.PUT("/api/v1/namespaces/:ns/:resource/:name", s.update)
 	g.DELETE("/api/v1/namespaces/:ns/:resource/:name", s.remove)
+	g.GET("/api/v1/namespaces/:ns/:resource/:name/:sub", s.subresource)
+	g.GET("/api/v1/pods", func(c *gin.Context) { s.listPodsHTTP(c, "") })
+	g.GET("/api/v1/events", s.events)
 	g.GET("/api/v1/secrets", func(c *gin.Context) { s.listAll(c, "secrets") })
 	g.GET("/api/v1/configmaps", func(c *gin.Context) { s.listAll(c, "configmaps") })
 }
@@ -72,6 +79,18 @@ func status(c *gin.Context, err error) {
 }
 
 func (s *Store) list(c *gin.Context) {
+	switch c.Param("resource") {
+	case "pods":
+		s.listPodsHTTP(c, c.Param("ns"))
+		return
+	case "events":
+		s.events(c)
+		return
+	}
+	if isWatch(c) {
+		s.watchObjects(c, c.Param("resource"), c.Param("ns"))
+		return
+	}
 	items, rev, err := s.List(c.Request.Context(), c.Param("resource"), c.Param("ns"))
 	if err != nil {
 		status(c, err)
@@ -80,7 +99,20 @@ func (s *Store) list(c *gin.Context) {
 	writeList(c, c.Param("resource"), items, rev)
 }
 
+// subresource serves GET .../{resource}/{name}/{sub}: pods/log.
+func (s *Store) subresource(c *gin.Context) {
+	if c.Param("resource") != "pods" || c.Param("sub") != "log" {
+		status(c, fmt.Errorf("%s/%s: %w", c.Param("resource"), c.Param("sub"), ErrNotFound))
+		return
+	}
+	s.podLog(c, c.Param("ns"), c.Param("name"))
+}
+
 func (s *Store) listAll(c *gin.Context, resource string) {
+	if isWatch(c) {
+		s.watchObjects(c, resource, "")
+		return
+	}
 	items, rev, err := s.List(c.Request.Context(), resource, "")
 	if err != nil {
 		status(c, err)
@@ -118,6 +150,10 @@ func (s *Store) create(c *gin.Context) {
 }
 
 func (s *Store) get(c *gin.Context) {
+	if c.Param("resource") == "pods" {
+		s.getPodHTTP(c, c.Param("ns"), c.Param("name"))
+		return
+	}
 	o, err := s.Get(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
 	if err != nil {
 		status(c, err)
@@ -139,6 +175,10 @@ func (s *Store) update(c *gin.Context) {
 }
 
 func (s *Store) remove(c *gin.Context) {
+	if c.Param("resource") == "pods" {
+		s.deletePodHTTP(c, c.Param("ns"), c.Param("name"))
+		return
+	}
 	o, err := s.Delete(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
 	if err != nil {
 		status(c, err)

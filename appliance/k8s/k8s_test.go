@@ -7,11 +7,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -166,5 +168,37 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add([]byte(`{"kind":"Secret","data":{"k":"!!"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_, _ = k8s.DecodeBody("", body)
+	})
+}
+
+// FuzzParseLogOptions: any query is parsed or refused with an error, never a panic, and
+// what is accepted is within the API server's bounds.
+func FuzzParseLogOptions(f *testing.F) {
+	f.Add("follow=true&tailLines=10&timestamps=1&sinceSeconds=60")
+	f.Add("previous=true&limitBytes=5&container=main")
+	f.Add("sinceTime=2026-01-01T00:00:00Z&sinceSeconds=1")
+	f.Add("tailLines=-1&follow=maybe")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		o, err := k8s.ParseLogOptions(q, time.Unix(1e9, 0))
+		if err != nil {
+			return
+		}
+		if o.TailLines < -1 || o.LimitBytes < 0 {
+			t.Fatalf("accepted %q as %+v", raw, o)
+		}
+	})
+}
+
+// FuzzParseSelectors: label and field selectors are parsed or refused, never a panic.
+func FuzzParseSelectors(f *testing.F) {
+	f.Add("pipeline/runid=abc,team in (a,b),!x", "status.phase=Running,metadata.name!=p")
+	f.Add("a=", "spec.containers=x")
+	f.Add("(((", "=,=")
+	f.Fuzz(func(t *testing.T, l, fs string) {
+		_, _, _ = k8s.ParseSelectors(l, fs)
 	})
 }

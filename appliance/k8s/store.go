@@ -119,6 +119,9 @@ type Store struct {
 	kv  kv.Store
 	now func() time.Time
 	ns  string // where runs execute (see namespace.go)
+
+	pods *pods    // nil until ServePods (pods.go)
+	hist *history // nil until StartWatch (watch.go)
 }
 
 // NewStore returns a store over s.
