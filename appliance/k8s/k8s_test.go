@@ -32,16 +32,23 @@ func newStore(t *testing.T) *k8s.Store {
 	return k8s.NewStore(db)
 }
 
-func serve(t *testing.T, s *k8s.Store) string {
+func serve(t *testing.T, s *k8s.Store) string { return serveTB(t, s) }
+
+func serveTB(t testing.TB, s *k8s.Store) string {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	s.Routes(g)
+	return listen(t, &http.Server{Handler: g})
+}
+
+// listen serves srv on a loopback port until the test ends.
+func listen(t testing.TB, srv *http.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: g}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
