@@ -69,8 +69,10 @@ func TestKubectlRunsNamespace(t *testing.T) {
 	must(t, k, "create", "secret", "generic", "test-secret-1", "-n", "default", "--from-literal=username=wrong")
 	must(t, k, "create", "configmap", "app-config", "-n", "default", "--from-literal=mode=wrong")
 	must(t, k, "create", "secret", "generic", "test-secret-1", "-n", "kubeflow", "--from-literal=username=user1")
-	// The kubeconfig's context names kubeflow: no -n needed.
-	must(t, k, "create", "configmap", "app-config", "--from-literal=mode=fast")
+	// The kubeconfig's context names kubeflow: no -n needed. A patch through the box's
+	// front door (token, content type) sets the mode the task reads.
+	must(t, k, "create", "configmap", "app-config", "--from-literal=mode=slow")
+	must(t, k, "patch", "configmap", "app-config", "-p", `{"data":{"mode":"fast"}}`)
 	if out := must(t, k, "get", "namespaces"); !strings.Contains(out, "kubeflow") {
 		t.Fatalf("kubectl get namespaces lacks kubeflow:\n%s", out)
 	}

@@ -23,11 +23,36 @@ func (s *Store) Routes(g gin.IRouter) {
 		c.JSON(http.StatusOK, gin.H{"kind": "APIVersions", "versions": []string{"v1"},
 			"serverAddressByClientCIDRs": []gin.H{{"clientCIDR": "0.0.0.0/0", "serverAddress": c.Request.Host}}})
 	})
+	// OpenAPI v3 for core/v1 as kubectl's client-side validation reads it: the served kinds,
+	// each an object whose fields are left to the server, which checks names and keys
+	// (ADR 005); without it `kubectl apply` refuses to run unless told --validate=false.
+	g.GET("/openapi/v3", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"paths": gin.H{"api/v1": gin.H{"serverRelativeURL": "/openapi/v3/api/v1"}}})
+	})
+	g.GET("/openapi/v3/api/v1", func(c *gin.Context) {
+		schemas, paths := gin.H{}, gin.H{}
+		for _, r := range []struct{ resource, kind string }{{"secrets", "Secret"}, {"configmaps", "ConfigMap"}, {"pods", "Pod"}} {
+			gvk := gin.H{"group": "", "kind": r.kind, "version": "v1"}
+			schemas["io.k8s.api.core.v1."+r.kind] = gin.H{"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+				"x-kubernetes-group-version-kind": []gin.H{gvk}}
+			if r.resource != "pods" {
+				// fieldValidation is taken (kubectl then validates on the server's side,
+				// where names and keys are checked; unknown fields are dropped, not refused).
+				paths["/api/v1/namespaces/{namespace}/"+r.resource+"/{name}"] = gin.H{"patch": gin.H{
+					"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
+					"parameters": []gin.H{{"name": "fieldValidation", "in": "query", "schema": gin.H{"type": "string"}}},
+					"responses":  gin.H{"200": gin.H{"description": "OK"}},
+				}}
+			}
+		}
+		c.JSON(http.StatusOK, gin.H{"openapi": "3.0.0", "info": gin.H{"title": "kfp-box", "version": KubernetesVersion},
+			"paths": paths, "components": gin.H{"schemas": schemas}})
+	})
 	g.GET("/apis", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
 	})
 	g.GET("/api/v1", func(c *gin.Context) {
-		verbs := []string{"create", "delete", "get", "list", "update", "watch"}
+		verbs := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 		c.JSON(http.StatusOK, gin.H{"kind": "APIResourceList", "groupVersion": "v1", "resources": []gin.H{
 			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": []string{"get", "list"}, "shortNames": []string{"ns"}},
 			{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": verbs},
@@ -49,6 +74,7 @@ func (s *Store) Routes(g gin.IRouter) {
 	g.POST("/api/v1/namespaces/:ns/:resource", s.create)
 	g.GET("/api/v1/namespaces/:ns/:resource/:name", s.get)
 	g.PUT("/api/v1/namespaces/:ns/:resource/:name", s.update)
+	g.PATCH("/api/v1/namespaces/:ns/:resource/:name", s.patchHTTP)
 	g.DELETE("/api/v1/namespaces/:ns/:resource/:name", s.remove)
 	g.GET("/api/v1/namespaces/:ns/:resource/:name/:sub", s.subresource)
 	g.GET("/api/v1/pods", func(c *gin.Context) { s.listPodsHTTP(c, "") })

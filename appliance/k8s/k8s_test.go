@@ -209,3 +209,80 @@ func FuzzParseSelectors(f *testing.F) {
 		_, _, _ = k8s.ParseSelectors(l, fs)
 	})
 }
+
+// TestKubectlApplyPatchEdit: kubectl apply creates and then patches (strategic merge),
+// kubectl patch --type merge and kubectl edit change objects, and the engine reads the
+// result; an unsupported patch type is 415.
+func TestKubectlApplyPatchEdit(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kubectl is not installed (scripts/ensure-deps.sh installs it); CI requires this test")
+		}
+		t.Skip("kubectl not installed; run scripts/ensure-deps.sh (CI=true turns this skip into a failure)")
+	}
+	s := newStore(t)
+	url := serve(t, s)
+	dir := t.TempDir()
+	run := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(kubectl, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", dir}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	must := func(env []string, args ...string) string {
+		t.Helper()
+		out, err := run(env, args...)
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	manifest := filepath.Join(dir, "cfg.yaml")
+	write := func(mode, extra string) {
+		os.WriteFile(manifest, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  labels: {team: vision}\ndata:\n  mode: "+mode+"\n"+extra), 0o644)
+	}
+	write("fast", "  level: \"3\"\n")
+	if out := must(nil, "apply", "-f", manifest); !strings.Contains(out, "created") {
+		t.Fatalf("first apply: %s", out)
+	}
+	write("slow", "")
+	if out := must(nil, "apply", "-f", manifest); !strings.Contains(out, "configured") {
+		t.Fatalf("second apply: %s", out)
+	}
+	cm, err := s.ConfigMap(context.Background(), "app-config")
+	if err != nil || cm["mode"] != "slow" || cm["level"] != "" {
+		t.Fatalf("after apply: %v %v (want mode=slow and level removed, as apply removes what the manifest dropped)", cm, err)
+	}
+	must(nil, "patch", "configmap", "app-config", "--type", "merge", "-p", `{"data":{"extra":"x","mode":null}}`)
+	if cm, _ = s.ConfigMap(context.Background(), "app-config"); cm["extra"] != "x" || cm["mode"] != "" {
+		t.Fatalf("after merge patch: %v", cm)
+	}
+	must(nil, "create", "secret", "generic", "test-secret-1", "--from-literal=username=user1")
+	editor := filepath.Join(dir, "editor.sh")
+	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/username: dXNlcjE=/username: dXNlcjI=/' \"$1\"\n"), 0o755)
+	must([]string{"KUBE_EDITOR=" + editor}, "edit", "secret", "test-secret-1")
+	if d, err := s.Secret(context.Background(), "test-secret-1"); err != nil || string(d["username"]) != "user2" {
+		t.Fatalf("after kubectl edit: %q %v", d["username"], err)
+	}
+	if out, err := run(nil, "patch", "secret", "test-secret-1", "--type", "json", "-p", `[{"op":"remove","path":"/data/username"}]`); err == nil || !strings.Contains(out, "not served") {
+		t.Fatalf("json patch: %v %s", err, out)
+	}
+}
+
+// FuzzMergePatch: merge and strategic patches of an object give JSON or an error.
+func FuzzMergePatch(f *testing.F) {
+	f.Add([]byte(`{"kind":"ConfigMap","data":{"a":"1"}}`), []byte(`{"data":{"a":null,"b":"2"}}`))
+	f.Add([]byte(`{"data":{"a":"1"}}`), []byte(`{"data":{"$patch":"replace","c":"3"},"$setElementOrder/x":[]}`))
+	f.Add([]byte(`[]`), []byte(`"x"`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		for _, fn := range []func(a, b []byte) ([]byte, error){k8s.MergeJSON, k8s.MergeStrategic} {
+			out, err := fn(doc, patch)
+			if err == nil && !json.Valid(out) {
+				t.Fatalf("patch gave invalid JSON %q", out)
+			}
+		}
+	})
+}
