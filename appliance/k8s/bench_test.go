@@ -22,6 +22,16 @@ const benchRun = "0107a8ec-329e-4496-a1d9-9d890924a87e"
 // podBox is a store holding one finished run of 1,000 container tasks, serving pods.
 func podBox(b *testing.B) (kv.Store, string) {
 	b.Helper()
+	db, m, _ := podStore(b, 1000, true)
+	s := k8s.NewStore(db)
+	s.ServePods(k8s.PodSource{Meta: m})
+	return db, serveTB(b, s)
+}
+
+// podStore holds one run whose root DAG has n container tasks and its root execution; the
+// tasks' executions (all succeeded) are stored too when write is set, and returned.
+func podStore(b testing.TB, n int, write bool) (kv.Store, *meta.Store, []*meta.Execution) {
+	b.Helper()
 	ctx := context.Background()
 	db, err := bolt.Open(ctx, kv.Options{Path: filepath.Join(b.TempDir(), "meta.db"), NoSync: true})
 	if err != nil {
@@ -32,7 +42,6 @@ func podBox(b *testing.B) (kv.Store, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const n = 1000
 	tasks := map[string]any{}
 	for i := 0; i < n; i++ {
 		tasks[fmt.Sprintf("t%d", i)] = map[string]any{"componentRef": map[string]string{"name": "comp-t"}, "taskInfo": map[string]string{"name": fmt.Sprintf("t%d", i)}}
@@ -60,12 +69,15 @@ func podBox(b *testing.B) (kv.Store, string) {
 				{UpdateTime: at, State: meta.ExecRunning}, {UpdateTime: at.Add(time.Second), State: meta.ExecSucceeded}},
 		})
 	}
-	if err := m.PutExecutions(ctx, execs...); err != nil {
+	if err := m.PutExecutions(ctx, execs[:1]...); err != nil {
 		b.Fatal(err)
 	}
-	s := k8s.NewStore(db)
-	s.ServePods(k8s.PodSource{Meta: m})
-	return db, serveTB(b, s)
+	if write {
+		if err := m.PutExecutions(ctx, execs[1:]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db, m, execs
 }
 
 // BenchmarkKubectlGetPods1000 is `kubectl get pods` for a run of 1,000 tasks: the Table

@@ -47,11 +47,15 @@ type history struct {
 type ringEvent struct {
 	kv.Event
 	prev []byte
+	// resync says the ring missed writes up to Revision: a watcher that can list and
+	// compare (pods) does so; the others were ended instead.
+	resync bool
 }
 
 type watchSub struct {
 	prefixes []string
 	ch       chan ringEvent
+	resyncs  bool // the watcher handles resync events
 }
 
 func (h *history) matches(w *watchSub, key []byte) bool {
@@ -70,7 +74,7 @@ func (s *Store) StartWatch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.load(ctx, s.kv); err != nil {
+	if err := h.load(ctx, s.kv, false); err != nil {
 		return err
 	}
 	s.hist = h
@@ -93,7 +97,7 @@ func (s *Store) StartWatch(ctx context.Context) error {
 				h.closeAll()
 				return
 			}
-			if err := h.load(ctx, s.kv); err != nil {
+			if err := h.load(ctx, s.kv, true); err != nil {
 				h.closeAll()
 				return
 			}
@@ -102,9 +106,12 @@ func (s *Store) StartWatch(ctx context.Context) error {
 	return nil
 }
 
-// load reads the current objects and starts the ring at the revision they were read at;
-// watches in progress end (they may have missed writes).
-func (h *history) load(ctx context.Context, store kv.Store) error {
+// load reads the current objects and starts the ring at the revision they were read at.
+// Watches in progress may have missed writes: with resync, those that can list again are
+// told to (a burst of writes larger than the store's watch buffer, such as a run's
+// thousand new tasks in one commit, then costs pod watchers a list, not their watch); the
+// others end, and their clients list again.
+func (h *history) load(ctx context.Context, store kv.Store, resync bool) error {
 	objects := map[string][]byte{}
 	var rev int64
 	err := store.View(ctx, func(tx kv.Tx) error {
@@ -120,7 +127,7 @@ func (h *history) load(ctx context.Context, store kv.Store) error {
 	h.mu.Lock()
 	h.objects = objects
 	h.mu.Unlock()
-	h.reset(rev)
+	h.reset(rev, resync)
 	return nil
 }
 
@@ -159,17 +166,24 @@ func (h *history) add(kev kv.Event) {
 	}
 }
 
-func (h *history) reset(rev int64) {
+func (h *history) reset(rev int64, resync bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.start, h.events = rev, nil
 	for w := range h.watchers {
+		if resync && w.resyncs {
+			select {
+			case w.ch <- ringEvent{Event: kv.Event{Revision: rev}, resync: true}:
+				continue
+			default:
+			}
+		}
 		delete(h.watchers, w)
 		close(w.ch)
 	}
 }
 
-func (h *history) closeAll() { h.reset(1 << 62) }
+func (h *history) closeAll() { h.reset(1<<62, false) }
 
 // errGone says a watch asked for a resourceVersion older than the ring.
 type errGone struct{ rev, oldest int64 }
@@ -180,13 +194,13 @@ func (e errGone) Error() string {
 
 // subscribe returns the events under prefixes after revision from (replayed from the
 // ring), then the live ones, until ctx ends or the watcher falls behind.
-func (h *history) subscribe(ctx context.Context, from int64, prefixes ...string) (<-chan ringEvent, int64, error) {
+func (h *history) subscribe(ctx context.Context, from int64, resyncs bool, prefixes ...string) (<-chan ringEvent, int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if from < h.start {
 		return nil, 0, errGone{from, h.start}
 	}
-	w := &watchSub{prefixes: prefixes, ch: make(chan ringEvent, watchBuffer+len(h.events))}
+	w := &watchSub{prefixes: prefixes, resyncs: resyncs, ch: make(chan ringEvent, watchBuffer+len(h.events))}
 	for _, ev := range h.events {
 		if ev.Revision > from && h.matches(w, ev.Key) {
 			w.ch <- ev
@@ -304,7 +318,7 @@ func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 	if ns != "" {
 		prefix += ns + "/"
 	}
-	events, _, err := s.hist.subscribe(ctx, from, prefix)
+	events, _, err := s.hist.subscribe(ctx, from, false, prefix)
 	if err != nil {
 		gone(c, err)
 		return
@@ -365,7 +379,7 @@ func (s *Store) watchPods(c *gin.Context, ns string) {
 		return
 	}
 	defer cancel()
-	events, _, err := s.hist.subscribe(ctx, from, "/executions/")
+	events, _, err := s.hist.subscribe(ctx, from, true, "/executions/")
 	if err != nil {
 		gone(c, err)
 		return
@@ -406,6 +420,12 @@ func (s *Store) watchPods(c *gin.Context, ns string) {
 		}
 	}
 	for ev := range events {
+		if ev.resync {
+			if !s.resyncPods(ctx, known, send) {
+				return
+			}
+			continue
+		}
 		k := string(ev.Key)
 		var now []*corev1.Pod
 		if ev.Type == kv.EventPut {
@@ -440,6 +460,49 @@ func (s *Store) watchPods(c *gin.Context, ns string) {
 			known[k] = cur
 		}
 	}
+}
+
+// resyncPods lists the pods again after the ring missed writes and sends what changed
+// against known: ADDED, MODIFIED (its status changed), DELETED.
+func (s *Store) resyncPods(ctx context.Context, known map[string]map[string]*corev1.Pod, send func(string, *corev1.Pod) bool) bool {
+	all, rev, err := s.listPods(ctx, s.ns, podQuery{})
+	if err != nil {
+		return false
+	}
+	seen := map[string]map[string]*corev1.Pod{}
+	for _, p := range all {
+		k := "/executions/" + p.Labels[LabelRunID] + "/" + p.Labels[LabelExecution]
+		if seen[k] == nil {
+			seen[k] = map[string]*corev1.Pod{}
+		}
+		seen[k][p.Name] = p
+		old := known[k][p.Name]
+		switch {
+		case old == nil:
+			if !send("ADDED", p) {
+				return false
+			}
+		case podReason(old) != podReason(p) || old.Status.Phase != p.Status.Phase:
+			if !send("MODIFIED", p) {
+				return false
+			}
+		}
+	}
+	for k, pods := range known {
+		for name, p := range pods {
+			if seen[k][name] == nil {
+				p.ResourceVersion = strconv.FormatInt(rev, 10)
+				if !send("DELETED", p) {
+					return false
+				}
+			}
+		}
+	}
+	clear(known)
+	for k, v := range seen {
+		known[k] = v
+	}
+	return true
 }
 
 // execPods makes the pods of one execution, reading its parents for its component.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
 type watchLine struct {
@@ -148,5 +149,76 @@ func TestWatchSecrets(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "ADDED before" {
 		t.Fatalf("initial events = %v, want [ADDED before] and the end after timeoutSeconds", names)
+	}
+}
+
+// TestWatchPodsBurst: a run's thousands of task records written in one commit (more than
+// the store's watch buffer) reach a pod watch as one ADDED per pod, and the watch goes on:
+// when the box's subscription to the store falls behind, pod watchers list and compare
+// instead of ending.
+func TestWatchPodsBurst(t *testing.T) {
+	const n = 3000
+	db, m, execs := podStore(t, n, false)
+	s := k8s.NewStore(db)
+	s.ServePods(k8s.PodSource{Meta: m})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.StartWatch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	base := serveTB(t, s)
+	resp, err := http.Get(base + "/api/v1/namespaces/kubeflow/pods?watch=1&resourceVersion=" + strconv.FormatInt(s.Revision(), 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan watchLine, n+16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var l watchLine
+			json.Unmarshal(sc.Bytes(), &l)
+			lines <- l
+		}
+		close(lines)
+	}()
+	if err := m.PutExecutions(ctx, execs[1:]...); err != nil {
+		t.Fatal(err)
+	}
+	added := map[string]bool{}
+	for len(added) < n {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the watch ended after %d pods", len(added))
+			}
+			if l.Type != "ADDED" && l.Type != "MODIFIED" {
+				t.Fatalf("event %s %s during the burst", l.Type, l.Object.Metadata.Name)
+			}
+			added[l.Object.Metadata.Name] = true
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of %d pods seen", len(added), n)
+		}
+	}
+	// The watch is still live: a later write arrives.
+	x := *execs[1]
+	x.State = meta.ExecFailed
+	x.StateHistory = append(x.StateHistory[:3:3], meta.StateEvent{UpdateTime: x.FinishedAt, State: meta.ExecFailed, Error: &meta.Status{Message: "exit code 3"}})
+	if err := m.PutExecutions(ctx, &x); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("the watch ended")
+			}
+			if l.Type == "MODIFIED" && strings.HasSuffix(l.Object.Metadata.Name, "-"+x.ID+"-0") {
+				return
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no event for the later write")
+		}
 	}
 }
