@@ -187,6 +187,12 @@ func TestKubectlPods(t *testing.T) {
 			t.Errorf("kubectl describe pod lacks %q:\n%s", want, desc)
 		}
 	}
+	if out := must(t, k, "get", "pods", "-A"); !regexp.MustCompile(`(?m)^kubeflow\s+` + pod0 + `\s+1/1\s+Running`).MatchString(out) {
+		t.Errorf("kubectl get pods -A:\n%s", out)
+	}
+	if out := must(t, k, "get", "pods", "-n", "default"); !strings.Contains(out, "No resources found") {
+		t.Errorf("kubectl get pods -n default (runs execute in kubeflow):\n%s", out)
+	}
 	if out := must(t, k, "get", "pods", "-l", "team=vision", "-o", "name"); strings.TrimSpace(out) != "pod/"+pod0 {
 		t.Errorf("label selector team=vision: %q", out)
 	}
