@@ -171,6 +171,13 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	}
 	a.meta = m
 	a.k8s = k8s.NewStore(store)
+	a.k8s.SetNamespace(a.cfg.Namespace)
+	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	if err := a.k8s.StartWatch(wctx); err != nil {
+		stopWatch()
+		return err
+	}
+	a.onStop("kubernetes watch", func(context.Context) error { stopWatch(); return nil })
 	return nil
 }
 
@@ -244,7 +251,7 @@ func (a *Appliance) writeKubeconfig() {
 			ca = nil
 		}
 	}
-	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, "kubeflow")
+	data := auth.Kubeconfig(a.TLSURL(), strings.TrimSpace(string(tok)), ca, a.cfg.Namespace)
 	p := a.KubeconfigPath()
 	if old, err := os.ReadFile(p); err == nil && string(old) == string(data) {
 		return

@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kfp-box/kfp-box/appliance/k8s"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -72,6 +74,9 @@ type Config struct {
 	HostPython string `json:"host_python"`
 	// PypiUpstream is a PEP 503 index that wheelhouse misses are fetched from ("" = offline).
 	PypiUpstream string `json:"pypi_upstream"`
+	// Namespace is the Kubernetes namespace single-user runs execute in, as KFP's own
+	// namespace is on a cluster: tasks' Secrets, ConfigMaps and pods live there.
+	Namespace string `json:"namespace"`
 }
 
 // Defaults returns the embedded defaults.
@@ -89,6 +94,7 @@ func Defaults() Config {
 		ShutdownTimeout:  30 * time.Second,
 		Auth:             "token",
 		HostPython:       "python3",
+		Namespace:        "kubeflow",
 	}
 }
 
@@ -134,6 +140,7 @@ var helps = map[string]string{
 	"package_url_hosts":  "hosts (name or name:port, comma-separated) whose package_url may be a loopback or private address",
 	"host_python":        "Python interpreter of host-runtime tasks (each task gets a venv of its own)",
 	"pypi_upstream":      "PEP 503 index (mirror, devpi, PyPI) that wheelhouse misses are fetched from and kept",
+	"namespace":          "Kubernetes namespace runs execute in: where tasks' secrets and configmaps are looked up and their pods are listed",
 }
 
 func fields() []field {
@@ -373,6 +380,9 @@ func (c Config) Validate() error {
 	}
 	if c.HostPython == "" {
 		return fmt.Errorf("%w: host_python is empty", ErrConfig)
+	}
+	if !k8s.ValidNamespace(c.Namespace) {
+		return fmt.Errorf("%w: namespace %q: want a lowercase RFC 1123 label (letters, digits, '-', at most 63)", ErrConfig, c.Namespace)
 	}
 	if c.MaxParallelTasks < 0 {
 		return fmt.Errorf("%w: max_parallel_tasks must not be negative", ErrConfig)

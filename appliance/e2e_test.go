@@ -379,11 +379,11 @@ func testBoxHostRuntime(t *testing.T, datastore string) {
 
 	// Secrets at the Kubernetes paths.
 	secret := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"test-secret-1"},"stringData":{"username":"user1"}}`
-	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/default/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
+	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/kubeflow/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
 		t.Fatalf("create secret: HTTP %d", code)
 	}
 	cm := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app-config"},"data":{"mode":"fast"}}`
-	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/default/configmaps", strings.NewReader(cm), "application/json", nil); code != http.StatusCreated {
+	if code := b.do("POST", "http://"+b.a.Addr()+"/api/v1/namespaces/kubeflow/configmaps", strings.NewReader(cm), "application/json", nil); code != http.StatusCreated {
 		t.Fatalf("create configmap: HTTP %d", code)
 	}
 	pid = b.upload(filepath.Join(testdata, "k8s_config.yaml"), "k8s-config")

@@ -43,7 +43,7 @@ func TestBoxLogsHoldNoSecret(t *testing.T) {
 	_, _ = rand.Read(raw)
 	token := "tok-" + hex.EncodeToString(raw)
 	secret := `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"box-token"},"stringData":{"token":"` + token + `"}}`
-	if code := b.do("POST", "http://"+a.Addr()+"/api/v1/namespaces/default/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
+	if code := b.do("POST", "http://"+a.Addr()+"/api/v1/namespaces/kubeflow/secrets", strings.NewReader(secret), "application/json", nil); code != http.StatusCreated {
 		t.Fatalf("create secret: HTTP %d", code)
 	}
 	r := b.runPipeline(b.upload(filepath.Join(testdata, "secret_use.yaml"), "secret-use"), map[string]any{})

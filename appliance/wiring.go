@@ -16,6 +16,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance/api"
 	"github.com/kfp-box/kfp-box/appliance/engine"
+	"github.com/kfp-box/kfp-box/appliance/k8s"
 	"github.com/kfp-box/kfp-box/gpu"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
@@ -179,6 +180,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 	}
 	a.engine = e
 	a.onStop("engine", e.Stop)
+	a.k8s.ServePods(k8s.PodSource{Meta: a.meta, Delete: e.DeletePod})
 	return nil
 }
 

@@ -161,8 +161,10 @@ type Engine struct {
 	// reserved counts slots reserved by planning steps in progress (see slots.go).
 	slots    map[string]string
 	reserved int
-	starved  map[string]bool
-	stopped  bool
+	// deletedPods holds the runtime ids of attempts killed by DeletePod (see pods.go).
+	deletedPods map[string]bool
+	starved     map[string]bool
+	stopped     bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -197,7 +199,8 @@ func New(cfg Config) (*Engine, error) {
 		cfg: cfg, log: cfg.Logger.With("component", "engine"),
 		runs: map[string]*runState{}, queued: map[string]bool{}, busy: map[string]bool{},
 		dirty: map[string]bool{}, starved: map[string]bool{}, slots: map[string]string{},
-		queue: make(chan string, 1<<16),
+		deletedPods: map[string]bool{},
+		queue:       make(chan string, 1<<16),
 	}
 	e.execIDs = ids{store: cfg.Meta, kind: "execution"}
 	e.artIDs = ids{store: cfg.Meta, kind: "artifact"}

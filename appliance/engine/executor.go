@@ -61,6 +61,10 @@ func (e *Engine) workDir(x *meta.Execution) string {
 	return filepath.Join(e.cfg.DataDir, "work", x.RunID, x.ID, strconv.Itoa(x.Attempt))
 }
 
+// PodName is the name of the pod of a task attempt, as the Kubernetes subset shows it and
+// the task sees it (KFP_POD_NAME): the attempt's runtime task id.
+func PodName(runID, execID string, attempt int) string { return runtimeID(runID, execID, attempt) }
+
 // runtimeID is the runtime task id of an attempt: safe as a container id.
 func runtimeID(runID, execID string, attempt int) string {
 	r := strings.ReplaceAll(runID, "-", "")

@@ -544,6 +544,8 @@ func (e *Engine) applyEvent(ctx context.Context, rs *runState, ev taskEvent, w *
 			c = cloneExec(x)
 			c.ExitCode = st.Code
 			setExecState(c, meta.ExecCanceled, fmt.Sprintf("task %q was terminated", x.TaskName), now)
+		case e.podDeleted(x.RuntimeTaskID):
+			c = e.attemptOver(rs, x, fmt.Sprintf("task %q failed: its pod %s was deleted (exit code %d)", x.TaskName, x.RuntimeTaskID, st.Code), st.Code, now)
 		case st.Code != 0:
 			msg := fmt.Sprintf("task %q failed: exit code %d", x.TaskName, st.Code)
 			if st.OOMKilled {

@@ -3,6 +3,7 @@ package k8s
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -22,26 +23,62 @@ func (s *Store) Routes(g gin.IRouter) {
 		c.JSON(http.StatusOK, gin.H{"kind": "APIVersions", "versions": []string{"v1"},
 			"serverAddressByClientCIDRs": []gin.H{{"clientCIDR": "0.0.0.0/0", "serverAddress": c.Request.Host}}})
 	})
+	// OpenAPI v3 for core/v1 as kubectl's client-side validation reads it: the served kinds,
+	// each an object whose fields are left to the server, which checks names and keys
+	// (ADR 005); without it `kubectl apply` refuses to run unless told --validate=false.
+	g.GET("/openapi/v3", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"paths": gin.H{"api/v1": gin.H{"serverRelativeURL": "/openapi/v3/api/v1"}}})
+	})
+	g.GET("/openapi/v3/api/v1", func(c *gin.Context) {
+		schemas, paths := gin.H{}, gin.H{}
+		for _, r := range []struct{ resource, kind string }{{"secrets", "Secret"}, {"configmaps", "ConfigMap"}, {"pods", "Pod"}} {
+			gvk := gin.H{"group": "", "kind": r.kind, "version": "v1"}
+			schemas["io.k8s.api.core.v1."+r.kind] = gin.H{"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+				"x-kubernetes-group-version-kind": []gin.H{gvk}}
+			if r.resource != "pods" {
+				// fieldValidation is taken (kubectl then validates on the server's side,
+				// where names and keys are checked; unknown fields are dropped, not refused).
+				paths["/api/v1/namespaces/{namespace}/"+r.resource+"/{name}"] = gin.H{"patch": gin.H{
+					"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
+					"parameters": []gin.H{{"name": "fieldValidation", "in": "query", "schema": gin.H{"type": "string"}}},
+					"responses":  gin.H{"200": gin.H{"description": "OK"}},
+				}}
+			}
+		}
+		c.JSON(http.StatusOK, gin.H{"openapi": "3.0.0", "info": gin.H{"title": "kfp-box", "version": KubernetesVersion},
+			"paths": paths, "components": gin.H{"schemas": schemas}})
+	})
 	g.GET("/apis", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"kind": "APIGroupList", "apiVersion": "v1", "groups": []any{}})
 	})
 	g.GET("/api/v1", func(c *gin.Context) {
-		verbs := []string{"create", "delete", "get", "list", "update"}
+		verbs := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 		c.JSON(http.StatusOK, gin.H{"kind": "APIResourceList", "groupVersion": "v1", "resources": []gin.H{
 			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": []string{"get", "list"}, "shortNames": []string{"ns"}},
 			{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": verbs},
 			{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs, "shortNames": []string{"cm"}},
+			{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"delete", "get", "list", "watch"}, "shortNames": []string{"po"}, "categories": []string{"all"}},
+			{"name": "pods/log", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": []string{"get"}},
+			{"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": []string{"list"}, "shortNames": []string{"ev"}},
 		}})
 	})
 	g.GET("/api/v1/namespaces", func(c *gin.Context) {
-		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": []any{namespace(DefaultNamespace)}})
+		var items []any
+		for _, ns := range s.namespaces() {
+			items = append(items, namespace(ns))
+		}
+		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": items})
 	})
 	g.GET("/api/v1/namespaces/:ns", func(c *gin.Context) { c.JSON(http.StatusOK, namespace(c.Param("ns"))) })
 	g.GET("/api/v1/namespaces/:ns/:resource", s.list)
 	g.POST("/api/v1/namespaces/:ns/:resource", s.create)
 	g.GET("/api/v1/namespaces/:ns/:resource/:name", s.get)
 	g.PUT("/api/v1/namespaces/:ns/:resource/:name", s.update)
+	g.PATCH("/api/v1/namespaces/:ns/:resource/:name", s.patchHTTP)
 	g.DELETE("/api/v1/namespaces/:ns/:resource/:name", s.remove)
+	g.GET("/api/v1/namespaces/:ns/:resource/:name/:sub", s.subresource)
+	g.GET("/api/v1/pods", func(c *gin.Context) { s.listPodsHTTP(c, "") })
+	g.GET("/api/v1/events", s.events)
 	g.GET("/api/v1/secrets", func(c *gin.Context) { s.listAll(c, "secrets") })
 	g.GET("/api/v1/configmaps", func(c *gin.Context) { s.listAll(c, "configmaps") })
 }
@@ -68,6 +105,18 @@ func status(c *gin.Context, err error) {
 }
 
 func (s *Store) list(c *gin.Context) {
+	switch c.Param("resource") {
+	case "pods":
+		s.listPodsHTTP(c, c.Param("ns"))
+		return
+	case "events":
+		s.events(c)
+		return
+	}
+	if isWatch(c) {
+		s.watchObjects(c, c.Param("resource"), c.Param("ns"))
+		return
+	}
 	items, rev, err := s.List(c.Request.Context(), c.Param("resource"), c.Param("ns"))
 	if err != nil {
 		status(c, err)
@@ -76,7 +125,20 @@ func (s *Store) list(c *gin.Context) {
 	writeList(c, c.Param("resource"), items, rev)
 }
 
+// subresource serves GET .../{resource}/{name}/{sub}: pods/log.
+func (s *Store) subresource(c *gin.Context) {
+	if c.Param("resource") != "pods" || c.Param("sub") != "log" {
+		status(c, fmt.Errorf("%s/%s: %w", c.Param("resource"), c.Param("sub"), ErrNotFound))
+		return
+	}
+	s.podLog(c, c.Param("ns"), c.Param("name"))
+}
+
 func (s *Store) listAll(c *gin.Context, resource string) {
+	if isWatch(c) {
+		s.watchObjects(c, resource, "")
+		return
+	}
 	items, rev, err := s.List(c.Request.Context(), resource, "")
 	if err != nil {
 		status(c, err)
@@ -114,6 +176,10 @@ func (s *Store) create(c *gin.Context) {
 }
 
 func (s *Store) get(c *gin.Context) {
+	if c.Param("resource") == "pods" {
+		s.getPodHTTP(c, c.Param("ns"), c.Param("name"))
+		return
+	}
 	o, err := s.Get(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
 	if err != nil {
 		status(c, err)
@@ -135,6 +201,10 @@ func (s *Store) update(c *gin.Context) {
 }
 
 func (s *Store) remove(c *gin.Context) {
+	if c.Param("resource") == "pods" {
+		s.deletePodHTTP(c, c.Param("ns"), c.Param("name"))
+		return
+	}
 	o, err := s.Delete(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
 	if err != nil {
 		status(c, err)

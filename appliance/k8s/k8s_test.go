@@ -7,11 +7,13 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -30,16 +32,23 @@ func newStore(t *testing.T) *k8s.Store {
 	return k8s.NewStore(db)
 }
 
-func serve(t *testing.T, s *k8s.Store) string {
+func serve(t *testing.T, s *k8s.Store) string { return serveTB(t, s) }
+
+func serveTB(t testing.TB, s *k8s.Store) string {
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	s.Routes(g)
+	return listen(t, &http.Server{Handler: g})
+}
+
+// listen serves srv on a loopback port until the test ends.
+func listen(t testing.TB, srv *http.Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: g}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
@@ -49,14 +58,14 @@ func TestSecretLifecycle(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	in := &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}, Data: map[string][]byte{"username": []byte("user1")}}
-	out, err := s.Create(ctx, "secrets", "default", in)
+	out, err := s.Create(ctx, "secrets", "kubeflow", in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.Type != "Opaque" || out.Metadata.ResourceVersion == "" || out.Metadata.UID == "" {
 		t.Fatalf("created object lacks defaults: %+v", out.Metadata)
 	}
-	if _, err := s.Create(ctx, "secrets", "default", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}}); !errors.Is(err, k8s.ErrAlreadyExists) {
+	if _, err := s.Create(ctx, "secrets", "kubeflow", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "test-secret-1"}}); !errors.Is(err, k8s.ErrAlreadyExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
 	data, err := s.Secret(ctx, "test-secret-1")
@@ -66,13 +75,13 @@ func TestSecretLifecycle(t *testing.T) {
 	stale := *out
 	stale.Metadata.ResourceVersion = "999999"
 	stale.Data = map[string][]byte{"username": []byte("x")}
-	if _, err := s.Update(ctx, "secrets", "default", "test-secret-1", &stale); !errors.Is(err, k8s.ErrConflict) {
+	if _, err := s.Update(ctx, "secrets", "kubeflow", "test-secret-1", &stale); !errors.Is(err, k8s.ErrConflict) {
 		t.Fatalf("stale update: %v", err)
 	}
-	if _, err := s.Create(ctx, "secrets", "default", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "Bad_Name"}}); !errors.Is(err, k8s.ErrInvalid) {
+	if _, err := s.Create(ctx, "secrets", "kubeflow", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "Bad_Name"}}); !errors.Is(err, k8s.ErrInvalid) {
 		t.Fatalf("bad name: %v", err)
 	}
-	if _, err := s.Delete(ctx, "secrets", "default", "test-secret-1"); err != nil {
+	if _, err := s.Delete(ctx, "secrets", "kubeflow", "test-secret-1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Secret(ctx, "test-secret-1"); !errors.Is(err, k8s.ErrNotFound) {
@@ -129,7 +138,7 @@ func TestKubectl(t *testing.T) {
 	url := serve(t, s)
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(kubectl, append([]string{"--server", url, "--cache-dir", t.TempDir()}, args...)...)
+		cmd := exec.Command(kubectl, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", t.TempDir()}, args...)...)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -166,5 +175,114 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Add([]byte(`{"kind":"Secret","data":{"k":"!!"}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		_, _ = k8s.DecodeBody("", body)
+	})
+}
+
+// FuzzParseLogOptions: any query is parsed or refused with an error, never a panic, and
+// what is accepted is within the API server's bounds.
+func FuzzParseLogOptions(f *testing.F) {
+	f.Add("follow=true&tailLines=10&timestamps=1&sinceSeconds=60")
+	f.Add("previous=true&limitBytes=5&container=main")
+	f.Add("sinceTime=2026-01-01T00:00:00Z&sinceSeconds=1")
+	f.Add("tailLines=-1&follow=maybe")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		o, err := k8s.ParseLogOptions(q, time.Unix(1e9, 0))
+		if err != nil {
+			return
+		}
+		if o.TailLines < -1 || o.LimitBytes < 0 {
+			t.Fatalf("accepted %q as %+v", raw, o)
+		}
+	})
+}
+
+// FuzzParseSelectors: label and field selectors are parsed or refused, never a panic.
+func FuzzParseSelectors(f *testing.F) {
+	f.Add("pipeline/runid=abc,team in (a,b),!x", "status.phase=Running,metadata.name!=p")
+	f.Add("a=", "spec.containers=x")
+	f.Add("(((", "=,=")
+	f.Fuzz(func(t *testing.T, l, fs string) {
+		_, _, _ = k8s.ParseSelectors(l, fs)
+	})
+}
+
+// TestKubectlApplyPatchEdit: kubectl apply creates and then patches (strategic merge),
+// kubectl patch --type merge and kubectl edit change objects, and the engine reads the
+// result; an unsupported patch type is 415.
+func TestKubectlApplyPatchEdit(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kubectl is not installed (scripts/ensure-deps.sh installs it); CI requires this test")
+		}
+		t.Skip("kubectl not installed; run scripts/ensure-deps.sh (CI=true turns this skip into a failure)")
+	}
+	s := newStore(t)
+	url := serve(t, s)
+	dir := t.TempDir()
+	run := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(kubectl, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", dir}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	must := func(env []string, args ...string) string {
+		t.Helper()
+		out, err := run(env, args...)
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	manifest := filepath.Join(dir, "cfg.yaml")
+	write := func(mode, extra string) {
+		os.WriteFile(manifest, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n  labels: {team: vision}\ndata:\n  mode: "+mode+"\n"+extra), 0o644)
+	}
+	write("fast", "  level: \"3\"\n")
+	if out := must(nil, "apply", "-f", manifest); !strings.Contains(out, "created") {
+		t.Fatalf("first apply: %s", out)
+	}
+	write("slow", "")
+	if out := must(nil, "apply", "-f", manifest); !strings.Contains(out, "configured") {
+		t.Fatalf("second apply: %s", out)
+	}
+	cm, err := s.ConfigMap(context.Background(), "app-config")
+	if err != nil || cm["mode"] != "slow" || cm["level"] != "" {
+		t.Fatalf("after apply: %v %v (want mode=slow and level removed, as apply removes what the manifest dropped)", cm, err)
+	}
+	must(nil, "patch", "configmap", "app-config", "--type", "merge", "-p", `{"data":{"extra":"x","mode":null}}`)
+	if cm, _ = s.ConfigMap(context.Background(), "app-config"); cm["extra"] != "x" || cm["mode"] != "" {
+		t.Fatalf("after merge patch: %v", cm)
+	}
+	must(nil, "create", "secret", "generic", "test-secret-1", "--from-literal=username=user1")
+	editor := filepath.Join(dir, "editor.sh")
+	os.WriteFile(editor, []byte("#!/bin/sh\nsed -i 's/username: dXNlcjE=/username: dXNlcjI=/' \"$1\"\n"), 0o755)
+	must([]string{"KUBE_EDITOR=" + editor}, "edit", "secret", "test-secret-1")
+	if d, err := s.Secret(context.Background(), "test-secret-1"); err != nil || string(d["username"]) != "user2" {
+		t.Fatalf("after kubectl edit: %q %v", d["username"], err)
+	}
+	if out, err := run(nil, "patch", "secret", "test-secret-1", "--type", "json", "-p", `[{"op":"remove","path":"/data/username"}]`); err == nil || !strings.Contains(out, "not served") {
+		t.Fatalf("json patch: %v %s", err, out)
+	}
+}
+
+// FuzzMergePatch: merge and strategic patches of an object give JSON or an error.
+func FuzzMergePatch(f *testing.F) {
+	f.Add([]byte(`{"kind":"ConfigMap","data":{"a":"1"}}`), []byte(`{"data":{"a":null,"b":"2"}}`))
+	f.Add([]byte(`{"data":{"a":"1"}}`), []byte(`{"data":{"$patch":"replace","c":"3"},"$setElementOrder/x":[]}`))
+	f.Add([]byte(`[]`), []byte(`"x"`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		for _, fn := range []func(a, b []byte) ([]byte, error){k8s.MergeJSON, k8s.MergeStrategic} {
+			out, err := fn(doc, patch)
+			if err == nil && !json.Valid(out) {
+				t.Fatalf("patch gave invalid JSON %q", out)
+			}
+		}
 	})
 }

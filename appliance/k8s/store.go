@@ -23,8 +23,10 @@ var (
 	ErrConflict      = errors.New("conflict")
 )
 
-// DefaultNamespace is where KFP tasks look for secrets and configmaps.
-const DefaultNamespace = "default"
+// DefaultNamespace is where KFP tasks look for secrets and configmaps unless the box is
+// configured otherwise (SetNamespace): KFP's own namespace, where single-user KFP runs its
+// pods and where users and KFP's end-to-end suite create them.
+const DefaultNamespace = "kubeflow"
 
 // Resources served, with their kinds.
 var kinds = map[string]string{"secrets": "Secret", "configmaps": "ConfigMap"}
@@ -116,10 +118,14 @@ var keyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]{1,253}$`)
 type Store struct {
 	kv  kv.Store
 	now func() time.Time
+	ns  string // where runs execute (see namespace.go)
+
+	pods *pods    // nil until ServePods (pods.go)
+	hist *history // nil until StartWatch (watch.go)
 }
 
 // NewStore returns a store over s.
-func NewStore(s kv.Store) *Store { return &Store{kv: s, now: time.Now} }
+func NewStore(s kv.Store) *Store { return &Store{kv: s, now: time.Now, ns: DefaultNamespace} }
 
 func objKey(resource, ns, name string) []byte {
 	return []byte("/k8s/" + resource + "/" + ns + "/" + name)
@@ -315,18 +321,18 @@ func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object,
 	return &o, nil
 }
 
-// Secret returns a secret's data from the default namespace (the engine's SecretStore).
+// Secret returns a secret's data from the runs' namespace (the engine's SecretStore).
 func (s *Store) Secret(ctx context.Context, name string) (map[string][]byte, error) {
-	o, err := s.Get(ctx, "secrets", DefaultNamespace, name)
+	o, err := s.Get(ctx, "secrets", s.ns, name)
 	if err != nil {
 		return nil, err
 	}
 	return o.Data, nil
 }
 
-// ConfigMap returns a configmap's data from the default namespace.
+// ConfigMap returns a configmap's data from the runs' namespace.
 func (s *Store) ConfigMap(ctx context.Context, name string) (map[string]string, error) {
-	o, err := s.Get(ctx, "configmaps", DefaultNamespace, name)
+	o, err := s.Get(ctx, "configmaps", s.ns, name)
 	if err != nil {
 		return nil, err
 	}
