@@ -112,7 +112,7 @@ func BenchmarkRawExecutionsHTTP1000(b *testing.B) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var out []json.RawMessage
 		_ = db.View(r.Context(), func(tx kv.Tx) error {
-			return tx.Scan([]byte("/executions/"+benchRun+"/"), nil, false, func(_, v []byte) error {
+			return tx.Scan([]byte("/executions/"+benchRun+"/"), nil, false, func(_, v []byte, _ int64) error {
 				var x meta.Execution
 				if err := json.Unmarshal(v, &x); err != nil {
 					return err

@@ -179,7 +179,7 @@ func (s *Store) podLog(c *gin.Context, ns, name string) {
 	if opts.Follow && live {
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		events, _ = s.kv.Watch(wctx, []byte("/executions/"+runID+"/"+execID))
+		events, _ = s.kv.Watch(wctx, []byte("/executions/"+runID+"/"+execID), 0)
 		// The attempt may have ended between the read above and the watch.
 		if nx, err := s.pods.src.Meta.GetExecution(ctx, runID, execID); err == nil && !attemptLive(nx, n) {
 			live = false

@@ -474,7 +474,7 @@ func (s *Store) listPods(ctx context.Context, ns string, q podQuery) ([]*corev1.
 	}
 	err := s.kv.View(ctx, func(tx kv.Tx) error {
 		rev = tx.Revision()
-		return tx.Scan([]byte(prefix), nil, false, func(k, v []byte) error {
+		return tx.Scan([]byte(prefix), nil, false, func(k, v []byte, _ int64) error {
 			key := string(k[len("/executions/"):])
 			runID, execID, ok := strings.Cut(key, "/")
 			if !ok {

@@ -73,7 +73,12 @@ func (s *Store) selectPods(c *gin.Context, ns string) ([]*corev1.Pod, int64, pod
 	}
 	sel := podSelector{ls, fs}
 	if s.pods == nil || ns != "" && ns != s.ns {
-		return nil, s.kv.Revision(), sel, true
+		rev, err := s.kv.Revision(c.Request.Context())
+		if err != nil {
+			status(c, err)
+			return nil, 0, sel, false
+		}
+		return nil, rev, sel, true
 	}
 	var q podQuery
 	if v, ok := ls.RequiresExactMatch(LabelRunID); ok {
@@ -167,8 +172,13 @@ func (s *Store) events(c *gin.Context) {
 		badRequest(c, "events cannot be watched on this box")
 		return
 	}
+	rev, err := s.kv.Revision(c.Request.Context())
+	if err != nil {
+		status(c, err)
+		return
+	}
 	c.JSON(http.StatusOK, gin.H{"kind": "EventList", "apiVersion": "v1",
-		"metadata": gin.H{"resourceVersion": strconv.FormatInt(s.kv.Revision(), 10)}, "items": []any{}})
+		"metadata": gin.H{"resourceVersion": strconv.FormatInt(rev, 10)}, "items": []any{}})
 }
 
 func isWatch(c *gin.Context) bool {

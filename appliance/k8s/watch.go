@@ -70,7 +70,7 @@ func (h *history) matches(w *watchSub, key []byte) bool {
 // StartWatch subscribes to the store's writes until ctx ends; watches need it.
 func (s *Store) StartWatch(ctx context.Context) error {
 	h := &history{watchers: map[*watchSub]struct{}{}}
-	ch, err := s.kv.Watch(ctx, []byte("/"))
+	ch, err := s.kv.Watch(ctx, []byte("/"), 0)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *Store) StartWatch(ctx context.Context) error {
 				return
 			}
 			// The ring fell behind the store: what it missed cannot be replayed.
-			ch, err = s.kv.Watch(ctx, []byte("/"))
+			ch, err = s.kv.Watch(ctx, []byte("/"), 0)
 			if err != nil {
 				h.closeAll()
 				return
@@ -116,7 +116,7 @@ func (h *history) load(ctx context.Context, store kv.Store, resync bool) error {
 	var rev int64
 	err := store.View(ctx, func(tx kv.Tx) error {
 		rev = tx.Revision()
-		return tx.Scan([]byte("/k8s/"), nil, false, func(k, v []byte) error {
+		return tx.Scan([]byte("/k8s/"), nil, false, func(k, v []byte, _ int64) error {
 			objects[string(k)] = append([]byte(nil), v...)
 			return nil
 		})
@@ -270,7 +270,13 @@ func (s *Store) watchStart(c *gin.Context) (ctx context.Context, cancel context.
 	}
 	rv := c.Query("resourceVersion")
 	if rv == "" || rv == "0" {
-		return ctx, cancel, s.kv.Revision(), true, true
+		rev, err := s.kv.Revision(ctx)
+		if err != nil {
+			cancel()
+			status(c, err)
+			return nil, nil, 0, false, false
+		}
+		return ctx, cancel, rev, true, true
 	}
 	from, err := strconv.ParseInt(rv, 10, 64)
 	if err != nil || from < 0 {
@@ -524,5 +530,12 @@ func (s *Store) execPods(ctx context.Context, x *meta.Execution, rev int64) []*c
 
 func labelsOf(m map[string]string) labels.Set { return labels.Set(m) }
 
-// Revision is the store's latest revision: the resourceVersion a list made now returns.
-func (s *Store) Revision() int64 { return s.kv.Revision() }
+// Revision is the store's latest revision: the resourceVersion a list made now returns
+// (0 when the store cannot say).
+func (s *Store) Revision() int64 {
+	rev, err := s.kv.Revision(context.Background())
+	if err != nil {
+		return 0
+	}
+	return rev
+}
