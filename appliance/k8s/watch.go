@@ -357,9 +357,8 @@ func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 		if val == nil || json.Unmarshal(val, &o) != nil {
 			continue
 		}
-		if typ == "DELETED" {
-			o.Metadata.ResourceVersion = strconv.FormatInt(ev.Revision, 10)
-		}
+		// Stored objects carry no resourceVersion: it is the revision of the write (ADR 009).
+		o.Metadata.ResourceVersion = strconv.FormatInt(ev.Revision, 10)
 		if match(&o) && w.send(typ, &o) != nil {
 			return
 		}
