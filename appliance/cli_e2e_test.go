@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -207,6 +208,37 @@ func TestCLIImagesThroughBox(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("images:import without a token: %d, want 401", resp.StatusCode)
+	}
+	// A read-scope token lists images but changes none.
+	code, tok, errs := runCLI(t, addr, "token", "create", "reader", "--scope", "read")
+	if code != 0 {
+		t.Fatalf("token create: %d %s", code, errs)
+	}
+	readTok := filepath.Join(dir, "read.token")
+	if err := os.WriteFile(readTok, []byte(tok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	asReader := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		root := cli.NewRoot(&out, &errb)
+		root.SetArgs(append([]string{"--server", "http://" + addr, "--token-file", readTok}, args...))
+		err := root.Execute()
+		var ee *cli.ExitError
+		switch {
+		case err == nil:
+			return 0, out.String()
+		case errors.As(err, &ee):
+			return ee.Code, err.Error()
+		}
+		return 1, err.Error()
+	}
+	if code, out := asReader("image", "ls"); code != 0 || !strings.Contains(out, "busybox") {
+		t.Errorf("image ls with a read token: exit %d %s", code, out)
+	}
+	for _, args := range [][]string{{"image", "import", archive}, {"image", "rm", "example.com/none:1"}, {"image", "pull", registry + "/team/bb:api"}} {
+		if code, msg := asReader(args...); code == 0 || !strings.Contains(msg, "read scope") {
+			t.Errorf("%v with a read token: exit %d %s; want it refused", args, code, msg)
+		}
 	}
 }
 

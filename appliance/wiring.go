@@ -21,30 +21,24 @@ import (
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/storage/objects"
-	"github.com/kfp-box/kfp-box/storage/objects/local"
-	s3store "github.com/kfp-box/kfp-box/storage/objects/s3"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 	"github.com/kfp-box/kfp-box/ui"
 )
 
 func (a *Appliance) setupObjects(ctx context.Context) error {
 	log := a.logger.With("component", "objects")
-	if strings.HasPrefix(a.cfg.ObjectStore, "s3://") {
-		st, err := s3store.Open(a.cfg.ObjectStore, log)
-		if err != nil {
-			return err
-		}
-		a.objects = st
-		a.remote = st
-		log.Info("using an external S3 object store; artifacts are staged in and out around each task", "store", redactURL(a.cfg.ObjectStore))
-		return nil
-	}
-	root := filepath.Join(a.cfg.DataDir, "objects")
-	st, err := local.New(root, log)
+	id := objectStoreID(a.cfg.ObjectStore)
+	st, err := objects.Open(ctx, id, objects.Options{DataDir: a.cfg.DataDir, URL: a.cfg.ObjectStore, Logger: log})
 	if err != nil {
 		return err
 	}
 	a.objects = st
+	if id != "embedded" {
+		a.remote = st
+		log.Info("using an external object store; artifacts are staged in and out around each task", "store", redactURL(a.cfg.ObjectStore))
+		return nil
+	}
+	root := filepath.Join(a.cfg.DataDir, "objects")
 	if a.cfg.S3Listen == "" || a.cfg.S3Listen == "off" {
 		log.Info("embedded S3 server disabled")
 		return nil
@@ -67,6 +61,15 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 	access, _ := srv.Credentials()
 	log.Info("embedded S3 serving", "endpoint", srv.Endpoint(), "access_key", access, "credentials", "kfp-box s3 credentials")
 	return nil
+}
+
+// objectStoreID is the registered object store backend an object_store setting names:
+// "embedded", or the scheme of its URL ("s3" for s3://…).
+func objectStoreID(setting string) string {
+	if scheme, _, ok := strings.Cut(setting, "://"); ok {
+		return scheme
+	}
+	return setting
 }
 
 // Files of the embedded S3 server in the data directory.

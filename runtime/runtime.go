@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"sync"
 	"time"
+
+	"github.com/kfp-box/kfp-box/internal/registry"
 )
 
 // Sentinel errors. Backends wrap them with %w and a quoted id.
@@ -209,28 +209,17 @@ type Options struct {
 // Factory creates a backend.
 type Factory func(ctx context.Context, opts Options) (Runtime, error)
 
-var (
-	regMu    sync.Mutex
-	registry = map[string]Factory{}
-)
+// backends are the registered runtimes.
+var backends = registry.New[Factory]("runtime")
 
 // Register makes a backend available under id. It panics on a duplicate id; call it from init.
-func Register(id string, f Factory) {
-	regMu.Lock()
-	defer regMu.Unlock()
-	if _, dup := registry[id]; dup {
-		panic(fmt.Sprintf("runtime %q registered twice", id))
-	}
-	registry[id] = f
-}
+func Register(id string, f Factory) { backends.Register(id, f) }
 
 // Open creates the backend registered under id.
 func Open(ctx context.Context, id string, opts Options) (Runtime, error) {
-	regMu.Lock()
-	f, ok := registry[id]
-	regMu.Unlock()
+	f, ok := backends.Lookup(id)
 	if !ok {
-		return nil, fmt.Errorf("runtime %q: %w (registered: %v)", id, ErrNotFound, Registered())
+		return nil, fmt.Errorf("%s: %w", backends.Missing(id), ErrNotFound)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -239,13 +228,4 @@ func Open(ctx context.Context, id string, opts Options) (Runtime, error) {
 }
 
 // Registered lists the registered backend ids, sorted.
-func Registered() []string {
-	regMu.Lock()
-	defer regMu.Unlock()
-	ids := make([]string, 0, len(registry))
-	for id := range registry {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
+func Registered() []string { return backends.IDs() }

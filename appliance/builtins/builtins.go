@@ -7,8 +7,10 @@ import (
 	"github.com/kfp-box/kfp-box/runtime/containerd" // containerd task runtime
 	"github.com/kfp-box/kfp-box/runtime/host"       // host-process task runtime
 
-	_ "github.com/kfp-box/kfp-box/storage/kv/bolt" // bbolt metadata store
-	_ "github.com/kfp-box/kfp-box/storage/kv/kine" // PostgreSQL/MySQL metadata store through kine
+	_ "github.com/kfp-box/kfp-box/storage/kv/bolt"       // bbolt metadata store
+	_ "github.com/kfp-box/kfp-box/storage/kv/kine"       // PostgreSQL/MySQL metadata store through kine
+	_ "github.com/kfp-box/kfp-box/storage/objects/local" // embedded object store
+	_ "github.com/kfp-box/kfp-box/storage/objects/s3"    // external S3 object store
 )
 
 // Reexec runs the binary's helper roles when this process was started as one: the host

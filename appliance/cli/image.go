@@ -49,9 +49,10 @@ under <data-dir>/containerd). Import works without a registry: 'docker save IMAG
 or an OCI layout tarball on any machine, then 'kfp-box image import img.tar'.
 
 Where the commands act:
+  - with --local, --data-dir or --containerd-address: on this machine's containerd directly
+    (these win over --server);
   - with --server URL (or KFPBOX_SERVER): through that box's API, from any machine; import
     uploads the tarball with a progress bar;
-  - with --local, --data-dir or --containerd-address: on this machine's containerd directly;
   - otherwise through the box answering at the default address when one runs (the command
     says so on stderr), else on this machine's containerd.
 A box running with the host runtime keeps no images and answers so.`,
@@ -71,11 +72,13 @@ func imageAPI(cmd *cobra.Command) *apiClient {
 	if local, _ := cmd.Flags().GetBool("local"); local {
 		return nil
 	}
-	if cmd.Flags().Changed("server") || os.Getenv("KFPBOX_SERVER") != "" {
-		return newAPIClient(cmd)
-	}
+	// Naming this machine's containerd or data directory asks for it, even beside a
+	// --server that a wrapper or the environment sets for every command.
 	if cmd.Flags().Changed("data-dir") || cmd.Flags().Changed("containerd-address") {
 		return nil
+	}
+	if cmd.Flags().Changed("server") || os.Getenv("KFPBOX_SERVER") != "" {
+		return newAPIClient(cmd)
 	}
 	base := serverURL(cmd)
 	u, err := url.Parse(base)

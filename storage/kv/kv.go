@@ -11,10 +11,9 @@ package kv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
+
+	"github.com/kfp-box/kfp-box/internal/registry"
 )
 
 // Sentinel errors.
@@ -124,36 +123,23 @@ type Options struct {
 // Factory opens a backend.
 type Factory func(ctx context.Context, opts Options) (Store, error)
 
-var (
-	mu       sync.Mutex
-	backends = map[string]Factory{}
-)
+// backends are the registered kv backends.
+var backends = registry.New[Factory]("kv backend")
 
 // Register makes a backend available under id; call it from init.
-func Register(id string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := backends[id]; dup {
-		panic(fmt.Sprintf("kv backend %q registered twice", id))
-	}
-	backends[id] = f
-}
+func Register(id string, f Factory) { backends.Register(id, f) }
 
 // Open opens the backend registered under id.
 func Open(ctx context.Context, id string, opts Options) (Store, error) {
-	mu.Lock()
-	f, ok := backends[id]
-	ids := make([]string, 0, len(backends))
-	for k := range backends {
-		ids = append(ids, k)
-	}
-	mu.Unlock()
+	f, ok := backends.Lookup(id)
 	if !ok {
-		sort.Strings(ids)
-		return nil, fmt.Errorf("kv backend %q not registered (have %v)", id, ids)
+		return nil, errors.New(backends.Missing(id))
 	}
 	return f(ctx, opts)
 }
+
+// Registered lists the registered backend ids, sorted.
+func Registered() []string { return backends.IDs() }
 
 // PrefixEnd returns the smallest key greater than every key with the prefix, or nil.
 func PrefixEnd(prefix []byte) []byte {

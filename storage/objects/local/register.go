@@ -1,0 +1,18 @@
+package local
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/kfp-box/kfp-box/storage/objects"
+)
+
+// ID is the embedded store's registered id: buckets as directories under DataDir/objects,
+// served over S3 by the embedded server (storage/objects/s3server).
+const ID = "embedded"
+
+func init() {
+	objects.Register(ID, func(_ context.Context, opts objects.Options) (objects.Store, error) {
+		return New(filepath.Join(opts.DataDir, "objects"), opts.Logger)
+	})
+}
