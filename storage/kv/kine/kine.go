@@ -531,6 +531,8 @@ func (s *Store) Watch(ctx context.Context, prefix []byte, from int64) (<-chan kv
 					case out <- ev:
 					case <-wctx.Done():
 						return
+					default:
+						return // too far behind: the watcher watches again from its last revision + 1
 					}
 				}
 			}
