@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/storage/kv"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -429,32 +430,12 @@ func (c Config) AllowedHosts() []string {
 // DatastoreBackend names the storage/kv backend that serves a datastore endpoint: "bolt"
 // for "", "kine" for postgres://, postgresql:// and mysql:// URLs.
 func DatastoreBackend(endpoint string) (string, error) {
-	if endpoint == "" {
-		return "bolt", nil
+	id, err := kv.EndpointBackend(endpoint)
+	if err != nil {
+		return "", fmt.Errorf("%w: datastore_endpoint %v", ErrConfig, err)
 	}
-	scheme, rest, ok := strings.Cut(endpoint, "://")
-	if ok && rest != "" {
-		switch scheme {
-		case "postgres", "postgresql", "mysql":
-			return "kine", nil
-		}
-	}
-	return "", fmt.Errorf("%w: datastore_endpoint %q: want empty (bbolt), postgres://... or mysql://...", ErrConfig, RedactDSN(endpoint))
+	return id, nil
 }
 
 // RedactDSN hides a datastore URL's password.
-func RedactDSN(endpoint string) string {
-	scheme, rest, ok := strings.Cut(endpoint, "://")
-	if !ok {
-		return endpoint
-	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return endpoint
-	}
-	user, _, hasPass := strings.Cut(rest[:at], ":")
-	if !hasPass {
-		return endpoint
-	}
-	return scheme + "://" + user + ":xxxxx" + rest[at:]
-}
+func RedactDSN(endpoint string) string { return kv.RedactEndpoint(endpoint) }

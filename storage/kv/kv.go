@@ -1,11 +1,13 @@
 // Package kv is kfp-box's ordered key-value store: a flat, etcd-like keyspace of byte keys,
-// serialisable transactions, a global revision counter bumped by every write transaction, and
-// prefix watches. The metadata repositories (storage/meta) and, later, the Kubernetes-compatible
-// subset (resourceVersion, watch) share it, and an etcd-API backend (kine) can stand behind the
-// same interface (storage/kv/kine).
+// serialisable transactions, increasing revisions (each key remembers the revision of its last
+// write; Update returns the revision it committed at), and prefix watches that can start from
+// a past revision. The metadata repositories (storage/meta) and the Kubernetes-compatible
+// subset (resourceVersion, watch) share it.
 //
-// Backends register themselves with Register and are opened by Open; the bbolt backend
-// (storage/kv/bolt) is the default. Every backend passes kvtest.Run.
+// Backends register themselves with Register and are opened by Open: the bbolt file
+// (storage/kv/bolt, the default) and PostgreSQL or MySQL through kine (storage/kv/kine),
+// chosen by EndpointBackend. Every backend passes kvtest.Run. Copy and Digest move and verify
+// a whole keyspace between backends (kfp-box datastore migrate).
 package kv
 
 import (

@@ -201,3 +201,51 @@ func getValue(ctx context.Context, s kv.Store, k string) (string, error) {
 	})
 	return out, err
 }
+
+// TestCommitFailingPartWayIsFinished stops a three-key commit after its first write, as a
+// lost connection would: readers keep seeing the snapshot before it, and the next Update
+// finishes it from the intent record before its own writes.
+func TestCommitFailingPartWayIsFinished(t *testing.T) {
+	pg := pgtest.Require(t)
+	sum := sha256.Sum256([]byte(t.Name()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Open(ctx, Options{Endpoint: pg.DSN("kv_" + hex.EncodeToString(sum[:8]))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("/a"), []byte("old")) }); err != nil {
+		t.Fatal(err)
+	}
+	lost := errors.New("connection lost")
+	s.fault = func(i int) error {
+		if i == 1 {
+			return lost
+		}
+		return nil
+	}
+	_, err = s.Update(ctx, func(tx kv.Tx) error {
+		for _, k := range []string{"/a", "/b", "/c"} {
+			if err := tx.Put([]byte(k), []byte("new")); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, lost) {
+		t.Fatalf("commit with a fault: %v, want the fault", err)
+	}
+	s.fault = nil
+	if v, err := getValue(ctx, s, "/a"); err != nil || v != "old" {
+		t.Fatalf("a reader sees /a = %q, %v during the unfinished commit; want the old snapshot", v, err)
+	}
+	if _, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("/d"), []byte("next")) }); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"/a": "new", "/b": "new", "/c": "new", "/d": "next"} {
+		if v, err := getValue(ctx, s, k); err != nil || v != want {
+			t.Fatalf("%s = %q, %v after the next commit; want %q", k, v, err, want)
+		}
+	}
+}

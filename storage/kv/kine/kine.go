@@ -114,7 +114,13 @@ type Store struct {
 	stable atomic.Int64
 	// intentRev is the intent record's revision (guarded by cmu).
 	intentRev int64
-	closed    atomic.Bool
+	// unfinished is set (under wmu) when a commit failed part way: the next Update first
+	// finishes it from the intent record.
+	unfinished bool
+	// fault, when set (tests only), is called before each data write of a commit; an error
+	// stops the commit there, as a lost connection would.
+	fault  func(i int) error
+	closed atomic.Bool
 }
 
 var (
@@ -304,6 +310,11 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.unfinished {
+		if err := s.finish(ctx); err != nil {
+			return 0, fmt.Errorf("finish an interrupted commit: %w", err)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -313,6 +324,9 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error)
 			return 0, err
 		}
 		rev, applied, err := s.commit(ctx, t)
+		if err != nil && applied {
+			s.unfinished = true
+		}
 		if errors.Is(err, ErrConflict) && !applied && attempt < retries {
 			// Another process wrote: read its writes and run fn again. kine's own idea of the
 			// current revision is cached until its next poll; the database's is not.
@@ -330,6 +344,23 @@ func (s *Store) Update(ctx context.Context, fn func(kv.Tx) error) (int64, error)
 		}
 		return rev, err
 	}
+}
+
+// finish completes a commit that failed part way, as Open would, and moves the snapshot to
+// the database's current revision.
+func (s *Store) finish(ctx context.Context) error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if err := s.recover(ctx); err != nil {
+		return err
+	}
+	cur, _, err := s.be.Get(ctx, intentKey, 0, true)
+	if err != nil {
+		return err
+	}
+	s.unfinished = false
+	s.advance(cur)
+	return nil
 }
 
 // Batch implements kv.Store; kine commits each call on its own.
@@ -378,7 +409,14 @@ func (s *Store) commit(ctx context.Context, t *tx) (rev int64, applied bool, err
 		s.intentRev, applied = r, true
 	}
 	for i, o := range ops {
-		r, err := s.apply(wctx, o)
+		var r int64
+		var err error
+		if s.fault != nil {
+			err = s.fault(i)
+		}
+		if err == nil {
+			r, err = s.apply(wctx, o)
+		}
 		if err != nil {
 			if i == 0 && !multi {
 				return 0, false, err
@@ -531,6 +569,8 @@ func (s *Store) Watch(ctx context.Context, prefix []byte, from int64) (<-chan kv
 					case out <- ev:
 					case <-wctx.Done():
 						return
+					default:
+						return // too far behind: the watcher watches again from its last revision + 1
 					}
 				}
 			}
