@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -63,9 +64,13 @@ type options struct {
 	version, arch, bin, init, out, src string
 }
 
+// releaseTag is a version from a release tag (v1.2, v1.2.3, v1.2.3-rc1 after the 'v' is
+// cut); anything else, such as a commit hash made only of digits, is not one.
+var releaseTag = regexp.MustCompile(`^[0-9]+(\.[0-9]+)+([-+~].*)?$`)
+
 // DebVersion turns a git-describe version into a Debian version, which must start with a
 // digit and whose last '-' starts the revision: v1.2.3 → 1.2.3, v1.2.3-4-gabc → 1.2.3+4.gabc,
-// abc1234 (no tag yet) → 0~git.abc1234, abc1234-dirty → 0~git.abc1234.dirty.
+// abc1234 or 4317072 (no tag yet) → 0~git.abc1234, abc1234-dirty → 0~git.abc1234.dirty.
 func DebVersion(v string) (string, error) {
 	v = strings.TrimPrefix(strings.TrimSpace(v), "v")
 	if v == "" {
@@ -76,7 +81,7 @@ func DebVersion(v string) (string, error) {
 			return "", usageError{fmt.Errorf("--version %q: only letters, digits and .+-~ are allowed", v)}
 		}
 	}
-	if v[0] >= '0' && v[0] <= '9' {
+	if releaseTag.MatchString(v) {
 		head, rest, found := strings.Cut(v, "-")
 		if !found {
 			return v, nil

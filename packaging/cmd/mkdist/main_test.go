@@ -13,6 +13,9 @@ func TestDebVersion(t *testing.T) {
 		"v1.2.3-4-gabcde": "1.2.3+4.gabcde",
 		"e1036e9":         "0~git.e1036e9",
 		"e1036e9-dirty":   "0~git.e1036e9.dirty",
+		"4317072":         "0~git.4317072",
+		"4317072-dirty":   "0~git.4317072.dirty",
+		"v2":              "0~git.2",
 	} {
 		got, err := DebVersion(in)
 		if err != nil || got != want {
