@@ -129,8 +129,18 @@ if [ "$start" = 1 ]; then
 	systemctl enable kfp-box.service >/dev/null 2>&1
 	systemctl restart kfp-box.service
 	say "waiting for the service to answer on $url"
+	# healthz with curl or wget; without either, systemd's word that the service is active.
+	healthy() {
+		if command -v curl >/dev/null 2>&1; then
+			curl -fsS -o /dev/null "$url/apis/v2beta1/healthz" 2>/dev/null
+		elif command -v wget >/dev/null 2>&1; then
+			wget -q -O /dev/null "$url/apis/v2beta1/healthz" 2>/dev/null
+		else
+			systemctl is-active --quiet kfp-box.service
+		fi
+	}
 	i=0
-	until curl -fsS -o /dev/null "$url/apis/v2beta1/healthz" 2>/dev/null || wget -q -O /dev/null "$url/apis/v2beta1/healthz" 2>/dev/null; do
+	until healthy; do
 		i=$((i + 1))
 		if [ $i -ge 60 ]; then
 			systemctl --no-pager status kfp-box.service >&2 || true
