@@ -9,5 +9,6 @@ fi
 bash "$here/ensure-python.sh"
 sh "$here/ensure-postgres.sh"
 sh "$here/ensure-chromium.sh"
+sh "$here/ensure-packaging.sh"
 bash "$here/python-test-image.sh"
 bash "$here/ensure-kubectl.sh"

@@ -13,7 +13,8 @@ for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname |
     echo "== fuzz ${dir#./} $f ($t)"
     ok=0
     for try in 1 2; do
-      if go test "$dir" -run '^$' -fuzz "^$f\$" -fuzztime "$t" > "$log" 2>&1; then ok=1; break; fi
+      # From the package's directory: packaging/ is a Go module of its own.
+      if (cd "$dir" && go test . -run '^$' -fuzz "^$f\$" -fuzztime "$t") > "$log" 2>&1; then ok=1; break; fi
       # Go's fuzzing coordinator sometimes reports its own time limit ("context deadline
       # exceeded") as a failure without any failing input. A real finding always writes
       # "Failing input written to ...": that fails at once; the engine's timeout is retried once.
