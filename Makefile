@@ -28,7 +28,7 @@ run: ## Build the UI and the binary, then serve with the embedded defaults (one 
 	@echo "kfp-box 1/3: web UI: npm ci + vite build (first time about 1 minute; up to date: instant)"
 	@$(MAKE) --no-print-directory ui >.cache/make-run-ui.log 2>&1 || { tail -n 20 .cache/make-run-ui.log; \
 		echo "kfp-box: web UI not built (see .cache/make-run-ui.log); the API still works"; }
-	@echo "kfp-box 2/3: go build bin/kfp-box (first build with a cold Go cache about 5 minutes on 2 cores, under 1 minute with a warm one)"
+	@echo "kfp-box 2/3: go build bin/kfp-box (with a cold Go cache 5 to 15 minutes on 2 cores, modules downloaded; warm: about a minute)"
 	@$(MAKE) --no-print-directory build >.cache/make-run-build.log 2>&1 || { cat .cache/make-run-build.log; exit 1; }
 	@echo "kfp-box 3/3: $(BIN) serve ($$($(BIN) version)); Ctrl-C stops it"
 	@$(BIN) serve
