@@ -10,19 +10,5 @@ command -v runc >/dev/null 2>&1 || missing="$missing runc"
 [ -x /bin/busybox ] || missing="$missing busybox-static"
 command -v docker-registry >/dev/null 2>&1 || missing="$missing docker-registry"
 [ -z "$missing" ] && exit 0
-if [ "$(id -u)" != "0" ]; then
-	SUDO="sudo -n"
-else
-	SUDO=""
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "ensure-containerd: missing:$missing and no apt-get here; install them with your package manager" >&2
-	exit 1
-fi
-log=$(mktemp)
-if ! { $SUDO apt-get update && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing; } >"$log" 2>&1; then
-	echo "ensure-containerd: could not install$missing with apt-get (see $log); install them by hand" >&2
-	exit 1
-fi
-rm -f "$log"
-echo "ensure-containerd: installed$missing"
+# shellcheck disable=SC2086 # one word a package
+exec sh "$(dirname "$0")/apt-install.sh" ensure-containerd $missing

@@ -11,19 +11,5 @@ command -v file >/dev/null 2>&1 || missing="$missing file"
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 command -v qemu-aarch64-static >/dev/null 2>&1 || missing="$missing qemu-user-static"
 [ -z "$missing" ] && exit 0
-if [ "$(id -u)" != "0" ]; then
-	SUDO="sudo -n"
-else
-	SUDO=""
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "ensure-packaging: missing:$missing and no apt-get here; install them with your package manager" >&2
-	exit 1
-fi
-log=$(mktemp)
-if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
-	echo "ensure-packaging: could not install$missing with apt-get (see $log); install them by hand" >&2
-	exit 1
-fi
-rm -f "$log"
-echo "ensure-packaging: installed$missing"
+# shellcheck disable=SC2086 # one word a package
+exec sh "$(dirname "$0")/apt-install.sh" ensure-packaging $missing

@@ -12,19 +12,5 @@ for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
-if [ "$(id -u)" != "0" ]; then
-	SUDO="sudo -n"
-else
-	SUDO=""
-fi
-if ! command -v apt-get >/dev/null 2>&1; then
-	echo "ensure-python: missing:$missing and no apt-get here; install them with your package manager" >&2
-	exit 1
-fi
-log=$(mktemp)
-if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing; } >"$log" 2>&1; then
-	echo "ensure-python: could not install$missing with apt-get (see $log); install them by hand" >&2
-	exit 1
-fi
-rm -f "$log"
-echo "ensure-python: installed$missing"
+# shellcheck disable=SC2086 # one word a package
+exec sh "$(dirname "$0")/apt-install.sh" ensure-python $missing
