@@ -81,17 +81,11 @@ func TestDataDirMadeAbsolute(t *testing.T) {
 	}
 }
 
+// TestDatastoreBackend: the endpoint table is kv's (storage/kv/endpoint_test.go); here, that
+// the configuration wraps it as ErrConfig and never shows the password.
 func TestDatastoreBackend(t *testing.T) {
-	cases := []struct{ endpoint, want string }{
-		{"", "bolt"},
-		{"postgres://u:p@127.0.0.1:5432/kfp?sslmode=disable", "kine"},
-		{"postgresql://u@/kfp?host=/run/postgresql", "kine"},
-		{"mysql://u:p@tcp(127.0.0.1:3306)/kfp", "kine"},
-	}
-	for _, c := range cases {
-		if got, err := DatastoreBackend(c.endpoint); err != nil || got != c.want {
-			t.Errorf("DatastoreBackend(%q) = %q, %v; want %q", c.endpoint, got, err, c.want)
-		}
+	if got, err := DatastoreBackend("postgres://u:p@127.0.0.1:5432/kfp"); err != nil || got != "kine" {
+		t.Fatalf("DatastoreBackend(postgres) = %q, %v; want kine", got, err)
 	}
 	_, err := DatastoreBackend("redis://user:hunter2@host/0")
 	if !errors.Is(err, ErrConfig) || strings.Contains(err.Error(), "hunter2") {

@@ -50,7 +50,6 @@ root:
         taskInfo: {name: for-loop-1}
 ITERATOR
 schemaVersion: 2.1.0
-sdkVersion: kfp-2.15.2
 EXTRA`
 
 type parts struct {
