@@ -8,15 +8,28 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 )
 
-// Patch content types the box takes for Secrets and ConfigMaps.
+// Patch content types the box takes for Secrets and ConfigMaps (and ApplyPatch, apply.go).
 const (
 	MergePatch     = "application/merge-patch+json"
 	StrategicPatch = "application/strategic-merge-patch+json"
+	JSONPatch      = "application/json-patch+json"
 )
+
+// maxJSONPatchOps bounds the operations of one JSON patch, as the API server does.
+const maxJSONPatchOps = 10000
+
+func init() {
+	// A JSON patch's copy operations may not grow a document without bound (the library's
+	// default is no limit; the API server sets the same kind of bound).
+	jsonpatch.AccumulatedCopySizeLimit = 8 << 20
+}
 
 // patchRetries bounds the read-patch-write loop when another writer wins the race.
 const patchRetries = 5
@@ -36,17 +49,9 @@ func (s *Store) Patch(ctx context.Context, resource, ns, name, contentType strin
 		if err != nil {
 			return nil, err
 		}
-		var out []byte
-		switch contentType {
-		case MergePatch:
-			out, err = MergeJSON(orig, patch)
-		case StrategicPatch:
-			out, err = MergeStrategic(orig, patch)
-		default:
-			return nil, fmt.Errorf("patch type %q is not served (use %s or %s): %w", contentType, MergePatch, StrategicPatch, errUnsupportedPatch)
-		}
+		out, err := PatchDocument(contentType, orig, patch)
 		if err != nil {
-			return nil, fmt.Errorf("patch: %v: %w", err, ErrInvalid)
+			return nil, err
 		}
 		o, err := DecodeBody("application/json", out)
 		if err != nil {
@@ -66,6 +71,54 @@ func (s *Store) Patch(ctx context.Context, resource, ns, name, contentType strin
 }
 
 var errUnsupportedPatch = errors.New("unsupported patch type")
+
+// PatchDocument applies a patch of a content type (JSON merge, strategic merge or JSON
+// patch) to a JSON document. It knows no resource: a served type's Store method reads,
+// patches with it and writes (see Store.Patch).
+func PatchDocument(contentType string, doc, patch []byte) ([]byte, error) {
+	var out []byte
+	var err error
+	switch contentType {
+	case MergePatch:
+		out, err = MergeJSON(doc, patch)
+	case StrategicPatch:
+		out, err = MergeStrategic(doc, patch)
+	case JSONPatch:
+		out, err = ApplyJSONPatch(doc, patch)
+	default:
+		return nil, fmt.Errorf("patch type %q is not served (use %s, %s, %s or %s): %w", contentType, MergePatch, StrategicPatch, JSONPatch, ApplyPatch, errUnsupportedPatch)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("patch: %v: %w", err, ErrInvalid)
+	}
+	return out, nil
+}
+
+// ApplyJSONPatch applies an RFC 6902 JSON patch to a JSON document.
+func ApplyJSONPatch(doc, patch []byte) (out []byte, err error) {
+	ops, err := jsonpatch.DecodePatch(patch)
+	if err != nil {
+		return nil, fmt.Errorf("json patch: %v", err)
+	}
+	if len(ops) > maxJSONPatchOps {
+		return nil, fmt.Errorf("json patch: %d operations, at most %d are taken", len(ops), maxJSONPatchOps)
+	}
+	defer func() {
+		// The library is not known to panic on any input, but a patch is the client's:
+		// a failure of the library is the request's error, never the server's crash.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("json patch: %v", r)
+		}
+	}()
+	out, err = ops.Apply(doc)
+	if err != nil {
+		return nil, fmt.Errorf("json patch: %v", err)
+	}
+	if !json.Valid(out) {
+		return nil, errors.New("json patch: the result is not a JSON document")
+	}
+	return out, nil
+}
 
 // MergeJSON applies an RFC 7386 JSON merge patch to a JSON document.
 func MergeJSON(doc, patch []byte) ([]byte, error) {
@@ -155,7 +208,34 @@ func mergeValue(doc, patch any) any {
 	return dm
 }
 
-// patchHTTP serves PATCH for Secrets and ConfigMaps.
+// fieldManager is the request's field manager: the fieldManager parameter, else the
+// client's name from its User-Agent, as on the API server.
+func fieldManager(c *gin.Context) (string, error) {
+	m := c.Query("fieldManager")
+	if m == "" {
+		m, _, _ = strings.Cut(c.GetHeader("User-Agent"), "/")
+	}
+	if len(m) > 128 {
+		return "", fmt.Errorf("fieldManager: at most 128 characters: %w", ErrInvalid)
+	}
+	for _, r := range m {
+		if !unicode.IsPrint(r) {
+			return "", fmt.Errorf("fieldManager: printable characters only: %w", ErrInvalid)
+		}
+	}
+	return m, nil
+}
+
+// writeContext is the request's context with its field manager.
+func writeContext(c *gin.Context) (context.Context, error) {
+	m, err := fieldManager(c)
+	if err != nil {
+		return nil, err
+	}
+	return WithFieldManager(c.Request.Context(), m), nil
+}
+
+// patchHTTP serves PATCH (and server-side apply) for Secrets and ConfigMaps.
 func (s *Store) patchHTTP(c *gin.Context) {
 	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	b, err := io.ReadAll(c.Request.Body)
@@ -163,7 +243,16 @@ func (s *Store) patchHTTP(c *gin.Context) {
 		status(c, errors.Join(ErrInvalid, err))
 		return
 	}
-	o, err := s.Patch(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"), mt, b)
+	ctx, err := writeContext(c)
+	if err != nil {
+		status(c, err)
+		return
+	}
+	if mt == ApplyPatch {
+		s.applyHTTP(c, ctx, b)
+		return
+	}
+	o, err := s.Patch(ctx, c.Param("resource"), c.Param("ns"), c.Param("name"), mt, b)
 	if errors.Is(err, errUnsupportedPatch) {
 		c.AbortWithStatusJSON(http.StatusUnsupportedMediaType, gin.H{"kind": "Status", "apiVersion": "v1", "metadata": gin.H{},
 			"status": "Failure", "message": err.Error(), "reason": "UnsupportedMediaType", "code": http.StatusUnsupportedMediaType})

@@ -58,5 +58,5 @@ func decodeProtobuf(body []byte) (*Object, error) {
 }
 
 func fromMeta(m metav1.ObjectMeta) ObjectMeta {
-	return ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, Annotations: m.Annotations}
+	return ObjectMeta{Name: m.Name, Namespace: m.Namespace, ResourceVersion: m.ResourceVersion, Labels: m.Labels, Annotations: m.Annotations, ManagedFields: m.ManagedFields}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kfp-box/kfp-box/storage/kv"
 )
@@ -40,6 +41,8 @@ type ObjectMeta struct {
 	CreationTimestamp string            `json:"creationTimestamp,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
+	// ManagedFields says which field manager owns which fields (apply.go).
+	ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields,omitempty"`
 }
 
 // Object is a Secret or a ConfigMap. Secret data is base64 on the wire ([]byte in Go).
@@ -176,6 +179,9 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 	o.Metadata.UID = uuid.NewString()
 	o.Metadata.CreationTimestamp = s.now().UTC().Format(time.RFC3339)
 	o.Metadata.ResourceVersion = "" // the key's modification revision, set when read
+	if err := s.manage(ctx, resource, nil, o); err != nil {
+		return nil, err
+	}
 	rev, err := s.kv.Update(ctx, func(tx kv.Tx) error {
 		k := objKey(resource, ns, o.Metadata.Name)
 		if _, err := tx.Get(k); err == nil {
@@ -232,6 +238,9 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 			o.Type = old.Type
 		}
 		o.Metadata.ResourceVersion = ""
+		if err := s.manage(ctx, resource, &old, o); err != nil {
+			return err
+		}
 		nb, err := json.Marshal(o)
 		if err != nil {
 			return err

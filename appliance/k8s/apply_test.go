@@ -1,0 +1,322 @@
+package k8s_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kfp-box/kfp-box/appliance/k8s"
+)
+
+// kubectlRunner runs the real kubectl against a subset served at url.
+func kubectlRunner(t *testing.T, url string) (run func(args ...string) (string, error), must func(args ...string) string) {
+	t.Helper()
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("kubectl is not installed (scripts/ensure-deps.sh installs it); CI requires this test")
+		}
+		t.Skip("kubectl not installed; run scripts/ensure-deps.sh (CI=true turns this skip into a failure)")
+	}
+	dir := t.TempDir()
+	run = func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", dir}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		return out.String(), err
+	}
+	must = func(args ...string) string {
+		t.Helper()
+		out, err := run(args...)
+		if err != nil {
+			t.Fatalf("kubectl %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	return run, must
+}
+
+// managers returns "manager/operation" for each managedFields entry of an object.
+func managers(o *k8s.Object) []string {
+	var out []string
+	for _, e := range o.Metadata.ManagedFields {
+		out = append(out, e.Manager+"/"+string(e.Operation))
+	}
+	return out
+}
+
+func owns(o *k8s.Object, manager, field string) bool {
+	for _, e := range o.Metadata.ManagedFields {
+		if e.Manager == manager && e.FieldsV1 != nil && strings.Contains(string(e.FieldsV1.Raw), `"f:`+field+`"`) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestKubectlServerSideApply: `kubectl apply --server-side` creates and then updates a
+// ConfigMap and a Secret, removes what the manager applied before and dropped, records
+// managedFields, and a second manager changing a field the first owns gets 409 Conflict
+// unless it forces, after which it owns the field.
+func TestKubectlServerSideApply(t *testing.T) {
+	s := newStore(t)
+	url := serve(t, s)
+	run, must := kubectlRunner(t, url)
+	ctx := context.Background()
+	dir := t.TempDir()
+	manifest := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cm := func(data string) string {
+		return manifest("cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  labels: {team: vision}\ndata:\n"+data)
+	}
+	if out := must("apply", "--server-side", "-f", cm("  mode: fast\n  level: \"3\"\n")); !strings.Contains(out, "serverside-applied") {
+		t.Fatalf("first server-side apply: %s", out)
+	}
+	o, err := s.Get(ctx, "configmaps", "kubeflow", "app")
+	if err != nil || string(o.Data["mode"]) != "fast" || string(o.Data["level"]) != "3" || o.Metadata.Labels["team"] != "vision" {
+		t.Fatalf("after create: %+v %v", o, err)
+	}
+	if m := managers(o); len(m) != 1 || m[0] != "kubectl/Apply" || !owns(o, "kubectl", "level") {
+		t.Fatalf("managedFields after create: %v", m)
+	}
+	rv := o.Metadata.ResourceVersion
+	// Applying the same configuration again changes nothing and writes nothing.
+	must("apply", "--server-side", "-f", cm("  mode: fast\n  level: \"3\"\n"))
+	if o, _ = s.Get(ctx, "configmaps", "kubeflow", "app"); o.Metadata.ResourceVersion != rv {
+		t.Fatalf("a no-op apply wrote the object: resourceVersion %s -> %s", rv, o.Metadata.ResourceVersion)
+	}
+	must("apply", "--server-side", "-f", cm("  mode: slow\n"))
+	o, _ = s.Get(ctx, "configmaps", "kubeflow", "app")
+	if string(o.Data["mode"]) != "slow" || o.Data["level"] != nil {
+		t.Fatalf("after update: %q (want mode=slow, level removed as the manager dropped it)", o.Data)
+	}
+
+	// A second manager: alice sets a key of her own (no conflict), then kubectl's.
+	alice := manifest("alice.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  owner: alice\n")
+	must("apply", "--server-side", "--field-manager=alice", "-f", alice)
+	o, _ = s.Get(ctx, "configmaps", "kubeflow", "app")
+	if string(o.Data["owner"]) != "alice" || string(o.Data["mode"]) != "slow" || !owns(o, "alice", "owner") || owns(o, "alice", "mode") {
+		t.Fatalf("after alice's apply: %q %v", o.Data, managers(o))
+	}
+	conflicting := manifest("alice2.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  owner: alice\n  mode: turbo\n")
+	out, err := run("apply", "--server-side", "--field-manager=alice", "-f", conflicting)
+	if err == nil || !strings.Contains(out, "conflict") || !strings.Contains(out, `"kubectl"`) || !strings.Contains(out, ".data.mode") {
+		t.Fatalf("conflicting apply: %v\n%s", err, out)
+	}
+	if o, _ = s.Get(ctx, "configmaps", "kubeflow", "app"); string(o.Data["mode"]) != "slow" {
+		t.Fatalf("a refused apply changed the object: %q", o.Data)
+	}
+	must("apply", "--server-side", "--field-manager=alice", "--force-conflicts", "-f", conflicting)
+	o, _ = s.Get(ctx, "configmaps", "kubeflow", "app")
+	if string(o.Data["mode"]) != "turbo" || !owns(o, "alice", "mode") || owns(o, "kubectl", "mode") {
+		t.Fatalf("after a forced apply: %q %v", o.Data, managers(o))
+	}
+
+	// A field changed by an update (kubectl patch) is owned by its manager too.
+	must("patch", "configmap", "app", "--type", "merge", "-p", `{"data":{"owner":"bob"}}`)
+	out, err = run("apply", "--server-side", "--field-manager=alice", "-f", conflicting)
+	if err == nil || !strings.Contains(out, `"kubectl-patch"`) {
+		t.Fatalf("apply over an update manager's field: %v\n%s", err, out)
+	}
+
+	// A Secret, with stringData, created and updated by server-side apply.
+	sec := func(pw string) string {
+		return manifest("sec.yaml", "apiVersion: v1\nkind: Secret\nmetadata:\n  name: test-secret-1\nstringData:\n  password: "+pw+"\n")
+	}
+	must("apply", "--server-side", "-f", sec("psw1"))
+	must("apply", "--server-side", "-f", sec("psw2"))
+	if d, err := s.Secret(ctx, "test-secret-1"); err != nil || string(d["password"]) != "psw2" {
+		t.Fatalf("secret after server-side apply: %q %v", d["password"], err)
+	}
+	if out := must("get", "secret", "test-secret-1", "-o", "jsonpath={.type}"); out != "Opaque" {
+		t.Fatalf("secret type = %q", out)
+	}
+	// Client-side apply and edit still work on an object server-side apply made.
+	must("apply", "-f", cm("  mode: slow\n"))
+}
+
+// TestServerSideApplyConflictStatus: the 409 is the API server's Status with one
+// FieldManagerConflict cause per field.
+func TestServerSideApplyConflictStatus(t *testing.T) {
+	url := serve(t, newStore(t))
+	apply := func(manager, body string, force bool) (int, map[string]any) {
+		u := url + "/api/v1/namespaces/kubeflow/configmaps/c?fieldManager=" + manager
+		if force {
+			u += "&force=true"
+		}
+		req, _ := http.NewRequest(http.MethodPatch, u, strings.NewReader(body))
+		req.Header.Set("Content-Type", k8s.ApplyPatch)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var got map[string]any
+		json.NewDecoder(resp.Body).Decode(&got)
+		return resp.StatusCode, got
+	}
+	if code, got := apply("a", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {x: '1', z: '2'}\n", false); code != http.StatusCreated {
+		t.Fatalf("create by apply: %d %v", code, got)
+	}
+	code, got := apply("b", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"9","z":"8"}}`, false)
+	if code != http.StatusConflict || got["kind"] != "Status" || got["reason"] != "Conflict" {
+		t.Fatalf("conflict: %d %v", code, got)
+	}
+	causes, _ := got["details"].(map[string]any)["causes"].([]any)
+	fields := map[string]bool{}
+	for _, c := range causes {
+		c := c.(map[string]any)
+		if c["type"] != "FieldManagerConflict" {
+			t.Fatalf("cause %v", c)
+		}
+		fields[c["field"].(string)] = true
+	}
+	if len(fields) != 2 || !fields[".data.x"] || !fields[".data.z"] {
+		t.Fatalf("causes %v", causes)
+	}
+	if code, got := apply("b", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"x":"9","z":"8"}}`, true); code != http.StatusOK {
+		t.Fatalf("forced: %d %v", code, got)
+	}
+	// The same values as the owner's are no conflict: shared ownership.
+	if code, got := apply("a", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {x: '9'}\n", false); code != http.StatusOK {
+		t.Fatalf("agreeing apply: %d %v", code, got)
+	}
+}
+
+// TestKubectlJSONPatch: kubectl patch --type=json adds, replaces and removes keys; a
+// failing test operation changes nothing.
+func TestKubectlJSONPatch(t *testing.T) {
+	s := newStore(t)
+	url := serve(t, s)
+	run, must := kubectlRunner(t, url)
+	ctx := context.Background()
+	must("create", "secret", "generic", "s", "--from-literal=username=user1", "--from-literal=old=x")
+	must("patch", "secret", "s", "--type=json", "-p", `[{"op":"add","path":"/data/password","value":"cHN3MQ=="},{"op":"remove","path":"/data/old"},{"op":"replace","path":"/metadata/labels","value":{"a":"b"}}]`)
+	o, err := s.Get(ctx, "secrets", "kubeflow", "s")
+	if err != nil || string(o.Data["password"]) != "psw1" || o.Data["old"] != nil || string(o.Data["username"]) != "user1" || o.Metadata.Labels["a"] != "b" {
+		t.Fatalf("after json patch: %q %v %v", o.Data, o.Metadata.Labels, err)
+	}
+	if !owns(o, "kubectl-patch", "password") {
+		t.Fatalf("json patch's fields are not owned by kubectl-patch: %v", managers(o))
+	}
+	out, err := run("patch", "secret", "s", "--type=json", "-p", `[{"op":"test","path":"/data/username","value":"bm9wZQ=="},{"op":"remove","path":"/data/username"}]`)
+	if err == nil || !strings.Contains(out, "test failed") {
+		t.Fatalf("failing test op: %v\n%s", err, out)
+	}
+	if o, _ = s.Get(ctx, "secrets", "kubeflow", "s"); string(o.Data["username"]) != "user1" {
+		t.Fatalf("a failed json patch changed the object: %q", o.Data)
+	}
+	out, err = run("patch", "configmap", "missing", "--type=json", "-p", `[{"op":"add","path":"/data/a","value":"1"}]`)
+	if err == nil || !strings.Contains(out, "NotFound") && !strings.Contains(out, "not found") {
+		t.Fatalf("json patch of a missing object: %v\n%s", err, out)
+	}
+}
+
+// TestBadPatches: malformed or impossible patches and applies are 4xx Kubernetes Status
+// answers, never a 500.
+func TestBadPatches(t *testing.T) {
+	s := newStore(t)
+	url := serve(t, s)
+	if _, err := s.Create(context.Background(), "configmaps", "kubeflow", &k8s.Object{Metadata: k8s.ObjectMeta{Name: "c"}, Data: map[string][]byte{"a": []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, ct, query, body string
+		code                  int
+	}{
+		{"json patch not JSON", k8s.JSONPatch, "", `[{"op":`, 422},
+		{"json patch not a list", k8s.JSONPatch, "", `{"op":"add"}`, 422},
+		{"json patch unknown op", k8s.JSONPatch, "", `[{"op":"frobnicate","path":"/data/a"}]`, 422},
+		{"json patch missing path", k8s.JSONPatch, "", `[{"op":"remove","path":"/data/zzz"}]`, 422},
+		{"json patch renames", k8s.JSONPatch, "", `[{"op":"replace","path":"/metadata/name","value":"d"}]`, 422},
+		{"json patch bad key", k8s.JSONPatch, "", `[{"op":"add","path":"/data/a~1b","value":"1"}]`, 422},
+		{"json patch makes data a list", k8s.JSONPatch, "", `[{"op":"replace","path":"/data","value":[1]}]`, 422},
+		{"merge patch not JSON", k8s.MergePatch, "", `{`, 422},
+		{"strategic patch a list", k8s.StrategicPatch, "", `[]`, 422},
+		{"unsupported type", "application/x-yaml", "", `a: b`, 415},
+		{"apply without manager", k8s.ApplyPatch, "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", 422},
+		{"apply not YAML", k8s.ApplyPatch, "?fieldManager=m", "a: [", 422},
+		{"apply a list", k8s.ApplyPatch, "?fieldManager=m", "- a\n", 422},
+		{"apply wrong kind", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\n", 422},
+		{"apply other name", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n", 422},
+		{"apply other namespace", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: default}\n", 422},
+		{"apply with managedFields", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, managedFields: [{manager: x}]}\n", 422},
+		{"apply data not a map", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: [1, 2]\n", 422},
+		{"apply data value not a string", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: {b: c}}\n", 422},
+		{"apply stale resourceVersion", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, resourceVersion: '99999'}\ndata: {a: '2'}\n", 409},
+		{"update with bad managedFields", k8s.MergePatch, "", `{"metadata":{"managedFields":[{"manager":"x","operation":"Apply","fieldsType":"FieldsV1","fieldsV1":{"f:data":7}}]}}`, 422},
+		{"field manager too long", k8s.MergePatch, "?fieldManager=" + strings.Repeat("m", 129), `{}`, 422},
+	} {
+		req, _ := http.NewRequest(http.MethodPatch, url+"/api/v1/namespaces/kubeflow/configmaps/c"+tc.query, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st map[string]any
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || st["kind"] != "Status" || st["code"] != float64(tc.code) {
+			t.Errorf("%s: %d %v (want %d)", tc.name, resp.StatusCode, st, tc.code)
+		}
+	}
+	if cm, err := s.ConfigMap(context.Background(), "c"); err != nil || cm["a"] != "1" || len(cm) != 1 {
+		t.Fatalf("bad patches changed the object: %v %v", cm, err)
+	}
+}
+
+// FuzzApplyConfig: any apply body is parsed and applied to a live object with an error or
+// an object of the served shape, never a panic.
+func FuzzApplyConfig(f *testing.F) {
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\ndata: {x: '1'}\n"), true)
+	f.Add([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":null},"binaryData":{"b":"AA=="}}`), false)
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, finalizers: [a, a]}\n"), false)
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nextra: {deep: [1, {x: y}]}\n"), true)
+	f.Add([]byte("&a [*a]"), false)
+	live := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c", "namespace": "kubeflow"},
+		"data": map[string]any{"a": "1", "x": "2"}}
+	entries, err := k8s.ManageUpdate("configmaps", nil, live, "creator", time.Unix(1e9, 0))
+	if err != nil {
+		f.Fatal(err)
+	}
+	live["metadata"].(map[string]any)["managedFields"] = entries
+	f.Fuzz(func(t *testing.T, body []byte, force bool) {
+		cfg, err := k8s.ParseApplyConfig("configmaps", body)
+		if err != nil {
+			return
+		}
+		out, err := k8s.ApplyDocument("configmaps", live, cfg, "fuzz", force, time.Unix(1e9, 0))
+		if err != nil || out == nil {
+			return
+		}
+		if _, err := json.Marshal(out); err != nil {
+			t.Fatalf("applied document does not marshal: %v", err)
+		}
+	})
+}
+
+// FuzzJSONPatch: JSON patches of a document give JSON or an error, never a panic.
+func FuzzJSONPatch(f *testing.F) {
+	f.Add([]byte(`{"data":{"a":"1"},"l":[1,2]}`), []byte(`[{"op":"add","path":"/data/b","value":"2"},{"op":"remove","path":"/l/-1"}]`))
+	f.Add([]byte(`{"a":{}}`), []byte(`[{"op":"copy","from":"/a","path":"/a/b"},{"op":"move","from":"/a","path":"/c"}]`))
+	f.Add([]byte(`[]`), []byte(`[{"op":"test","path":"","value":[]}]`))
+	f.Fuzz(func(t *testing.T, doc, patch []byte) {
+		out, err := k8s.ApplyJSONPatch(doc, patch)
+		if err == nil && !json.Valid(out) {
+			t.Fatalf("json patch gave invalid JSON %q", out)
+		}
+	})
+}
