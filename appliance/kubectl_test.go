@@ -68,11 +68,20 @@ func TestKubectlRunsNamespace(t *testing.T) {
 	k := kubectl(t, b)
 	must(t, k, "create", "secret", "generic", "test-secret-1", "-n", "default", "--from-literal=username=wrong")
 	must(t, k, "create", "configmap", "app-config", "-n", "default", "--from-literal=mode=wrong")
-	must(t, k, "create", "secret", "generic", "test-secret-1", "-n", "kubeflow", "--from-literal=username=user1")
-	// The kubeconfig's context names kubeflow: no -n needed. A patch through the box's
-	// front door (token, content type) sets the mode the task reads.
+	// The secret in kubeflow comes from a server-side apply through the box's front door
+	// (token, the apply-patch+yaml content type).
+	manifest := filepath.Join(t.TempDir(), "secret.yaml")
+	if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: test-secret-1\n  namespace: kubeflow\nstringData:\n  username: user1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := must(t, k, "apply", "--server-side", "-f", manifest); !strings.Contains(out, "serverside-applied") {
+		t.Fatalf("kubectl apply --server-side: %s", out)
+	}
+	// The kubeconfig's context names kubeflow: no -n needed. Patches through the front door
+	// (strategic merge, then JSON patch) set the mode the task reads.
 	must(t, k, "create", "configmap", "app-config", "--from-literal=mode=slow")
-	must(t, k, "patch", "configmap", "app-config", "-p", `{"data":{"mode":"fast"}}`)
+	must(t, k, "patch", "configmap", "app-config", "-p", `{"data":{"mode":"medium"}}`)
+	must(t, k, "patch", "configmap", "app-config", "--type", "json", "-p", `[{"op":"test","path":"/data/mode","value":"medium"},{"op":"replace","path":"/data/mode","value":"fast"}]`)
 	if out := must(t, k, "get", "namespaces"); !strings.Contains(out, "kubeflow") {
 		t.Fatalf("kubectl get namespaces lacks kubeflow:\n%s", out)
 	}
