@@ -59,7 +59,7 @@ dist: ## Build dist/: kfp-box_VERSION_ARCH.deb and .tar.gz for amd64 and arm64, 
 	@cd $(DIST_DIR) && sha256sum *.deb *.tar.gz > SHA256SUMS && echo "dist: $(DIST_DIR): $$(ls | tr '\n' ' ')"
 
 .PHONY: deps
-deps: ## Install what the tests need (containerd, runc, busybox-static, python3, postgresql, kubectl; chromium; arm64 cross gcc, qemu-user-static, systemd-analyze)
+deps: ## Install what the tests need (containerd, runc, busybox-static, python3, postgresql, mariadb-server, kubectl; chromium; arm64 cross gcc, qemu-user-static, systemd-analyze)
 	@bash scripts/ensure-deps.sh
 
 .PHONY: test

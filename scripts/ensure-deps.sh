@@ -8,6 +8,7 @@ if [[ -x $here/ensure-containerd.sh ]] || [[ -f $here/ensure-containerd.sh ]]; t
 fi
 bash "$here/ensure-python.sh"
 sh "$here/ensure-postgres.sh"
+sh "$here/ensure-mariadb.sh"
 sh "$here/ensure-chromium.sh"
 sh "$here/ensure-packaging.sh"
 bash "$here/python-test-image.sh"

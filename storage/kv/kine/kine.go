@@ -163,7 +163,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	bound := context.AfterFunc(ctx, cancel)
 	wg := &sync.WaitGroup{}
-	_, be, err := drivers.New(bctx, wg, cfg)
+	var be server.Backend
+	var err error
+	if strings.HasPrefix(opts.Endpoint, "mysql://") {
+		err = prepareMySQL(bctx, opts.Endpoint) // see mysql.go
+	}
+	if err == nil {
+		_, be, err = drivers.New(bctx, wg, cfg)
+	}
 	if err == nil {
 		err = be.Start(bctx)
 	}

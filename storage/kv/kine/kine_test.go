@@ -3,11 +3,15 @@ package kine_test
 import (
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/kfp-box/kfp-box/internal/mysqltest"
 	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/kv/kine"
@@ -25,6 +29,26 @@ func TestConformancePostgres(t *testing.T) {
 		s, err := kine.Open(ctx, kine.Options{
 			Endpoint:        pg.DSN("kv_" + hex.EncodeToString(sum[:8])),
 			CompactInterval: -1, // the suite compacts on demand
+			PollInterval:    100 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestConformanceMySQL runs the kv suite against MariaDB (Debian's mariadb-server, through
+// kine's mysql driver); each store is its own database, named after the suite's directory.
+func TestConformanceMySQL(t *testing.T) {
+	my := mysqltest.Require(t)
+	kvtest.Run(t, func(t *testing.T, dir string) kv.Store {
+		sum := sha256.Sum256([]byte(dir))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		s, err := kine.Open(ctx, kine.Options{
+			Endpoint:        my.DSN("kv_" + hex.EncodeToString(sum[:8])),
+			CompactInterval: -1,
 			PollInterval:    100 * time.Millisecond,
 		})
 		if err != nil {
@@ -53,5 +77,75 @@ func TestOpenUnreachableEndsWithContext(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "kfp:xxxxx@") {
 		t.Fatalf("error does not name the (redacted) datastore: %v", err)
+	}
+}
+
+// TestMySQLKeyColumnIsBinary: a table kine's mysql driver made (text key column, which
+// ignores case and trailing spaces) is converted at Open, and keys that column would
+// confuse come back distinct and in byte order.
+func TestMySQLKeyColumnIsBinary(t *testing.T) {
+	my := mysqltest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := my.DSN("kine_made")
+	cfg, err := mysql.ParseDSN(strings.TrimPrefix(dsn, "mysql://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = ""
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	for _, stmt := range []string{
+		"CREATE DATABASE kine_made",
+		// kine v0.17's own table, as its driver makes it.
+		`CREATE TABLE kine_made.kine (id BIGINT UNSIGNED AUTO_INCREMENT, name VARCHAR(630) CHARACTER SET ascii,
+			created INTEGER, deleted INTEGER, create_revision BIGINT UNSIGNED, prev_revision BIGINT UNSIGNED,
+			lease INTEGER, value MEDIUMBLOB, old_value MEDIUMBLOB, PRIMARY KEY (id))`,
+		"CREATE UNIQUE INDEX kine_name_prev_revision_uindex ON kine_made.kine (name, prev_revision)",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := kine.Open(ctx, kine.Options{Endpoint: dsn, CompactInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var typ string
+	if err := db.QueryRowContext(ctx, `SELECT DATA_TYPE FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = 'kine_made' AND TABLE_NAME = 'kine' AND COLUMN_NAME = 'name'`).Scan(&typ); err != nil || typ != "varbinary" {
+		t.Fatalf("name column is %q (%v), want varbinary", typ, err)
+	}
+	keys := []string{"/k/a", "/k/a ", "/k/A", "/k/_", "/k/a\x01", "/k/b"}
+	if _, err := s.Update(ctx, func(tx kv.Tx) error {
+		for _, k := range keys {
+			if err := tx.Put([]byte(k), []byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := s.View(ctx, func(tx kv.Tx) error {
+		return tx.Scan([]byte("/k/"), nil, false, func(k, v []byte, _ int64) error {
+			if string(k) != string(v) {
+				t.Errorf("key %q holds %q", k, v)
+			}
+			got = append(got, string(k))
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/k/A", "/k/_", "/k/a", "/k/a\x01", "/k/a ", "/k/b"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("scan = %q, want %q (byte order, all distinct)", got, want)
 	}
 }
