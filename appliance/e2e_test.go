@@ -22,6 +22,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance"
 	"github.com/kfp-box/kfp-box/appliance/builtins"
+	"github.com/kfp-box/kfp-box/internal/mysqltest"
 	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/runtime/containerd/containerdtest"
@@ -306,6 +307,13 @@ func TestBoxHostRuntimePostgres(t *testing.T) {
 	testBoxHostRuntime(t, pg.DSN("box"))
 }
 
+// TestBoxHostRuntimeMySQL is the same box with its metadata on MariaDB through kine
+// (--datastore-endpoint mysql://), started by the test from Debian's mariadb-server.
+func TestBoxHostRuntimeMySQL(t *testing.T) {
+	my := mysqltest.Require(t)
+	testBoxHostRuntime(t, my.DSN("box"))
+}
+
 // testBoxHostRuntime runs pipelines on the host runtime through the HTTP API, over the given
 // datastore ("" for the bbolt file).
 func testBoxHostRuntime(t *testing.T, datastore string) {
@@ -440,13 +448,27 @@ func testBoxHostRuntime(t *testing.T, datastore string) {
 // TestBoxContainerd runs pipelines in real containers through the HTTP API: a producer and
 // consumer exchanging a parameter and an artifact, limits visible in the task's cgroup, and
 // a missing image failing its task with the message that says what to do.
-func TestBoxContainerd(t *testing.T) {
+func TestBoxContainerd(t *testing.T) { testBoxContainerd(t, "") }
+
+// TestBoxContainerdPostgres is the same box in real containers with its metadata on
+// PostgreSQL through kine (--datastore-endpoint), started by the test from Debian's package.
+func TestBoxContainerdPostgres(t *testing.T) {
+	if ctd.skip != "" {
+		t.Skip(ctd.skip)
+	}
+	pg := pgtest.Require(t)
+	testBoxContainerd(t, pg.DSN("box"))
+}
+
+// testBoxContainerd runs pipelines in containers over the given datastore ("" for bbolt).
+func testBoxContainerd(t *testing.T, datastore string) {
 	if ctd.skip != "" {
 		t.Skip(ctd.skip)
 	}
 	b := startBox(t, func(c *appliance.Config) {
 		c.Runtime = "containerd"
 		c.ContainerdAddress = ctd.address
+		c.DatastoreEndpoint = datastore
 	})
 
 	pid := b.upload(filepath.Join(projectTestdata, "pipelines", "params_and_artifacts.yaml"), "params-and-artifacts")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/internal/mysqltest"
 	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/meta"
@@ -92,7 +93,16 @@ func digestOf(t *testing.T, id, path string) kv.Summary {
 func TestDatastoreMigrateRoundTrip(t *testing.T) {
 	pg := pgtest.Require(t)
 	sum := sha256.Sum256([]byte(t.Name()))
-	url := pg.DSN("migrate_" + hex.EncodeToString(sum[:6]))
+	testMigrateRoundTrip(t, pg.DSN("migrate_"+hex.EncodeToString(sum[:6])))
+}
+
+// TestDatastoreMigrateRoundTripMySQL is the same round trip through MariaDB (mysql://).
+func TestDatastoreMigrateRoundTripMySQL(t *testing.T) {
+	my := mysqltest.Require(t)
+	testMigrateRoundTrip(t, my.DSN("migrate"))
+}
+
+func testMigrateRoundTrip(t *testing.T, url string) {
 	ctx := context.Background()
 
 	dir := t.TempDir()
@@ -117,10 +127,10 @@ func TestDatastoreMigrateRoundTrip(t *testing.T) {
 		t.Fatalf("migrate --to output:\n%s\nwant the verification of %d keys %s", out, want.Keys, want.Digest)
 	}
 	if got := digestOf(t, "kine", url); got != want {
-		t.Fatalf("PostgreSQL holds %+v, want %+v", got, want)
+		t.Fatalf("the datastore holds %+v, want %+v", got, want)
 	}
 
-	// The migrated metadata works on PostgreSQL: the runs list with their filter and order.
+	// The migrated metadata works on the datastore: the runs list with their filter and order.
 	pgs, err := kv.Open(ctx, "kine", kv.Options{Path: url})
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +144,11 @@ func TestDatastoreMigrateRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if page.TotalSize != 250 || len(page.Items) != 10 || page.Items[0].ID != "run-249" {
-		t.Fatalf("runs on PostgreSQL: total %d, page %+v", page.TotalSize, page.Items)
+		t.Fatalf("runs on the datastore: total %d, page %+v", page.TotalSize, page.Items)
 	}
 	sec, err := k8s.NewStore(pgs).Get(ctx, "secrets", "kubeflow", "test-secret-2")
 	if err != nil || string(sec.Data["key"]) != "\x00binary\xff" {
-		t.Fatalf("secret on PostgreSQL: %v, %v", sec, err)
+		t.Fatalf("secret on the datastore: %v, %v", sec, err)
 	}
 	if err := pgs.Close(); err != nil {
 		t.Fatal(err)
