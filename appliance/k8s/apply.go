@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v6/merge"
 	"sigs.k8s.io/structured-merge-diff/v6/typed"
@@ -424,6 +426,68 @@ func ManageUpdate(resource string, live, next map[string]any, manager string, no
 		return nil, fmt.Errorf("managed fields: %v: %w", err, ErrInvalid)
 	}
 	return encodeManaged(managers, entries, now)
+}
+
+// dryRunKey marks a context whose writes are checked and answered but not stored
+// (dryRun=All: kubectl diff, --dry-run=server).
+type dryRunKey struct{}
+
+// errDryRun ends a dry run's transaction before it writes.
+var errDryRun = errors.New("dry run")
+
+// WithDryRun makes the store's writes made with ctx dry runs.
+func WithDryRun(ctx context.Context) context.Context {
+	return context.WithValue(ctx, dryRunKey{}, true)
+}
+
+func isDryRun(ctx context.Context) bool { v, _ := ctx.Value(dryRunKey{}).(bool); return v }
+
+// deleteContext is writeContext for DELETE, whose dryRun may also come in the body's
+// DeleteOptions (kubectl sends it there), as JSON or Kubernetes protobuf.
+func deleteContext(c *gin.Context) (context.Context, error) {
+	ctx, err := writeContext(c)
+	if err != nil || c.Request.Body == nil {
+		return ctx, err
+	}
+	b, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
+	if err != nil {
+		return nil, errors.Join(ErrInvalid, err)
+	}
+	dry, err := ParseDeleteOptions(b)
+	if err != nil {
+		return nil, err
+	}
+	if dry {
+		ctx = WithDryRun(ctx)
+	}
+	return ctx, nil
+}
+
+// ParseDeleteOptions reads a DELETE body (empty, JSON or Kubernetes protobuf
+// DeleteOptions) and says whether it asks for a dry run.
+func ParseDeleteOptions(b []byte) (dryRun bool, err error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return false, nil
+	}
+	var opts metav1.DeleteOptions
+	if bytes.HasPrefix(b, protobufMagic) {
+		var env kruntime.Unknown
+		if err := env.Unmarshal(b[len(protobufMagic):]); err != nil {
+			return false, fmt.Errorf("DeleteOptions: %v: %w", err, ErrInvalid)
+		}
+		if err := opts.Unmarshal(env.Raw); err != nil {
+			return false, fmt.Errorf("DeleteOptions: %v: %w", err, ErrInvalid)
+		}
+	} else if err := json.Unmarshal(b, &opts); err != nil {
+		return false, fmt.Errorf("DeleteOptions: %v: %w", err, ErrInvalid)
+	}
+	for _, d := range opts.DryRun {
+		if d != "All" {
+			return false, fmt.Errorf("dryRun %q: the only value is All: %w", d, ErrInvalid)
+		}
+		dryRun = true
+	}
+	return dryRun, nil
 }
 
 // fieldManager carries the request's field manager to the store's writes.

@@ -320,3 +320,89 @@ func FuzzJSONPatch(f *testing.F) {
 		}
 	})
 }
+
+// TestKubectlDryRun: dryRun=All (kubectl diff, --dry-run=server) answers what a write
+// would make and stores nothing, for server-side apply, patch, create and delete.
+func TestKubectlDryRun(t *testing.T) {
+	s := newStore(t)
+	url := serve(t, s)
+	run, must := kubectlRunner(t, url)
+	ctx := context.Background()
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, "cm.yaml")
+	write := func(mode string) {
+		if err := os.WriteFile(manifest, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  mode: "+mode+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("fast")
+	must("apply", "--server-side", "--dry-run=server", "-f", manifest)
+	if _, err := s.Get(ctx, "configmaps", "kubeflow", "app"); err == nil {
+		t.Fatal("a dry-run apply created the object")
+	}
+	must("apply", "--server-side", "-f", manifest)
+	before, _ := s.Get(ctx, "configmaps", "kubeflow", "app")
+	write("slow")
+	// kubectl diff asks the server for a dry-run apply and shows the change; exit code 1
+	// means "differences found".
+	out, err := run("diff", "--server-side", "-f", manifest)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "+  mode: slow") {
+		t.Fatalf("kubectl diff --server-side: %v\n%s", err, out)
+	}
+	out, err = run("diff", "-f", manifest)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(out, "+  mode: slow") {
+		t.Fatalf("kubectl diff: %v\n%s", err, out)
+	}
+	must("apply", "--server-side", "--dry-run=server", "-f", manifest)
+	must("patch", "configmap", "app", "--dry-run=server", "--type=json", "-p", `[{"op":"replace","path":"/data/mode","value":"x"}]`)
+	must("create", "configmap", "other", "--dry-run=server", "--from-literal=a=b")
+	must("delete", "configmap", "app", "--dry-run=server")
+	after, err := s.Get(ctx, "configmaps", "kubeflow", "app")
+	if err != nil || string(after.Data["mode"]) != "fast" || after.Metadata.ResourceVersion != before.Metadata.ResourceVersion {
+		t.Fatalf("dry runs changed the object: %+v %v", after, err)
+	}
+	if _, err := s.Get(ctx, "configmaps", "kubeflow", "other"); err == nil {
+		t.Fatal("a dry-run create stored the object")
+	}
+	// And the create's field manager is kubectl's, not unknown.
+	must("create", "configmap", "third", "--from-literal=a=b")
+	if o, _ := s.Get(ctx, "configmaps", "kubeflow", "third"); !owns(o, "kubectl-create", "a") {
+		t.Fatalf("create's managedFields: %v", managers(o))
+	}
+	req, _ := http.NewRequest(http.MethodDelete, url+"/api/v1/namespaces/kubeflow/configmaps/app?dryRun=Some", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("dryRun=Some: %d", resp.StatusCode)
+	}
+}
+
+// FuzzDeleteOptions: any DELETE body is read or refused, never a panic; a dry run is
+// reported only when the body asks for one.
+func FuzzDeleteOptions(f *testing.F) {
+	f.Add([]byte(`{"kind":"DeleteOptions","apiVersion":"v1","dryRun":["All"],"propagationPolicy":"Background"}`))
+	f.Add([]byte(`{"dryRun":["Some"]}`))
+	f.Add([]byte("k8s\x00\x0a\x0c\x0a\x02v1\x12\x06DeleteOptions\x12\x05\x2a\x03All"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dry, err := k8s.ParseDeleteOptions(body)
+		if err != nil || !dry {
+			return
+		}
+		// A dry run is what the body says: "All" in dryRun (protobuf strings are raw bytes;
+		// JSON ones may be escaped, so JSON is decoded again to check).
+		if bytes.HasPrefix(body, []byte("k8s\x00")) {
+			if !bytes.Contains(body, []byte("All")) {
+				t.Fatalf("dry run read from protobuf %q", body)
+			}
+			return
+		}
+		var o struct{ DryRun []string }
+		if json.Unmarshal(body, &o) != nil || len(o.DryRun) == 0 || o.DryRun[0] != "All" {
+			t.Fatalf("dry run read from %q", body)
+		}
+	})
+}

@@ -164,9 +164,13 @@ func decode(c *gin.Context) (*Object, error) {
 }
 
 func (s *Store) create(c *gin.Context) {
-	o, err := decode(c)
+	ctx, err := writeContext(c)
+	var o *Object
 	if err == nil {
-		o, err = s.Create(c.Request.Context(), c.Param("resource"), c.Param("ns"), o)
+		o, err = decode(c)
+	}
+	if err == nil {
+		o, err = s.Create(ctx, c.Param("resource"), c.Param("ns"), o)
 	}
 	if err != nil {
 		status(c, err)
@@ -189,9 +193,13 @@ func (s *Store) get(c *gin.Context) {
 }
 
 func (s *Store) update(c *gin.Context) {
-	o, err := decode(c)
+	ctx, err := writeContext(c)
+	var o *Object
 	if err == nil {
-		o, err = s.Update(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"), o)
+		o, err = decode(c)
+	}
+	if err == nil {
+		o, err = s.Update(ctx, c.Param("resource"), c.Param("ns"), c.Param("name"), o)
 	}
 	if err != nil {
 		status(c, err)
@@ -205,7 +213,11 @@ func (s *Store) remove(c *gin.Context) {
 		s.deletePodHTTP(c, c.Param("ns"), c.Param("name"))
 		return
 	}
-	o, err := s.Delete(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
+	ctx, err := deleteContext(c)
+	var o *Object
+	if err == nil {
+		o, err = s.Delete(ctx, c.Param("resource"), c.Param("ns"), c.Param("name"))
+	}
 	if err != nil {
 		status(c, err)
 		return

@@ -226,13 +226,20 @@ func fieldManager(c *gin.Context) (string, error) {
 	return m, nil
 }
 
-// writeContext is the request's context with its field manager.
+// writeContext is the request's context with its field manager and its dryRun.
 func writeContext(c *gin.Context) (context.Context, error) {
 	m, err := fieldManager(c)
 	if err != nil {
 		return nil, err
 	}
-	return WithFieldManager(c.Request.Context(), m), nil
+	ctx := WithFieldManager(c.Request.Context(), m)
+	for _, d := range c.QueryArray("dryRun") {
+		if d != "All" {
+			return nil, fmt.Errorf("dryRun %q: the only value is All: %w", d, ErrInvalid)
+		}
+		ctx = WithDryRun(ctx)
+	}
+	return ctx, nil
 }
 
 // patchHTTP serves PATCH (and server-side apply) for Secrets and ConfigMaps.

@@ -151,6 +151,16 @@ func (s *Store) deletePodHTTP(c *gin.Context, ns, name string) {
 		status(c, fmt.Errorf("pods cannot be deleted on this box: %w", ErrConflict))
 		return
 	}
+	// dryRun=All (kubectl delete --dry-run=server) answers the pod and kills nothing.
+	ctx, err := deleteContext(c)
+	if err != nil {
+		status(c, err)
+		return
+	}
+	if isDryRun(ctx) {
+		c.JSON(http.StatusOK, p)
+		return
+	}
 	attempt, _ := strconv.Atoi(p.Labels[LabelAttempt])
 	err = s.pods.src.Delete(c.Request.Context(), p.Labels[LabelRunID], p.Labels[LabelExecution], attempt)
 	if errors.Is(err, engine.ErrNotRunning) {

@@ -191,8 +191,14 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 		if err != nil {
 			return err
 		}
+		if isDryRun(ctx) {
+			return errDryRun
+		}
 		return tx.Put(k, b)
 	})
+	if errors.Is(err, errDryRun) {
+		return o, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -245,8 +251,15 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 		if err != nil {
 			return err
 		}
+		if isDryRun(ctx) {
+			o.Metadata.ResourceVersion = strconv.FormatInt(mod, 10)
+			return errDryRun
+		}
 		return tx.Put(k, nb)
 	})
+	if errors.Is(err, errDryRun) {
+		return o, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -322,9 +335,12 @@ func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object,
 		if err := decodeObject(b, mod, &o); err != nil {
 			return err
 		}
+		if isDryRun(ctx) {
+			return errDryRun
+		}
 		return tx.Delete(k)
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errDryRun) {
 		return nil, err
 	}
 	return &o, nil
