@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kfp-box/kfp-box/internal/mysqltest"
 	"github.com/kfp-box/kfp-box/internal/pgtest"
 	"github.com/kfp-box/kfp-box/storage/kv"
 	"github.com/kfp-box/kfp-box/storage/kv/kine"
@@ -24,9 +25,19 @@ func benchStore(b *testing.B) *Store {
 // cluster started for the benchmark (internal/pgtest).
 func benchStorePostgres(b *testing.B) *Store {
 	b.Helper()
-	pg := pgtest.Require(b)
+	return benchStoreKine(b, pgtest.Require(b).DSN("bench"))
+}
+
+// benchStoreMySQL is benchStore on MariaDB through kine (internal/mysqltest).
+func benchStoreMySQL(b *testing.B) *Store {
+	b.Helper()
+	return benchStoreKine(b, mysqltest.Require(b).DSN("bench"))
+}
+
+func benchStoreKine(b *testing.B, endpoint string) *Store {
+	b.Helper()
 	ctx := context.Background()
-	kvs, err := kine.Open(ctx, kine.Options{Endpoint: pg.DSN("bench")})
+	kvs, err := kine.Open(ctx, kine.Options{Endpoint: endpoint})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -69,6 +80,11 @@ func BenchmarkListRunsFilteredPage(b *testing.B) { benchFilteredPage(b, benchSto
 // BenchmarkListRunsFilteredPagePostgres is the same page with the records on PostgreSQL.
 func BenchmarkListRunsFilteredPagePostgres(b *testing.B) {
 	benchFilteredPage(b, benchStorePostgres(b))
+}
+
+// BenchmarkListRunsFilteredPageMySQL is the same page with the records on MariaDB.
+func BenchmarkListRunsFilteredPageMySQL(b *testing.B) {
+	benchFilteredPage(b, benchStoreMySQL(b))
 }
 
 func benchFilteredPage(b *testing.B, s *Store) {
@@ -121,9 +137,18 @@ func BenchmarkCreateRun(b *testing.B) { benchCreateRun(b, openTest(b)) }
 // cluster runs without fsync too): an intent record, two compare-and-swap writes, and the
 // intent's removal.
 func BenchmarkCreateRunPostgres(b *testing.B) {
-	pg := pgtest.Require(b)
+	benchCreateRunKine(b, pgtest.Require(b).DSN("bench_create"))
+}
+
+// BenchmarkCreateRunMySQL is the same commit on MariaDB through kine (the test server
+// flushes its log once a second, not at each commit).
+func BenchmarkCreateRunMySQL(b *testing.B) {
+	benchCreateRunKine(b, mysqltest.Require(b).DSN("bench_create"))
+}
+
+func benchCreateRunKine(b *testing.B, endpoint string) {
 	ctx := context.Background()
-	kvs, err := kine.Open(ctx, kine.Options{Endpoint: pg.DSN("bench_create")})
+	kvs, err := kine.Open(ctx, kine.Options{Endpoint: endpoint})
 	if err != nil {
 		b.Fatal(err)
 	}
