@@ -201,7 +201,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 // redact drops the password from an endpoint for messages.
 func redact(endpoint string) string {
 	u, err := url.Parse(endpoint)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// mysql://user:pass@tcp(host:port)/db is no URL (its "port" ends in a parenthesis).
+		return kv.RedactEndpoint(endpoint)
+	}
+	if u.User == nil {
 		return endpoint
 	}
 	if _, ok := u.User.Password(); ok {

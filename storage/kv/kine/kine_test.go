@@ -149,3 +149,17 @@ func TestMySQLKeyColumnIsBinary(t *testing.T) {
 		t.Fatalf("scan = %q, want %q (byte order, all distinct)", got, want)
 	}
 }
+
+// TestOpenMySQLUnreachableHidesPassword: the mysql endpoint form with tcp(host:port), which
+// is not a URL, is redacted too when Open fails (nothing listens on port 1 of loopback).
+func TestOpenMySQLUnreachableHidesPassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := kine.Open(ctx, kine.Options{Endpoint: "mysql://kfp:hunter2@tcp(127.0.0.1:1)/kfp"})
+	if err == nil {
+		t.Fatal("Open of an unreachable datastore succeeded")
+	}
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "kfp:xxxxx@tcp(127.0.0.1:1)") {
+		t.Fatalf("error shows the password or not the redacted endpoint: %v", err)
+	}
+}
