@@ -163,3 +163,44 @@ func TestOpenMySQLUnreachableHidesPassword(t *testing.T) {
 		t.Fatalf("error shows the password or not the redacted endpoint: %v", err)
 	}
 }
+
+// TestMySQLLimitedUser: a user who owns an existing database but may not create databases
+// (the usual grant for an application) can open it.
+func TestMySQLLimitedUser(t *testing.T) {
+	my := mysqltest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg, err := mysql.ParseDSN(strings.TrimPrefix(my.DSN(""), "mysql://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	for _, stmt := range []string{
+		"CREATE DATABASE app",
+		"CREATE USER 'kfp'@'localhost' IDENTIFIED BY 'pw'",
+		"GRANT ALL PRIVILEGES ON app.* TO 'kfp'@'localhost'",
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limited := strings.Replace(my.DSN("app"), "mysql://root@", "mysql://kfp:pw@", 1)
+	s, err := kine.Open(ctx, kine.Options{Endpoint: limited, CompactInterval: -1})
+	if err != nil {
+		t.Fatalf("open as a user limited to its database: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Update(ctx, func(tx kv.Tx) error { return tx.Put([]byte("/a"), []byte("b")) }); err != nil {
+		t.Fatal(err)
+	}
+	// The same user cannot make a database: the refusal is the server's, named.
+	other := strings.Replace(my.DSN("other"), "mysql://root@", "mysql://kfp:pw@", 1)
+	if _, err := kine.Open(ctx, kine.Options{Endpoint: other, CompactInterval: -1}); err == nil || !strings.Contains(err.Error(), "denied") {
+		t.Fatalf("open of a database the user may not create: %v", err)
+	}
+}

@@ -53,7 +53,17 @@ func prepareMySQL(ctx context.Context, endpoint string) error {
 	server := cfg.Clone()
 	server.DBName = ""
 	if err := withDB(ctx, server, func(db *sql.DB) error {
-		_, err := db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+dbName+"`")
+		// Created only when missing: a user without the CREATE privilege may own an
+		// existing database, and CREATE ... IF NOT EXISTS checks the privilege first.
+		var one int
+		err := db.QueryRowContext(ctx, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", dbName).Scan(&one)
+		if err == nil {
+			return nil
+		}
+		if err != sql.ErrNoRows {
+			return err
+		}
+		_, err = db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+dbName+"`")
 		return err
 	}); err != nil {
 		return err
