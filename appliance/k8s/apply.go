@@ -325,8 +325,18 @@ func ApplyDocument(resource string, live, config map[string]any, manager string,
 	if err != nil {
 		return nil, fmt.Errorf("apply configuration: %w", err)
 	}
-	out, managers, err := updater.Apply(lv, cv, applyVersion, managers, managerKey(manager, metav1.ManagedFieldsOperationApply), force)
+	key := managerKey(manager, metav1.ManagedFieldsOperationApply)
+	out, managers, err := updater.Apply(lv, cv, applyVersion, managers, key, force)
 	var cfs merge.Conflicts
+	if errors.As(err, &cfs) && manager == kubectlManager {
+		// Moving from client-side apply: conflicts on fields that the last-applied
+		// annotation names and nobody changed since are taken over, as on the API server.
+		if rest := notLastApplied(t, live, lv, cfs); len(rest) > 0 {
+			cfs = rest
+		} else if managers, err = decodeManaged(oldEntries); err == nil {
+			out, managers, err = updater.Apply(lv, cv, applyVersion, managers, key, true)
+		}
+	}
 	if errors.As(err, &cfs) {
 		return nil, &ApplyConflict{Conflicts: cfs}
 	}
@@ -337,10 +347,8 @@ func ApplyDocument(resource string, live, config map[string]any, manager string,
 	if err != nil {
 		return nil, err
 	}
-	if out == nil {
-		if sameEntries(entries, oldEntries) {
-			return nil, nil
-		}
+	noop := out == nil
+	if noop {
 		out = lv
 	}
 	doc, ok := out.AsValue().Unstructured().(map[string]any)
@@ -352,6 +360,30 @@ func ApplyDocument(resource string, live, config map[string]any, manager string,
 		md = map[string]any{}
 		doc["metadata"] = md
 	}
+	// kubectl's server-side apply keeps an existing last-applied annotation in step with
+	// what it applied, so that a later client-side apply computes from it (as on the API
+	// server; like there, the annotation's owner does not change).
+	if old, has := annotation(live, lastAppliedAnnotation); has && manager == kubectlManager {
+		la, err := lastApplied(config)
+		if err != nil {
+			return nil, err
+		}
+		if la != old {
+			// A copy: the merged value may share its maps with the live document.
+			ann := map[string]any{}
+			if old, ok := md["annotations"].(map[string]any); ok {
+				for k, v := range old {
+					ann[k] = v
+				}
+			}
+			ann[lastAppliedAnnotation] = la
+			md["annotations"] = ann
+			noop = false
+		}
+	}
+	if noop && sameEntries(entries, oldEntries) {
+		return nil, nil
+	}
 	if rv, _ := metaOf(config)["resourceVersion"].(string); rv != "" {
 		md["resourceVersion"] = rv // the configuration's precondition
 	} else if rv, _ := metaOf(live)["resourceVersion"].(string); rv != "" {
@@ -359,6 +391,83 @@ func ApplyDocument(resource string, live, config map[string]any, manager string,
 	}
 	md["managedFields"] = entries
 	return doc, nil
+}
+
+// kubectlManager is kubectl's field manager for server-side apply, the one the API server
+// lets take over from client-side apply.
+const kubectlManager = "kubectl"
+
+// lastAppliedAnnotation is where client-side kubectl apply keeps what it applied.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+func annotation(doc map[string]any, key string) (string, bool) {
+	ann, _ := metaOf(doc)["annotations"].(map[string]any)
+	v, ok := ann[key].(string)
+	return v, ok
+}
+
+// lastApplied is the annotation value for an apply configuration: its JSON without the
+// annotation itself.
+func lastApplied(config map[string]any) (string, error) {
+	c := make(map[string]any, len(config))
+	for k, v := range config {
+		c[k] = v
+	}
+	if md := metaOf(config); md != nil {
+		m := make(map[string]any, len(md))
+		for k, v := range md {
+			m[k] = v
+		}
+		if ann, ok := md["annotations"].(map[string]any); ok {
+			a := make(map[string]any, len(ann))
+			for k, v := range ann {
+				if k != lastAppliedAnnotation {
+					a[k] = v
+				}
+			}
+			m["annotations"] = a
+			if len(a) == 0 {
+				delete(m, "annotations")
+			}
+		}
+		c["metadata"] = m
+	}
+	b, err := json.Marshal(c)
+	return string(b) + "\n", err
+}
+
+// notLastApplied returns the conflicts that client-side apply does not explain: those on
+// fields the live object's last-applied annotation does not name, or whose live value
+// differs from it. Without a usable annotation that is all of them.
+func notLastApplied(t typed.ParseableType, live map[string]any, lv *typed.TypedValue, cfs merge.Conflicts) merge.Conflicts {
+	raw, ok := annotation(live, lastAppliedAnnotation)
+	if !ok {
+		return cfs
+	}
+	var la map[string]any
+	if json.Unmarshal([]byte(raw), &la) != nil || la == nil {
+		return cfs
+	}
+	lat, err := toTyped(t, la)
+	if err != nil {
+		return cfs
+	}
+	set, err := lat.ToFieldSet()
+	if err != nil {
+		return cfs
+	}
+	cmp, err := lat.Compare(lv)
+	if err != nil {
+		return cfs
+	}
+	allowed := set.Difference(cmp.Modified)
+	var rest merge.Conflicts
+	for _, c := range cfs {
+		if !allowed.Has(c.Path) {
+			rest = append(rest, c)
+		}
+	}
+	return rest
 }
 
 func sameEntries(a, b []metav1.ManagedFieldsEntry) bool {

@@ -281,24 +281,32 @@ func TestBadPatches(t *testing.T) {
 // FuzzApplyConfig: any apply body is parsed and applied to a live object with an error or
 // an object of the served shape, never a panic.
 func FuzzApplyConfig(f *testing.F) {
-	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\ndata: {x: '1'}\n"), true)
-	f.Add([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":null},"binaryData":{"b":"AA=="}}`), false)
-	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, finalizers: [a, a]}\n"), false)
-	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nextra: {deep: [1, {x: y}]}\n"), true)
-	f.Add([]byte("&a [*a]"), false)
-	live := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c", "namespace": "kubeflow"},
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {a: b}}\ndata: {x: '1'}\n"), true, false)
+	f.Add([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":null},"binaryData":{"b":"AA=="}}`), false, true)
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, finalizers: [a, a]}\n"), false, false)
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nextra: {deep: [1, {x: y}]}\n"), true, true)
+	f.Add([]byte("&a [*a]"), false, false)
+	f.Add([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, annotations: {kubectl.kubernetes.io/last-applied-configuration: x}}\ndata: {a: '2'}\n"), false, true)
+	// The live object came from a client-side apply: it carries the last-applied annotation
+	// that kubectl's server-side apply takes over from.
+	live := map[string]any{"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "c", "namespace": "kubeflow",
+		"annotations": map[string]any{"kubectl.kubernetes.io/last-applied-configuration": `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"a":"1"}}`}},
 		"data": map[string]any{"a": "1", "x": "2"}}
-	entries, err := k8s.ManageUpdate("configmaps", nil, live, "creator", time.Unix(1e9, 0))
+	entries, err := k8s.ManageUpdate("configmaps", nil, live, "kubectl-client-side-apply", time.Unix(1e9, 0))
 	if err != nil {
 		f.Fatal(err)
 	}
 	live["metadata"].(map[string]any)["managedFields"] = entries
-	f.Fuzz(func(t *testing.T, body []byte, force bool) {
+	f.Fuzz(func(t *testing.T, body []byte, force, asKubectl bool) {
 		cfg, err := k8s.ParseApplyConfig("configmaps", body)
 		if err != nil {
 			return
 		}
-		out, err := k8s.ApplyDocument("configmaps", live, cfg, "fuzz", force, time.Unix(1e9, 0))
+		manager := "fuzz"
+		if asKubectl {
+			manager = "kubectl"
+		}
+		out, err := k8s.ApplyDocument("configmaps", live, cfg, manager, force, time.Unix(1e9, 0))
 		if err != nil || out == nil {
 			return
 		}
@@ -405,4 +413,50 @@ func FuzzDeleteOptions(f *testing.F) {
 			t.Fatalf("dry run read from %q", body)
 		}
 	})
+}
+
+// TestKubectlClientToServerSideApply: an object made by client-side `kubectl apply` moves to
+// `kubectl apply --server-side` without --force-conflicts, as on the API server: fields the
+// last-applied annotation names and nobody changed since are taken over (kubectl then
+// upgrades the managedFields, and a field the manifest dropped goes); a field another
+// manager changed since is still a conflict; client-side apply works afterwards.
+func TestKubectlClientToServerSideApply(t *testing.T) {
+	s := newStore(t)
+	url := serve(t, s)
+	run, must := kubectlRunner(t, url)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cm := func(name, data string) string {
+		p := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(p, []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: "+name+"\ndata:\n"+data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	must("apply", "-f", cm("app", "  mode: fast\n  level: '1'\n"))
+	must("apply", "--server-side", "-f", cm("app", "  mode: slow\n"))
+	o, _ := s.Get(ctx, "configmaps", "kubeflow", "app")
+	if string(o.Data["mode"]) != "slow" || o.Data["level"] != nil || !owns(o, "kubectl", "mode") {
+		t.Fatalf("after moving to server-side apply: %q %v", o.Data, managers(o))
+	}
+	for _, m := range managers(o) {
+		if m == "kubectl-client-side-apply/Update" {
+			t.Fatalf("client-side apply still manages fields: %v", managers(o))
+		}
+	}
+	if la := o.Metadata.Annotations["kubectl.kubernetes.io/last-applied-configuration"]; !strings.Contains(la, `"mode":"slow"`) {
+		t.Fatalf("last-applied annotation not kept in step: %s", la)
+	}
+	must("apply", "-f", cm("app", "  mode: slower\n"))
+	if o, _ = s.Get(ctx, "configmaps", "kubeflow", "app"); string(o.Data["mode"]) != "slower" {
+		t.Fatalf("client-side apply after server-side: %q", o.Data)
+	}
+
+	// A value changed by another manager since the client-side apply is not taken over.
+	must("apply", "-f", cm("other", "  mode: fast\n"))
+	must("patch", "configmap", "other", "--type", "merge", "-p", `{"data":{"mode":"patched"}}`)
+	out, err := run("apply", "--server-side", "-f", cm("other", "  mode: slow\n"))
+	if err == nil || !strings.Contains(out, `"kubectl-patch"`) {
+		t.Fatalf("server-side apply over a patched field: %v\n%s", err, out)
+	}
 }
