@@ -249,6 +249,7 @@ func TestBadPatches(t *testing.T) {
 		{"unsupported type", "application/x-yaml", "", `a: b`, 415},
 		{"apply without manager", k8s.ApplyPatch, "", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", 422},
 		{"apply not YAML", k8s.ApplyPatch, "?fieldManager=m", "a: [", 422},
+		{"apply alias bomb", k8s.ApplyPatch, "?fieldManager=m", aliasBomb(), 422},
 		{"apply a list", k8s.ApplyPatch, "?fieldManager=m", "- a\n", 422},
 		{"apply wrong kind", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: Secret\nmetadata: {name: c}\n", 422},
 		{"apply other name", k8s.ApplyPatch, "?fieldManager=m", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n", 422},
@@ -276,6 +277,17 @@ func TestBadPatches(t *testing.T) {
 	if cm, err := s.ConfigMap(context.Background(), "c"); err != nil || cm["a"] != "1" || len(cm) != 1 {
 		t.Fatalf("bad patches changed the object: %v %v", cm, err)
 	}
+}
+
+// aliasBomb is a YAML document of a few hundred bytes whose aliases expand to 9^9 strings.
+func aliasBomb() string {
+	doc := "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\na: &a [x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		doc += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 8) + "*" + prev + "]\n"
+		prev = n
+	}
+	return doc
 }
 
 // FuzzApplyConfig: any apply body is parsed and applied to a live object with an error or
