@@ -142,7 +142,7 @@ func TestCLIImagesThroughBox(t *testing.T) {
 	if ctd.skip != "" {
 		t.Skip(ctd.skip)
 	}
-	b := startBox(t, func(c *appliance.Config) { c.Runtime, c.ContainerdAddress = "containerd", ctd.address })
+	b := startBox(t, func(c *appliance.Config) { useContainerd(c, ctd.address) })
 	addr := b.a.Addr()
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "img.tar")

@@ -445,8 +445,7 @@ func TestBoxContainerd(t *testing.T) {
 		t.Skip(ctd.skip)
 	}
 	b := startBox(t, func(c *appliance.Config) {
-		c.Runtime = "containerd"
-		c.ContainerdAddress = ctd.address
+		useContainerd(c, ctd.address)
 	})
 
 	pid := b.upload(filepath.Join(projectTestdata, "pipelines", "params_and_artifacts.yaml"), "params-and-artifacts")
@@ -645,4 +644,10 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// useContainerd points c at the containerd runtime on the socket address.
+func useContainerd(c *appliance.Config, address string) {
+	c.Runtime = containerd.ID
+	c.Section("runtime", containerd.ID).(*containerd.Settings).Address = address
 }

@@ -6,14 +6,23 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/kfp-box/kfp-box/internal/registry"
 )
 
 // systemInfo is the body of GET /apis/v2beta1/system: what the box runs on and how much of
 // its disk it uses. Sizes are computed on request; the walk stops when ctx ends.
 func (a *Appliance) systemInfo(ctx context.Context) any {
 	rt := map[string]any{"backend": a.runtime.Name()}
-	if a.cfg.ContainerdAddress != "" {
-		rt["containerd_address"] = a.cfg.ContainerdAddress
+	if sec := a.cfg.Section("runtime", a.runtime.Name()); sec != nil {
+		// The running backend's settings, as config show prints them (no secrets).
+		settings := map[string]string{}
+		for _, f := range registry.Fields(sec) {
+			if !f.Secret {
+				settings[f.Key] = RedactSecrets(f.Value)
+			}
+		}
+		rt["settings"] = settings
 	}
 	storage := map[string]any{
 		"data_dir":      a.cfg.DataDir,

@@ -72,7 +72,7 @@ func newDoctorEnv(cfg appliance.Config) doctorEnv {
 		},
 		stat: os.Stat,
 		probe: func(ctx context.Context) error {
-			return containerd.Probe(ctx, containerd.ProbeOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
+			return containerd.Probe(ctx, containerd.ProbeOptions{Address: containerdSettings(cfg).Address, DataDir: cfg.DataDir})
 		},
 		hostRuntime: host.Available,
 		python:      pyenv.Probe,

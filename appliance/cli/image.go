@@ -96,6 +96,15 @@ func imageAPI(cmd *cobra.Command) *apiClient {
 	return newAPIClient(cmd)
 }
 
+// containerdSettings is cfg's runtime.containerd section (its defaults when the backend
+// registered none, which cannot happen in the kfp-box binary).
+func containerdSettings(cfg appliance.Config) *containerd.Settings {
+	if s, ok := cfg.Section("runtime", containerd.ID).(*containerd.Settings); ok {
+		return s
+	}
+	return containerd.NewSettings()
+}
+
 // imagePath is an image route below the API prefix.
 func imagePath(full string) string { return strings.TrimPrefix(full, client.APIPrefix) }
 
@@ -112,7 +121,8 @@ func withContainerd(cmd *cobra.Command, fn func(ctx context.Context, c *ctdclien
 		ctx = context.Background()
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	c, d, err := containerd.Connect(startCtx, containerd.ConnectOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
+	ctd := containerdSettings(cfg)
+	c, d, err := containerd.Connect(startCtx, containerd.ConnectOptions{Address: ctd.Address, Namespace: ctd.Namespace, DataDir: cfg.DataDir})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%w (run 'kfp-box doctor' for what is missing)", err)
