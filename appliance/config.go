@@ -41,7 +41,9 @@ type Config struct {
 	// them as root. Empty: DefaultHostUser (created if missing) when kfp-box runs as root,
 	// else kfp-box's own user. A platform spec's runAsUser/runAsGroup wins.
 	HostUser string `json:"host_user"`
-	// ObjectStore is "embedded" or "s3://BUCKET?endpoint=URL".
+	// ObjectStore picks the object store backend (objects.Registered): "embedded", "s3",
+	// or a backend's URL ("s3://BUCKET?endpoint=URL"), which Load turns into the name and
+	// the backend's section (ResolveURLs).
 	ObjectStore string `json:"object_store"`
 	// DatastoreEndpoint selects the metadata backend: "" is the bbolt file DataDir/meta.db;
 	// postgres://... or mysql://... puts it on that SQL database through kine (ADR 009).
@@ -134,7 +136,7 @@ var helps = map[string]string{
 	"s3_listen":          "address of the embedded S3 server (\"off\" disables it)",
 	"runtime":            "task runtime: auto or one of the registered runtimes (their settings: the runtime.NAME sections)",
 	"host_user":          "user host-runtime tasks run as: name, uid or uid:gid; \"root\" only when asked (default as root: " + DefaultHostUser + ", created if missing)",
-	"object_store":       "\"embedded\" or 's3://BUCKET?endpoint=URL'",
+	"object_store":       "object store: embedded, or s3 with its object_store.s3 section, or that section as one URL 's3://BUCKET?endpoint=URL&access_key=...&secret_key=...'",
 	"datastore_endpoint": "metadata datastore: empty for the bbolt file in the data directory, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... or mysql://USER:PASS@tcp(HOST:PORT)/DB (through kine)",
 	"log_level":          "log level: debug, info, warn or error",
 	"log_format":         "log format: text or json",
@@ -300,6 +302,9 @@ func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet)
 				src[f.path()] = Source("flag --" + name)
 			}
 		}
+	}
+	if err := cfg.ResolveURLs(src); err != nil {
+		return cfg, src, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, src, err
@@ -483,9 +488,6 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is empty", ErrConfig)
-	}
-	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
-		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
 	}
 	if _, err := DatastoreBackend(c.DatastoreEndpoint); err != nil {
 		return err

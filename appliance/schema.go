@@ -76,7 +76,7 @@ value's source (default, file, env or flag); secrets are shown as REDACTED.
 				}
 				doc := sf.Doc
 				if sf.Secret {
-					doc += " (secret: never shown)"
+					doc += " (secret: never shown; set it in the file or the environment, since flags show in ps)"
 				}
 				fmt.Fprintf(&b, "| `%s` | %s | `--%s` / `%s` | %s | %s |\n", sf.Key, sf.Type, sf.flag(), sf.env(), mdDefault(sf.Value), mdCell(doc))
 				if sf.Legacy != "" {

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/internal/registry"
 	"github.com/kfp-box/kfp-box/runtime"
+	"github.com/kfp-box/kfp-box/storage/objects"
 )
 
 // A backend family in the configuration: a top-level key that picks the backend (the
@@ -50,6 +52,12 @@ func families() []family {
 		reg:    runtime.Backends(),
 		extra:  []string{"auto"},
 		choice: func(c *Config) *string { return &c.Runtime },
+	}, {
+		key: "object_store",
+		doc: "Where artifacts are kept. `backend` picks the store; a backend whose section can be written as one URL also takes that URL in place of its name " +
+			"(`object_store: s3://BUCKET?endpoint=URL&access_key=...&secret_key=...`: the URL's parameters are the section's keys, the bucket its host).",
+		reg:    objects.Backends(),
+		choice: func(c *Config) *string { return &c.ObjectStore },
 	}}
 }
 
@@ -208,10 +216,67 @@ func addTyped(fs *pflag.FlagSet, name, typ, def, help string) {
 	}
 }
 
-// validateFamilies checks each family's choice against its registry and every section.
+// urlChoice splits a family choice written as a URL into the backend (its scheme) and a
+// fresh section of that backend set from the URL. ok is false when choice is no URL.
+func (f family) urlChoice(choice string) (id string, sec registry.URLSection, ok bool, err error) {
+	scheme, _, isURL := strings.Cut(choice, "://")
+	if !isURL {
+		return "", nil, false, nil
+	}
+	us, takesURL := f.reg.NewSection(scheme).(registry.URLSection)
+	if !takesURL {
+		return "", nil, true, fmt.Errorf("%w: %s %q: want %s, or the URL of a backend configured by one", ErrConfig, f.key, RedactSecrets(choice), orList(f.choices()))
+	}
+	if err := us.FromURL(choice); err != nil {
+		return "", nil, true, fmt.Errorf("%w: %s: %v", ErrConfig, f.key, err)
+	}
+	return scheme, us, true, nil
+}
+
+// ResolveURLs turns each family choice written as a URL (object_store: s3://...) into the
+// backend's name and its section, so that the rest of the box reads one form. Load does it;
+// a Config made in code must call it (New does) before reading those sections. src, when
+// not nil, gets the choice's source for every field the URL set.
+func (c *Config) ResolveURLs(src Sources) error {
+	for _, f := range families() {
+		choice := f.choice(c)
+		id, sec, ok, err := f.urlChoice(*choice)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if c.Backends == nil {
+			c.Backends = map[string]registry.Section{}
+		}
+		c.Backends[f.key+"."+id] = sec
+		*choice = id
+		if src != nil {
+			for _, fl := range registry.Fields(sec) {
+				src[f.key+"."+id+"."+fl.Key] = src[f.key]
+			}
+		}
+	}
+	return nil
+}
+
+// validateFamilies checks each family's choice against its registry, and the chosen
+// backend's section (every section when the choice is not a backend, as auto is not).
 func (c Config) validateFamilies() error {
 	for _, f := range families() {
 		choice := *f.choice(&c)
+		if id, sec, ok, err := f.urlChoice(choice); ok {
+			if err == nil {
+				if err = sec.Validate(); err != nil {
+					err = fmt.Errorf("%w: %s.%s: %v", ErrConfig, f.key, id, err)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		ok := false
 		for _, id := range f.choices() {
 			ok = ok || id == choice
@@ -220,6 +285,9 @@ func (c Config) validateFamilies() error {
 			return fmt.Errorf("%w: %s %q: want %s", ErrConfig, f.key, choice, orList(f.choices()))
 		}
 		for _, id := range f.reg.IDs() {
+			if id != choice && !slices.Contains(f.extra, choice) {
+				continue
+			}
 			if s := c.Backends[f.key+"."+id]; s != nil {
 				if err := s.Validate(); err != nil {
 					return fmt.Errorf("%w: %s.%s: %v", ErrConfig, f.key, id, err)
@@ -228,6 +296,20 @@ func (c Config) validateFamilies() error {
 		}
 	}
 	return nil
+}
+
+// SectionView is a section's values without its secret fields (for logs and /system).
+func SectionView(sec registry.Section) map[string]string {
+	out := map[string]string{}
+	if sec == nil {
+		return out
+	}
+	for _, f := range registry.Fields(sec) {
+		if !f.Secret {
+			out[f.Key] = RedactSecrets(f.Value)
+		}
+	}
+	return out
 }
 
 // orList is "a, b or c".

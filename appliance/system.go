@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-
-	"github.com/kfp-box/kfp-box/internal/registry"
 )
 
 // systemInfo is the body of GET /apis/v2beta1/system: what the box runs on and how much of
@@ -15,14 +13,7 @@ import (
 func (a *Appliance) systemInfo(ctx context.Context) any {
 	rt := map[string]any{"backend": a.runtime.Name()}
 	if sec := a.cfg.Section("runtime", a.runtime.Name()); sec != nil {
-		// The running backend's settings, as config show prints them (no secrets).
-		settings := map[string]string{}
-		for _, f := range registry.Fields(sec) {
-			if !f.Secret {
-				settings[f.Key] = RedactSecrets(f.Value)
-			}
-		}
-		rt["settings"] = settings
+		rt["settings"] = SectionView(sec) // as config show prints them, without secrets
 	}
 	storage := map[string]any{
 		"data_dir":      a.cfg.DataDir,
@@ -30,6 +21,9 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		"logs_bytes":    dirSize(ctx, filepath.Join(a.cfg.DataDir, "logs")),
 		"object_store":  a.cfg.ObjectStore,
 		"datastore":     "bbolt",
+	}
+	if sec := a.cfg.Section("object_store", a.cfg.ObjectStore); sec != nil {
+		storage["object_store_settings"] = SectionView(sec)
 	}
 	if a.cfg.DatastoreEndpoint == "" {
 		storage["meta_bytes"] = fileSize(filepath.Join(a.cfg.DataDir, "meta.db"))

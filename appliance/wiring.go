@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,21 +22,26 @@ import (
 	"github.com/kfp-box/kfp-box/runtime/containerd"
 	"github.com/kfp-box/kfp-box/runtime/host"
 	"github.com/kfp-box/kfp-box/storage/objects"
+	"github.com/kfp-box/kfp-box/storage/objects/local"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 	"github.com/kfp-box/kfp-box/ui"
 )
 
 func (a *Appliance) setupObjects(ctx context.Context) error {
 	log := a.logger.With("component", "objects")
-	id := objectStoreID(a.cfg.ObjectStore)
-	st, err := objects.Open(ctx, id, objects.Options{DataDir: a.cfg.DataDir, URL: a.cfg.ObjectStore, Logger: log})
+	if err := a.cfg.ResolveURLs(nil); err != nil { // a Config made without Load
+		return err
+	}
+	id := a.cfg.ObjectStore
+	sec := a.cfg.Section("object_store", id)
+	st, err := objects.Open(ctx, id, objects.Options{DataDir: a.cfg.DataDir, Logger: log}, sec)
 	if err != nil {
 		return err
 	}
 	a.objects = st
-	if id != "embedded" {
+	if id != local.ID {
 		a.remote = st
-		log.Info("using an external object store; artifacts are staged in and out around each task", "store", redactURL(a.cfg.ObjectStore))
+		log.Info("using an external object store; artifacts are staged in and out around each task", "store", id, "settings", SectionView(sec))
 		return nil
 	}
 	root := filepath.Join(a.cfg.DataDir, "objects")
@@ -65,15 +69,6 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 	return nil
 }
 
-// objectStoreID is the registered object store backend an object_store setting names:
-// "embedded", or the scheme of its URL ("s3" for s3://…).
-func objectStoreID(setting string) string {
-	if scheme, _, ok := strings.Cut(setting, "://"); ok {
-		return scheme
-	}
-	return setting
-}
-
 // Files of the embedded S3 server in the data directory.
 const (
 	// S3CredentialsFile holds its generated keys (0600), written once.
@@ -81,14 +76,6 @@ const (
 	// S3EndpointFile holds the endpoint of its latest start.
 	S3EndpointFile = "s3-endpoint"
 )
-
-// redactURL drops credentials from an s3:// URL before it is logged.
-func redactURL(u string) string {
-	if i := strings.Index(u, "?"); i >= 0 {
-		return u[:i] + "?…"
-	}
-	return u
-}
 
 func (a *Appliance) setupRuntime(ctx context.Context) error {
 	log := a.logger.With("component", "runtime")

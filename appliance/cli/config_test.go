@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/kfp-box/kfp-box/appliance"
+	"github.com/kfp-box/kfp-box/storage/objects/s3"
 )
 
 // TestConfigShow merges a file, the environment and a flag, checks that each value names
@@ -34,7 +35,9 @@ func TestConfigShow(t *testing.T) {
 		"max_parallel_tasks: 5", "# env KFPBOX_MAX_PARALLEL_TASKS",
 		"shutdown_timeout: 7s", "# flag --shutdown-timeout",
 		`s3_listen: "127.0.0.1:9000"`, "# default",
-		"secret_key=REDACTED",
+		"object_store:\n  backend: \"s3\"",
+		"    secret_key: \"REDACTED\"",
+		"    endpoint: \"http://minio:9000\"",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config show lacks %q:\n%s", want, out)
@@ -68,7 +71,7 @@ func TestConfigShow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the output does not load as a configuration file: %v\n%s", err, out)
 	}
-	want.ObjectStore = appliance.RedactSecrets(want.ObjectStore)
+	want.Section("object_store", s3.ID).(*s3.Settings).SecretKey = "REDACTED"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read back:\n%+v\nwant\n%+v", got, want)
 	}
@@ -85,6 +88,9 @@ func TestConfigShow(t *testing.T) {
 	wantSrc := map[string]string{"listen": "file " + file, "runtime.backend": "file " + file, "max_parallel_tasks": "env KFPBOX_MAX_PARALLEL_TASKS",
 		"shutdown_timeout": "flag --shutdown-timeout", "data_dir": "flag --data-dir", "object_store": "env KFPBOX_OBJECT_STORE", "host_user": "file " + file,
 		"runtime.containerd.address": "flag --containerd-address"}
+	for _, k := range []string{"backend", "s3.bucket", "s3.endpoint", "s3.region", "s3.access_key", "s3.secret_key", "s3.part_size", "s3.sign_payload"} {
+		wantSrc["object_store."+k] = "env KFPBOX_OBJECT_STORE" // the URL sets the whole section
+	}
 	seen := map[string]bool{}
 	for _, s := range settings {
 		seen[s.Key] = true
@@ -143,6 +149,13 @@ runtime:
   host:
     shim: /usr/local/bin/kfp-box
     mount_namespaces: false
+object_store:
+  backend: s3
+  s3:
+    bucket: artifacts
+    endpoint: http://127.0.0.1:9000
+    part_size: 8388608
+    sign_payload: "true"
 `
 	if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -164,13 +177,13 @@ runtime:
 		t.Fatal(err)
 	}
 	out := stdout.String()
-	for _, want := range []string{"    pull_timeout: 1m30s", "    mount_namespaces: false", "    namespace: \"lab\""} {
+	for _, want := range []string{"    pull_timeout: 1m30s", "    mount_namespaces: false", "    namespace: \"lab\"", "    part_size: 8388608", "    bucket: \"artifacts\""} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config show lacks %q:\n%s", want, out)
 		}
 	}
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, "pull_timeout:") || strings.Contains(line, "mount_namespaces:") || strings.Contains(line, "backend:") {
+		if strings.Contains(line, "pull_timeout:") || strings.Contains(line, "mount_namespaces:") || strings.Contains(line, `backend: "containerd"`) {
 			if !strings.HasSuffix(line, "# file "+file) {
 				t.Errorf("source of %q: want file %s", line, file)
 			}
@@ -208,20 +221,24 @@ runtime:
 	}
 
 	for name, c := range map[string]struct{ yaml, want string }{
-		"unknown backend":     {"runtime: docker\n", `runtime "docker": want auto, containerd or host`},
-		"unknown section":     {"runtime:\n  docker: {}\n", `runtime: unknown key "docker" (valid: backend, containerd, host)`},
-		"unknown section key": {"runtime:\n  containerd:\n    adress: /x\n", `runtime.containerd: unknown key "adress" (valid: address, namespace, snapshotter, init_binary, log_binary, pull_timeout)`},
-		"bad value":           {"runtime:\n  host:\n    mount_namespaces: maybe\n", `runtime.host: mount_namespaces: "maybe" is not true or false`},
-		"invalid value":       {"runtime:\n  containerd:\n    namespace: \"a b\"\n", `runtime.containerd: namespace "a b"`},
-		"section not mapping": {"runtime:\n  host: yes\n", "runtime.host: want a mapping"},
-		"unknown top key":     {"runtimes: host\n", `unknown key "runtimes" (valid: allowed_host,`},
+		"unknown backend":      {"runtime: docker\n", `runtime "docker": want auto, containerd or host`},
+		"unknown section":      {"runtime:\n  docker: {}\n", `runtime: unknown key "docker" (valid: backend, containerd, host)`},
+		"unknown section key":  {"runtime:\n  containerd:\n    adress: /x\n", `runtime.containerd: unknown key "adress" (valid: address, namespace, snapshotter, init_binary, log_binary, pull_timeout)`},
+		"bad value":            {"runtime:\n  host:\n    mount_namespaces: maybe\n", `runtime.host: mount_namespaces: "maybe" is not true or false`},
+		"invalid value":        {"runtime:\n  containerd:\n    namespace: \"a b\"\n", `runtime.containerd: namespace "a b"`},
+		"section not mapping":  {"runtime:\n  host: yes\n", "runtime.host: want a mapping"},
+		"unknown top key":      {"runtimes: host\n", `unknown key "runtimes" (valid: allowed_host,`},
+		"unknown store":        {"object_store: gs://bkt\n", `object_store "gs://bkt": want embedded or s3, or the URL of a backend configured by one`},
+		"unknown URL param":    {"object_store: s3://bkt?endpoint=http://m:9&secretkey=hunter2\n", `object_store: unknown URL parameter "secretkey" (valid: access_key, endpoint,`},
+		"store without bucket": {"object_store:\n  backend: s3\n", "object_store.s3: bucket is empty"},
+		"bad store endpoint":   {"object_store: s3://bkt?endpoint=http://h/p&secret_key=hunter2\n", `object_store.s3: endpoint "http://h/p" must be scheme://host[:port]`},
 	} {
 		f := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		if err := os.WriteFile(f, []byte(c.yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err := runCLI(t, "config", "show", "--config", f)
-		if exitCode(err) != 2 || err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), c.want) {
+		if exitCode(err) != 2 || err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("%s: exit %d, %v; want exit 2 and one line with %q", name, exitCode(err), err, c.want)
 		}
 	}

@@ -28,6 +28,15 @@ type Section interface {
 	Validate() error
 }
 
+// URLSection is a Section that can also be set from one URL (object_store:
+// s3://BUCKET?endpoint=...): the configuration accepts the URL in place of the backend's
+// name when its scheme is the backend's id. FromURL resets the section to its defaults and
+// sets the fields the URL names; it rejects parameters the section does not have.
+type URLSection interface {
+	Section
+	FromURL(raw string) error
+}
+
 // Field describes one field of a section.
 type Field struct {
 	// Key is the field's configuration key (the json tag).
