@@ -18,6 +18,7 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/k8s"
 	"github.com/kfp-box/kfp-box/internal/registry"
 	"github.com/kfp-box/kfp-box/storage/kv"
+	"github.com/kfp-box/kfp-box/storage/objects/local"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -97,7 +98,7 @@ func Defaults() Config {
 		Listen:           "127.0.0.1:8888",
 		S3Listen:         "127.0.0.1:9000",
 		Runtime:          "auto",
-		ObjectStore:      "embedded",
+		ObjectStore:      local.ID,
 		LogLevel:         "info",
 		LogFormat:        "text",
 		CacheEnabled:     true,
