@@ -18,7 +18,7 @@ func init() { register(newConfigCmd) }
 
 // newConfigCmd is `kfp-box config`: the configuration serve would run with.
 func newConfigCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Show the configuration 'serve' would run with"}
+	cmd := &cobra.Command{Use: "config", Short: "Show the configuration 'serve' would run with, and the reference of every key"}
 	cmd.AddCommand(newConfigShowCmd(), newConfigSchemaCmd())
 	return cmd
 }
