@@ -32,10 +32,11 @@ type Settings struct {
 // parts, credentials from the environment).
 func NewSettings() *Settings { return &Settings{} }
 
-// url is the section as the object_store URL that ParseURL reads.
-func (s *Settings) url() string {
+// url is the section as the object_store URL that ParseURL reads, with secret in place of
+// the secret key.
+func (s *Settings) url(secret string) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"endpoint": s.Endpoint, "region": s.Region, "access_key": s.AccessKey, "secret_key": s.SecretKey, "sign_payload": s.SignPayload} {
+	for k, v := range map[string]string{"endpoint": s.Endpoint, "region": s.Region, "access_key": s.AccessKey, "secret_key": secret, "sign_payload": s.SignPayload} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -46,7 +47,8 @@ func (s *Settings) url() string {
 	return (&url.URL{Scheme: "s3", Host: s.Bucket, RawQuery: q.Encode()}).String()
 }
 
-// Config resolves the section into the store's Config by ParseURL's rules.
+// Config resolves the section into the store's Config by ParseURL's rules. Its errors name
+// the setting that is wrong and never hold the secret key (ParseURL is given a stand-in).
 func (s *Settings) Config() (Config, error) {
 	if s.Bucket == "" {
 		return Config{}, fmt.Errorf("bucket is empty: %w", objects.ErrInvalid)
@@ -54,18 +56,18 @@ func (s *Settings) Config() (Config, error) {
 	if s.PartSize < 0 {
 		return Config{}, fmt.Errorf("part_size must be at least 5242880: %w", objects.ErrInvalid)
 	}
-	cfg, err := ParseURL(s.url())
+	standIn := ""
+	if s.SecretKey != "" {
+		standIn = "REDACTED"
+	}
+	raw := s.url(standIn)
+	cfg, err := ParseURL(raw)
 	if err != nil {
-		// ParseURL names the URL it was given, which holds the secret key: say which
-		// setting is wrong instead.
-		msg := err.Error()
-		if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "object store ") {
-			msg = msg[i+2:]
-		}
-		if s.SecretKey != "" {
-			msg = strings.ReplaceAll(msg, s.SecretKey, "REDACTED")
-		}
-		return Config{}, fmt.Errorf("%s", msg)
+		// ParseURL names the whole URL: say which setting is wrong instead.
+		return Config{}, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), fmt.Sprintf("object store %q: ", raw)))
+	}
+	if s.SecretKey != "" {
+		cfg.SecretKey = s.SecretKey
 	}
 	return cfg, nil
 }

@@ -64,3 +64,39 @@ func TestSettings(t *testing.T) {
 		t.Errorf("secret_key is not marked secret: %+v", f[4])
 	}
 }
+
+// FuzzSettingsFromURL: FromURL never panics; where both it and ParseURL accept a URL, the
+// section resolves to ParseURL's Config (the URL and the section are one setting); the
+// section's errors never carry its secret key.
+func FuzzSettingsFromURL(f *testing.F) {
+	for _, s := range []string{
+		"s3://mlpipeline?endpoint=http://127.0.0.1:9000&access_key=a&secret_key=b",
+		"s3://b?endpoint=h:1&part_size=99999999&sign_payload=true",
+		"s3://bkt?endpoint=http://h/p&secret_key=zzz",
+		"s3://bkt?part_size=%2B5242880",
+		"s3://bkt?region=eu&region=us",
+		"gs://x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		s := NewSettings()
+		if err := s.FromURL(raw); err != nil {
+			return
+		}
+		got, err := s.Config()
+		if err != nil {
+			if s.SecretKey != "" && strings.Contains(err.Error(), s.SecretKey) && !strings.Contains(s.url("")+" must be at least 5242880 scheme://host[:port] sign_payload true false bucket is empty invalid argument", s.SecretKey) {
+				t.Fatalf("error shows the secret key %q: %v", s.SecretKey, err)
+			}
+			return
+		}
+		want, err := ParseURL(raw)
+		if err != nil {
+			return // FromURL reads part_size with Atoi, which takes a sign ParseURL refuses
+		}
+		if got != want {
+			t.Fatalf("section of %q resolves to %+v, ParseURL to %+v", raw, got, want)
+		}
+	})
+}
