@@ -142,7 +142,7 @@ func TestCLIImagesThroughBox(t *testing.T) {
 	if ctd.skip != "" {
 		t.Skip(ctd.skip)
 	}
-	b := startBox(t, func(c *appliance.Config) { c.Runtime, c.ContainerdAddress = "containerd", ctd.address })
+	b := startBox(t, func(c *appliance.Config) { useContainerd(c, ctd.address) })
 	addr := b.a.Addr()
 	dir := t.TempDir()
 	archive := filepath.Join(dir, "img.tar")
@@ -177,7 +177,8 @@ func TestCLIImagesThroughBox(t *testing.T) {
 		{[]string{"image", "rm", "example.com/cli/via-api:1"}, 0, []string{"removed example.com/cli/via-api:1"}, nil},
 		{[]string{"image", "rm", "example.com/cli/via-api:1"}, 1, nil, []string{"image not present"}},
 		{[]string{"image", "import", garbage}, 2, nil, []string{"import"}},
-		{[]string{"image", "pull", registry + "/team/bb:api"}, 0, []string{"pulled " + registry + "/team/bb:api"}, []string{"pulling " + registry + "/team/bb:api on the box"}},
+		{[]string{"image", "pull", registry + "/team/bb:api"}, 0, []string{"pulled " + registry + "/team/bb:api"}, []string{"pulling " + registry + "/team/bb:api on the box", "/team/bb:api [", "] 1.9 MiB / 1.9 MiB"}},
+		{[]string{"image", "pull", "127.0.0.1:1/none:1"}, 1, nil, []string{"127.0.0.1:1/none:1", "kfp-box image import"}},
 		{[]string{"image", "pull", "Not A Ref"}, 2, nil, []string{"not an image reference"}},
 	}
 	for _, s := range steps {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kfp-box/kfp-box/appliance/k8s"
+	"github.com/kfp-box/kfp-box/internal/registry"
 	"github.com/kfp-box/kfp-box/storage/kv"
+	"github.com/kfp-box/kfp-box/storage/objects/local"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -23,7 +26,9 @@ var ErrConfig = errors.New("invalid configuration")
 
 // Config is the box's configuration. Each field has a flag (the json tag with '_' → '-'), an
 // environment variable (KFPBOX_ + the json tag upper-cased) and a key in the YAML file (the json
-// tag). Precedence: defaults < file < environment < flags, merged by Load.
+// tag). Backends' own settings are typed sections their packages register (see family and
+// registry.Section), held in Backends. Precedence: defaults < file < environment < flags,
+// merged by Load. docs/configuration.md is `kfp-box config schema`'s output.
 type Config struct {
 	// DataDir holds meta.db, objects/, logs/ and containerd/.
 	DataDir string `json:"data_dir"`
@@ -31,16 +36,15 @@ type Config struct {
 	Listen string `json:"listen"`
 	// S3Listen is the address of the embedded S3 server ("" or "off" disables it).
 	S3Listen string `json:"s3_listen"`
-	// Runtime picks the task runtime: auto, containerd or host.
+	// Runtime picks the task runtime: auto or a registered runtime (runtime.Registered).
 	Runtime string `json:"runtime"`
-	// ContainerdAddress is an existing containerd socket; empty means the default socket, or a
-	// child containerd under DataDir when there is none.
-	ContainerdAddress string `json:"containerd_address"`
 	// HostUser is the user host-runtime tasks run as: a name, uid or uid:gid; "root" runs
 	// them as root. Empty: DefaultHostUser (created if missing) when kfp-box runs as root,
 	// else kfp-box's own user. A platform spec's runAsUser/runAsGroup wins.
 	HostUser string `json:"host_user"`
-	// ObjectStore is "embedded" or "s3://BUCKET?endpoint=URL".
+	// ObjectStore picks the object store backend (objects.Registered): "embedded", "s3",
+	// or a backend's URL ("s3://BUCKET?endpoint=URL"), which Load turns into the name and
+	// the backend's section (ResolveURLs).
 	ObjectStore string `json:"object_store"`
 	// DatastoreEndpoint selects the metadata backend: "" is the bbolt file DataDir/meta.db;
 	// postgres://... or mysql://... puts it on that SQL database through kine (ADR 009).
@@ -78,6 +82,13 @@ type Config struct {
 	// Namespace is the Kubernetes namespace single-user runs execute in, as KFP's own
 	// namespace is on a cluster: tasks' Secrets, ConfigMaps and pods live there.
 	Namespace string `json:"namespace"`
+
+	// Backends holds the typed settings of every registered backend that has any, keyed
+	// "FAMILY.ID" ("runtime.containerd"); see Section. Copies of a Config share them.
+	Backends map[string]registry.Section `json:"-"`
+	// Warnings are deprecation notices from Load (an old key in the file); serve logs them
+	// and config show prints them on stderr.
+	Warnings []string `json:"-"`
 }
 
 // Defaults returns the embedded defaults.
@@ -87,7 +98,7 @@ func Defaults() Config {
 		Listen:           "127.0.0.1:8888",
 		S3Listen:         "127.0.0.1:9000",
 		Runtime:          "auto",
-		ObjectStore:      "embedded",
+		ObjectStore:      local.ID,
 		LogLevel:         "info",
 		LogFormat:        "text",
 		CacheEnabled:     true,
@@ -96,6 +107,7 @@ func Defaults() Config {
 		Auth:             "token",
 		HostPython:       "python3",
 		Namespace:        "kubeflow",
+		Backends:         defaultSections(),
 	}
 }
 
@@ -123,10 +135,9 @@ var helps = map[string]string{
 	"data_dir":           "data directory (meta.db, objects/, logs/, containerd/)",
 	"listen":             "address of the API and web UI",
 	"s3_listen":          "address of the embedded S3 server (\"off\" disables it)",
-	"runtime":            "task runtime: auto, containerd or host",
-	"containerd_address": "containerd socket (default: the system socket, else a child containerd)",
+	"runtime":            "task runtime: auto or one of the registered runtimes (their settings: the runtime.NAME sections)",
 	"host_user":          "user host-runtime tasks run as: name, uid or uid:gid; \"root\" only when asked (default as root: " + DefaultHostUser + ", created if missing)",
-	"object_store":       "\"embedded\" or 's3://BUCKET?endpoint=URL'",
+	"object_store":       "object store: embedded, or s3 with its object_store.s3 section, or that section as one URL 's3://BUCKET?endpoint=URL&access_key=...&secret_key=...'",
 	"datastore_endpoint": "metadata datastore: empty for the bbolt file in the data directory, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... or mysql://USER:PASS@tcp(HOST:PORT)/DB (through kine)",
 	"log_level":          "log level: debug, info, warn or error",
 	"log_format":         "log format: text or json",
@@ -149,6 +160,9 @@ func fields() []field {
 	out := make([]field, 0, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
 		key := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if key == "-" {
+			continue
+		}
 		out = append(out, field{
 			key:   key,
 			flag:  strings.ReplaceAll(key, "_", "-"),
@@ -160,9 +174,11 @@ func fields() []field {
 	return out
 }
 
-// AddFlags registers one flag per field on fs, with the defaults as flag defaults.
+// AddFlags registers one flag per field and per backend section field on fs, with the
+// defaults as flag defaults.
 func AddFlags(fs *pflag.FlagSet) {
-	d := reflect.ValueOf(Defaults())
+	def := Defaults()
+	d := reflect.ValueOf(def)
 	for _, f := range fields() {
 		v := d.Field(f.index)
 		help := f.help + " (env " + f.env + ")"
@@ -177,6 +193,7 @@ func AddFlags(fs *pflag.FlagSet) {
 			fs.String(f.flag, v.String(), help)
 		}
 	}
+	addSectionFlags(fs, def)
 	fs.String("config", "", "YAML configuration file (env KFPBOX_CONFIG; default "+DefaultConfigFile+" when it exists, /dev/null for none)")
 }
 
@@ -210,6 +227,9 @@ func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet)
 	for _, f := range fields() {
 		src[f.key] = "default"
 	}
+	for _, f := range cfg.sectionFields() {
+		src[f.path()] = "default"
+	}
 	if file == "" && getenv != nil {
 		file = getenv("KFPBOX_CONFIG")
 	}
@@ -223,7 +243,7 @@ func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet)
 		if err != nil {
 			return cfg, src, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
-		keys, err := applyFile(&cfg, data)
+		keys, err := applyFile(&cfg, data, file)
 		if err != nil {
 			return cfg, src, fmt.Errorf("%w: %s: %v", ErrConfig, file, err)
 		}
@@ -243,6 +263,23 @@ func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet)
 			src[f.key] = Source("env " + f.env)
 		}
 	}
+	for _, f := range cfg.sectionFields() {
+		if getenv == nil {
+			break
+		}
+		// The legacy name first, so the section's own name wins when both are set.
+		for _, env := range []string{f.legacyEnv(), f.env()} {
+			if env == "KFPBOX_" {
+				continue
+			}
+			if s := getenv(env); s != "" {
+				if err := cfg.setSection(f, s); err != nil {
+					return cfg, src, fmt.Errorf("%w: %s: %v", ErrConfig, env, err)
+				}
+				src[f.path()] = Source("env " + env)
+			}
+		}
+	}
 	if fs != nil {
 		for _, f := range fields() {
 			fl := fs.Lookup(f.flag)
@@ -254,6 +291,21 @@ func LoadWithSources(file string, getenv func(string) string, fs *pflag.FlagSet)
 			}
 			src[f.key] = Source("flag --" + f.flag)
 		}
+		for _, f := range cfg.sectionFields() {
+			for _, name := range []string{f.legacyFlag(), f.flag()} {
+				fl := fs.Lookup(name)
+				if name == "" || fl == nil || !fl.Changed {
+					continue
+				}
+				if err := cfg.setSection(f, fl.Value.String()); err != nil {
+					return cfg, src, fmt.Errorf("%w: --%s: %v", ErrConfig, name, err)
+				}
+				src[f.path()] = Source("flag --" + name)
+			}
+		}
+	}
+	if err := cfg.ResolveURLs(src); err != nil {
+		return cfg, src, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, src, err
@@ -279,22 +331,46 @@ type Setting struct {
 	String bool `json:"-"`
 }
 
-// Settings lists cfg's values in field order with their sources, secrets in URLs and DSNs
-// (passwords, secret keys, tokens) replaced by "REDACTED".
+// Settings lists cfg's values with their sources: the top-level keys in field order, then
+// each family's choice ("runtime.backend") and its backends' section fields
+// ("runtime.containerd.address"). Secrets in URLs and DSNs (passwords, secret keys, tokens)
+// and whole values of fields marked secret are replaced by "REDACTED".
 func (c Config) Settings(src Sources) []Setting {
 	v := reflect.ValueOf(c)
 	out := make([]Setting, 0, v.NumField())
+	var fams []Setting
 	for _, f := range fields() {
 		fv := v.Field(f.index)
 		val := fmt.Sprint(fv.Interface())
-		out = append(out, Setting{Key: f.key, Value: RedactSecrets(val), Source: src[f.key], Help: f.help, String: fv.Kind() == reflect.String})
+		s := Setting{Key: f.key, Value: RedactSecrets(val), Source: src[f.key], Help: f.help, String: fv.Kind() == reflect.String}
+		if _, ok := familyOf(f.key); ok {
+			s.Key = f.key + "." + chooseKey
+			fams = append(fams, s)
+			continue
+		}
+		out = append(out, s)
+	}
+	for _, fs := range fams {
+		out = append(out, fs)
+		fam, _ := strings.CutSuffix(fs.Key, "."+chooseKey)
+		for _, f := range c.sectionFields() {
+			if f.fam != fam {
+				continue
+			}
+			val := RedactSecrets(f.Value)
+			if f.Secret && f.Value != "" {
+				val = "REDACTED"
+			}
+			out = append(out, Setting{Key: f.path(), Value: val, Source: src[f.path()], Help: f.Doc, String: f.Type == "string"})
+		}
 	}
 	return out
 }
 
-// applyFile reads YAML keys and returns those it set; unknown keys are errors so typos do
-// not pass silently.
-func applyFile(cfg *Config, data []byte) ([]string, error) {
+// applyFile reads YAML keys and returns the source keys it set; unknown keys are errors so
+// typos do not pass silently. An old top-level key of a section field sets the field and
+// adds a deprecation warning to cfg.Warnings.
+func applyFile(cfg *Config, data []byte, file string) ([]string, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, err
@@ -307,16 +383,52 @@ func applyFile(cfg *Config, data []byte) ([]string, error) {
 	for _, f := range fields() {
 		known[f.key] = f
 	}
+	legacy := cfg.legacyKeys()
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	// Sorted, so that the first error does not depend on map order, with old keys first
+	// so that a section set in the same file wins.
+	sort.Slice(names, func(i, j int) bool {
+		_, li := legacy[names[i]]
+		_, lj := legacy[names[j]]
+		if li != lj {
+			return li
+		}
+		return names[i] < names[j]
+	})
 	v := reflect.ValueOf(cfg).Elem()
 	var keys []string
-	for k, val := range raw {
+	for _, k := range names {
+		val := raw[k]
+		if lf, ok := legacy[k]; ok {
+			str, err := registry.Scalar(val)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", k, err)
+			}
+			if err := cfg.setSection(lf, str); err != nil {
+				return nil, fmt.Errorf("%s: %v", k, err)
+			}
+			cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("%s: key %q is deprecated; write it as %s.%s: {%s: ...}", file, k, lf.fam, lf.id, lf.Key))
+			keys = append(keys, lf.path())
+			continue
+		}
 		f, ok := known[k]
 		if !ok {
-			return nil, fmt.Errorf("unknown key %q", k)
+			return nil, fmt.Errorf("unknown key %q (valid: %s)", k, strings.Join(validKeys(), ", "))
 		}
-		str := ""
-		if val != nil { // "key:" with no value is the empty value
-			str = fmt.Sprint(val)
+		if fam, ok := familyOf(k); ok {
+			set, err := cfg.applyFamily(fam, val)
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, set...)
+			continue
+		}
+		str, err := registry.Scalar(val) // "key:" with no value is the empty value
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", k, err)
 		}
 		if err := setString(v.Field(f.index), str); err != nil {
 			return nil, fmt.Errorf("%s: %v", k, err)
@@ -324,6 +436,16 @@ func applyFile(cfg *Config, data []byte) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// validKeys lists the top-level keys of the configuration file, sorted.
+func validKeys() []string {
+	var out []string
+	for _, f := range fields() {
+		out = append(out, f.key)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func setString(v reflect.Value, s string) error {
@@ -354,10 +476,8 @@ func setString(v reflect.Value, s string) error {
 
 // Validate checks values that have a fixed set of choices.
 func (c Config) Validate() error {
-	switch c.Runtime {
-	case "auto", "containerd", "host":
-	default:
-		return fmt.Errorf("%w: runtime %q: want auto, containerd or host", ErrConfig, c.Runtime)
+	if err := c.validateFamilies(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
@@ -369,9 +489,6 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("%w: data_dir is empty", ErrConfig)
-	}
-	if c.ObjectStore != "embedded" && !strings.HasPrefix(c.ObjectStore, "s3://") {
-		return fmt.Errorf("%w: object_store %q: want embedded or s3://BUCKET?endpoint=URL", ErrConfig, c.ObjectStore)
 	}
 	if _, err := DatastoreBackend(c.DatastoreEndpoint); err != nil {
 		return err

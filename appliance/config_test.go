@@ -126,3 +126,63 @@ func TestDefaultConfigFile(t *testing.T) {
 		t.Fatalf("KFPBOX_CONFIG=/dev/null: %v %q", err, cfg.Runtime)
 	}
 }
+
+// TestSectionSources: backend section fields come from the file, the environment (the
+// section's own variable beating the legacy one) and flags (the section's own flag beating
+// the legacy one), each recorded under FAMILY.ID.KEY.
+func TestSectionSources(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(file, []byte("runtime:\n  containerd:\n    snapshotter: native\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"KFPBOX_CONTAINERD_ADDRESS":            "/run/legacy.sock",
+		"KFPBOX_RUNTIME_CONTAINERD_ADDRESS":    "/run/new.sock",
+		"KFPBOX_RUNTIME_HOST_MOUNT_NAMESPACES": "false",
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--runtime-containerd-pull-timeout=2m", "--containerd-address=/run/flag.sock"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, src, err := LoadWithSources(file, func(k string) string { return env[k] }, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, s := range cfg.Settings(src) {
+		got[s.Key] = s.Value + " <- " + string(s.Source)
+	}
+	for key, want := range map[string]string{
+		"runtime.containerd.snapshotter":  "native <- file " + file,
+		"runtime.containerd.address":      "/run/flag.sock <- flag --containerd-address",
+		"runtime.containerd.pull_timeout": "2m0s <- flag --runtime-containerd-pull-timeout",
+		"runtime.host.mount_namespaces":   "false <- env KFPBOX_RUNTIME_HOST_MOUNT_NAMESPACES",
+		"runtime.containerd.namespace":    "kfp-box <- default",
+		"runtime.backend":                 "auto <- default",
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %q, want %q", key, got[key], want)
+		}
+	}
+	delete(env, "KFPBOX_RUNTIME_CONTAINERD_ADDRESS")
+	cfg, src, err = LoadWithSources(file, func(k string) string { return env[k] }, nil)
+	if err != nil || src["runtime.containerd.address"] != "env KFPBOX_CONTAINERD_ADDRESS" {
+		t.Fatalf("legacy env: %v %q", err, src["runtime.containerd.address"])
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("the legacy environment variable warned: %v", cfg.Warnings)
+	}
+}
+
+// TestPackagedConfig: the file the Debian package installs as /etc/kfp-box/config.yaml
+// loads without errors or deprecation warnings.
+func TestPackagedConfig(t *testing.T) {
+	cfg, src, err := LoadWithSources("../packaging/config.yaml", func(string) string { return "" }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 0 || cfg.Runtime != "auto" || src["runtime"] != "file ../packaging/config.yaml" {
+		t.Fatalf("packaged config: warnings %v, runtime %q from %q", cfg.Warnings, cfg.Runtime, src["runtime"])
+	}
+}

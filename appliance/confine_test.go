@@ -79,8 +79,7 @@ func TestBoxContainerdTasksConfined(t *testing.T) {
 		t.Skip(ctd.skip)
 	}
 	b := startBox(t, func(c *appliance.Config) {
-		c.Runtime = "containerd"
-		c.ContainerdAddress = ctd.address
+		useContainerd(c, ctd.address)
 	})
 	pid := b.upload(filepath.Join(testdata, "confined.yaml"), "confined")
 	r := b.runPipeline(pid, map[string]any{"data_dir": b.data})

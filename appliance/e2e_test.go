@@ -466,8 +466,7 @@ func testBoxContainerd(t *testing.T, datastore string) {
 		t.Skip(ctd.skip)
 	}
 	b := startBox(t, func(c *appliance.Config) {
-		c.Runtime = "containerd"
-		c.ContainerdAddress = ctd.address
+		useContainerd(c, ctd.address)
 		c.DatastoreEndpoint = datastore
 	})
 
@@ -667,4 +666,10 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// useContainerd points c at the containerd runtime on the socket address.
+func useContainerd(c *appliance.Config, address string) {
+	c.Runtime = containerd.ID
+	c.Section("runtime", containerd.ID).(*containerd.Settings).Address = address
 }

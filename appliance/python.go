@@ -11,6 +11,7 @@ import (
 
 	"github.com/kfp-box/kfp-box/appliance/pyenv"
 	"github.com/kfp-box/kfp-box/appliance/spec"
+	"github.com/kfp-box/kfp-box/runtime/host"
 	"github.com/kfp-box/kfp-box/storage/wheelhouse"
 )
 
@@ -35,10 +36,10 @@ func (a *Appliance) setupWheelhouse(ctx context.Context) error {
 		log.Info("pulling missing wheels through from upstream", "upstream", up.URL())
 	}
 	a.python = pyenv.Probe(ctx, a.cfg.HostPython)
-	if a.runtime != nil && a.runtime.Name() == "host" && a.taskUser != nil && a.taskUser.UID != 0 && a.python.Problem == "" {
+	if a.runtime != nil && a.runtime.Name() == host.ID && a.taskUser != nil && a.taskUser.UID != 0 && a.python.Problem == "" {
 		a.python = a.pythonForTaskUser(ctx)
 	}
-	if a.runtime != nil && a.runtime.Name() == "host" {
+	if a.runtime != nil && a.runtime.Name() == host.ID {
 		plog := a.logger.With("component", "pyenv")
 		if a.python.Problem != "" {
 			plog.Warn("host tasks that run Python will fail", "problem", a.python.Problem)
@@ -111,7 +112,7 @@ func (a *Appliance) pypiRoutes(r gin.IRouter) {
 
 // preflight lists the tasks of a new run whose pip installs the box cannot satisfy.
 func (a *Appliance) preflight(_ context.Context, p *spec.Pipeline) []string {
-	return pyenv.Preflight(p, pyenv.PreflightOptions{Wheels: a.wheels, Upstream: a.upstreamURL(), ContainerRuntime: a.runtime.Name() != "host"})
+	return pyenv.Preflight(p, pyenv.PreflightOptions{Wheels: a.wheels, Upstream: a.upstreamURL(), ContainerRuntime: a.runtime.Name() != host.ID})
 }
 
 // pythonInfo is the "python" part of GET /system.

@@ -348,7 +348,8 @@ func TestPythonFixturesContainerd(t *testing.T) {
 		t.Fatalf("import the test Python image: %v", err)
 	}
 	b := startBox(t, func(cfg *appliance.Config) {
-		cfg.Runtime, cfg.ContainerdAddress, cfg.MaxParallelTasks = "containerd", ctd.address, 4
+		useContainerd(cfg, ctd.address)
+		cfg.MaxParallelTasks = 4
 	})
 	if code, out, errs := runCLI(t, b.a.Addr(), "wheels", "import", wheels); code != 0 {
 		t.Fatalf("wheels import: %d %s %s", code, out, errs)
@@ -514,7 +515,7 @@ func TestBundleAirGapped(t *testing.T) {
 	remove()
 
 	b := startBox(t, func(cfg *appliance.Config) {
-		cfg.Runtime, cfg.ContainerdAddress = "containerd", ctd.address
+		useContainerd(cfg, ctd.address)
 	})
 	code, out, errs := runCLI(t, b.a.Addr(), append([]string{"bundle", "import", bundle}, ctdFlags...)...)
 	if code != 0 || !strings.Contains(out, "imported image "+ref) || !strings.Contains(out, "imported wheel kfp-2.14.6-py3-none-any.whl") {

@@ -12,8 +12,8 @@ import (
 // its disk it uses. Sizes are computed on request; the walk stops when ctx ends.
 func (a *Appliance) systemInfo(ctx context.Context) any {
 	rt := map[string]any{"backend": a.runtime.Name()}
-	if a.cfg.ContainerdAddress != "" {
-		rt["containerd_address"] = a.cfg.ContainerdAddress
+	if sec := a.cfg.Section("runtime", a.runtime.Name()); sec != nil {
+		rt["settings"] = SectionView(sec) // as config show prints them, without secrets
 	}
 	storage := map[string]any{
 		"data_dir":      a.cfg.DataDir,
@@ -21,6 +21,9 @@ func (a *Appliance) systemInfo(ctx context.Context) any {
 		"logs_bytes":    dirSize(ctx, filepath.Join(a.cfg.DataDir, "logs")),
 		"object_store":  a.cfg.ObjectStore,
 		"datastore":     "bbolt",
+	}
+	if sec := a.cfg.Section("object_store", a.cfg.ObjectStore); sec != nil {
+		storage["object_store_settings"] = SectionView(sec)
 	}
 	if a.cfg.DatastoreEndpoint == "" {
 		storage["meta_bytes"] = fileSize(filepath.Join(a.cfg.DataDir, "meta.db"))

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"path/filepath"
 	goruntime "runtime"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,24 +17,31 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
 	"github.com/kfp-box/kfp-box/gpu"
+	"github.com/kfp-box/kfp-box/internal/registry"
 	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/runtime/containerd"
+	"github.com/kfp-box/kfp-box/runtime/host"
 	"github.com/kfp-box/kfp-box/storage/objects"
+	"github.com/kfp-box/kfp-box/storage/objects/local"
 	"github.com/kfp-box/kfp-box/storage/objects/s3server"
 	"github.com/kfp-box/kfp-box/ui"
 )
 
 func (a *Appliance) setupObjects(ctx context.Context) error {
 	log := a.logger.With("component", "objects")
-	id := objectStoreID(a.cfg.ObjectStore)
-	st, err := objects.Open(ctx, id, objects.Options{DataDir: a.cfg.DataDir, URL: a.cfg.ObjectStore, Logger: log})
+	if err := a.cfg.ResolveURLs(nil); err != nil { // a Config made without Load
+		return err
+	}
+	id := a.cfg.ObjectStore
+	sec := a.cfg.Section("object_store", id)
+	st, err := objects.Open(ctx, id, objects.Options{DataDir: a.cfg.DataDir, Logger: log}, sec)
 	if err != nil {
 		return err
 	}
 	a.objects = st
-	if id != "embedded" {
+	if id != local.ID {
 		a.remote = st
-		log.Info("using an external object store; artifacts are staged in and out around each task", "store", redactURL(a.cfg.ObjectStore))
+		log.Info("using an external object store; artifacts are staged in and out around each task", "store", id, "settings", SectionView(sec))
 		return nil
 	}
 	root := filepath.Join(a.cfg.DataDir, "objects")
@@ -63,15 +69,6 @@ func (a *Appliance) setupObjects(ctx context.Context) error {
 	return nil
 }
 
-// objectStoreID is the registered object store backend an object_store setting names:
-// "embedded", or the scheme of its URL ("s3" for s3://…).
-func objectStoreID(setting string) string {
-	if scheme, _, ok := strings.Cut(setting, "://"); ok {
-		return scheme
-	}
-	return setting
-}
-
 // Files of the embedded S3 server in the data directory.
 const (
 	// S3CredentialsFile holds its generated keys (0600), written once.
@@ -80,37 +77,32 @@ const (
 	S3EndpointFile = "s3-endpoint"
 )
 
-// redactURL drops credentials from an s3:// URL before it is logged.
-func redactURL(u string) string {
-	if i := strings.Index(u, "?"); i >= 0 {
-		return u[:i] + "?…"
-	}
-	return u
-}
-
 func (a *Appliance) setupRuntime(ctx context.Context) error {
 	log := a.logger.With("component", "runtime")
-	opts := runtime.Options{DataDir: a.cfg.DataDir, Logger: log, Config: map[string]string{}}
+	opts := runtime.Options{DataDir: a.cfg.DataDir, Logger: log}
+	section := func(id string) registry.Section { return a.cfg.Section("runtime", id) }
 	id := a.cfg.Runtime
-	if a.cfg.ContainerdAddress != "" {
-		opts.Config["address"] = a.cfg.ContainerdAddress
-	}
 	if id == "auto" {
+		// auto prefers containerd (images, isolation) and falls back to the host runtime.
+		ctd, _ := section(containerd.ID).(*containerd.Settings)
+		if ctd == nil {
+			ctd = containerd.NewSettings()
+		}
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := containerd.Probe(pctx, containerd.ProbeOptions{Address: a.cfg.ContainerdAddress, DataDir: a.cfg.DataDir})
+		err := containerd.Probe(pctx, containerd.ProbeOptions{Address: ctd.Address, DataDir: a.cfg.DataDir})
 		cancel()
 		if err != nil {
 			log.Warn("containerd is not usable; tasks run as host processes (images are ignored)", "reason", err)
-			id = "host"
+			id = host.ID
 		} else {
-			id = "containerd"
+			id = containerd.ID
 		}
 	}
-	rt, err := runtime.Open(ctx, id, opts)
-	if err != nil && a.cfg.Runtime == "auto" && id == "containerd" && errors.Is(err, runtime.ErrUnavailable) {
+	rt, err := runtime.Open(ctx, id, opts, section(id))
+	if err != nil && a.cfg.Runtime == "auto" && id == containerd.ID && errors.Is(err, runtime.ErrUnavailable) {
 		log.Warn("containerd failed to start; tasks run as host processes (images are ignored)", "reason", err)
-		id = "host"
-		rt, err = runtime.Open(ctx, id, opts)
+		id = host.ID
+		rt, err = runtime.Open(ctx, id, opts, section(id))
 	}
 	if err != nil {
 		return err
@@ -118,7 +110,7 @@ func (a *Appliance) setupRuntime(ctx context.Context) error {
 	a.runtime = rt
 	a.onStop("runtime", func(context.Context) error { return rt.Close() })
 	log.Info("task runtime ready", "runtime", rt.Name())
-	if rt.Name() != "host" {
+	if rt.Name() != host.ID {
 		if a.cfg.HostUser != "" {
 			log.Info("host_user applies to the host runtime only; containers run as their image's user or the platform spec's runAsUser", "host_user", a.cfg.HostUser)
 		}

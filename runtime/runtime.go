@@ -196,36 +196,56 @@ type ImageStore interface {
 	PullImage(ctx context.Context, ref string, progress func(done, total int64)) (string, error)
 }
 
-// Options are passed to a backend's factory.
+// Options are passed to a backend's factory, beside its configuration section.
 type Options struct {
 	// DataDir is kfp-box's data directory; backends keep their state under it.
 	DataDir string
 	// Logger is scoped to the backend.
 	Logger *slog.Logger
-	// Config holds backend-specific settings (for containerd: "address").
-	Config map[string]string
 }
 
-// Factory creates a backend.
-type Factory func(ctx context.Context, opts Options) (Runtime, error)
+// factory opens a backend from its section (already of the backend's type).
+type factory func(ctx context.Context, opts Options, section registry.Section) (Runtime, error)
 
 // backends are the registered runtimes.
-var backends = registry.New[Factory]("runtime")
+var backends = registry.New[factory]("runtime")
 
-// Register makes a backend available under id. It panics on a duplicate id; call it from init.
-func Register(id string, f Factory) { backends.Register(id, f) }
+// Register makes a backend available under id with its typed configuration section:
+// newSection returns the section with its defaults (a pointer to a struct, see
+// registry.Section), open creates the backend from one. It panics on a duplicate id; call
+// it from init.
+func Register[S registry.Section](id string, newSection func() S, open func(ctx context.Context, opts Options, section S) (Runtime, error)) {
+	backends.Register(id, func() registry.Section { return newSection() },
+		func(ctx context.Context, opts Options, section registry.Section) (Runtime, error) {
+			s, ok := section.(S)
+			if !ok {
+				return nil, fmt.Errorf("runtime %q: configuration section is a %T, want a %T: %w", id, section, *new(S), ErrInvalid)
+			}
+			return open(ctx, opts, s)
+		})
+}
 
-// Open creates the backend registered under id.
-func Open(ctx context.Context, id string, opts Options) (Runtime, error) {
+// Open creates the backend registered under id from section, which must be of the type
+// the backend registered; nil opens it with its defaults. The section is validated first.
+func Open(ctx context.Context, id string, opts Options, section registry.Section) (Runtime, error) {
 	f, ok := backends.Lookup(id)
 	if !ok {
 		return nil, fmt.Errorf("%s: %w", backends.Missing(id), ErrNotFound)
 	}
+	if section == nil {
+		section = backends.NewSection(id)
+	}
+	if err := section.Validate(); err != nil {
+		return nil, fmt.Errorf("runtime %q: %w: %w", id, err, ErrInvalid)
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return f(ctx, opts)
+	return f(ctx, opts, section)
 }
 
 // Registered lists the registered backend ids, sorted.
 func Registered() []string { return backends.IDs() }
+
+// Backends is the runtime family for the configuration: ids and their sections.
+func Backends() registry.Family { return backends }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +23,10 @@ import (
 //	GET    /apis/v2beta1/images              {"images": [{name, digest, size, created_at}]}
 //	POST   /apis/v2beta1/images:import       multipart, the tarball as "uploadfile"; ?name=REF
 //	                                         names an OCI layout image whose index names none
-//	POST   /apis/v2beta1/images:pull         {"ref": REF}; answers {"name": FULL_REF}
+//	POST   /apis/v2beta1/images:pull         {"ref": REF}; answers {"name": FULL_REF}; with
+//	                                         "Accept: application/x-ndjson", one JSON object
+//	                                         per line while it pulls (PullEvent): progress,
+//	                                         then the name or an error in KFP's shape
 //	DELETE /apis/v2beta1/images/REF          REF may hold slashes (docker.io/library/x:1)
 const (
 	ImagesPath      = "/apis/v2beta1/images"
@@ -135,7 +139,34 @@ func (s *Server) importImages(c *gin.Context) {
 	writeJSON(c, gin.H{"images": names})
 }
 
-// pullImage serves POST /images:pull; it answers when the image is stored and unpacked.
+// PullStreamType is the media type a client accepts to get images:pull's progress.
+const PullStreamType = "application/x-ndjson"
+
+// PullEvent is one line of a streamed images:pull answer: Progress lines while the pull
+// runs (bytes fetched and known so far, both growing as manifests reveal layers), then one
+// line with Name (the pulled image) or Error (KFP's error shape, as a failed request has).
+type PullEvent struct {
+	Progress *PullProgress `json:"progress,omitempty"`
+	Name     string        `json:"name,omitempty"`
+	Error    *PullError    `json:"error,omitempty"`
+}
+
+// PullProgress is the bytes of a pull so far.
+type PullProgress struct {
+	Done  int64 `json:"done"`
+	Total int64 `json:"total"`
+}
+
+// PullError is a failed pull: the google.rpc code and message KFP's error shape carries,
+// and the HTTP status the same failure has without streaming.
+type PullError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Status  int    `json:"http_status"`
+}
+
+// pullImage serves POST /images:pull; it answers when the image is stored and unpacked, or,
+// for a client that accepts PullStreamType, streams PullEvents as the pull goes.
 func (s *Server) pullImage(c *gin.Context) {
 	is, ok := s.images(c)
 	if !ok {
@@ -152,6 +183,10 @@ func (s *Server) pullImage(c *gin.Context) {
 		abort(c, fmt.Errorf("ref %q is not an image reference: %v: %w", in.Ref, err, ErrInvalid))
 		return
 	}
+	if strings.Contains(c.GetHeader("Accept"), PullStreamType) {
+		s.pullImageStream(c, is, in.Ref)
+		return
+	}
 	name, err := is.PullImage(c.Request.Context(), in.Ref, nil)
 	if err != nil {
 		abort(c, fmt.Errorf("pull %s: %w", in.Ref, err))
@@ -159,6 +194,37 @@ func (s *Server) pullImage(c *gin.Context) {
 	}
 	s.d.Logger.Info("pulled an image", "image", name)
 	writeJSON(c, gin.H{"name": name})
+}
+
+// pullImageStream runs a pull whose request was valid, writing its progress as it comes:
+// the status is 200 once the first line is out, so a failure is the last line's Error.
+func (s *Server) pullImageStream(c *gin.Context, is runtime.ImageStore, ref string) {
+	c.Header("Content-Type", PullStreamType)
+	c.Header("Cache-Control", "no-store")
+	c.Status(http.StatusOK)
+	rc := http.NewResponseController(c.Writer)
+	enc := json.NewEncoder(c.Writer)
+	send := func(ev PullEvent) {
+		// A client that went away ends the request's context, and with it the pull.
+		if enc.Encode(ev) == nil {
+			_ = rc.Flush()
+		}
+	}
+	send(PullEvent{Progress: &PullProgress{}})
+	var last PullProgress
+	name, err := is.PullImage(c.Request.Context(), ref, func(done, total int64) {
+		if p := (PullProgress{Done: done, Total: total}); p != last {
+			last = p
+			send(PullEvent{Progress: &p})
+		}
+	})
+	if err != nil {
+		err = fmt.Errorf("pull %s: %w", ref, err)
+		send(PullEvent{Error: &PullError{Code: grpcCode(err), Message: err.Error(), Status: httpStatus(grpcCode(err))}})
+		return
+	}
+	s.d.Logger.Info("pulled an image", "image", name)
+	send(PullEvent{Name: name})
 }
 
 // removeImage serves DELETE /images/REF.

@@ -72,7 +72,7 @@ func newDoctorEnv(cfg appliance.Config) doctorEnv {
 		},
 		stat: os.Stat,
 		probe: func(ctx context.Context) error {
-			return containerd.Probe(ctx, containerd.ProbeOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
+			return containerd.Probe(ctx, containerd.ProbeOptions{Address: containerdSettings(cfg).Address, DataDir: cfg.DataDir})
 		},
 		hostRuntime: host.Available,
 		python:      pyenv.Probe,
@@ -221,7 +221,7 @@ func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
 	switch {
 	case hostErr == nil:
 		hostRT.Detail = "tasks can run as host processes with private mount namespaces"
-	case e.cfg.Runtime == "containerd":
+	case e.cfg.Runtime == containerd.ID:
 		hostRT.Level, hostRT.Detail = checkWarn, hostErr.Error()+" (not used: --runtime containerd)"
 		hostRT.Fix = "run kfp-box as root for --runtime host or auto"
 	default:
@@ -230,7 +230,7 @@ func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
 		hostRT.Fix = "run kfp-box as root (the packaged service does)"
 	}
 	// needContainer: without containerd or runc the box cannot run its tasks at all.
-	needContainer := e.cfg.Runtime == "containerd"
+	needContainer := e.cfg.Runtime == containerd.ID
 
 	if p, err := e.lookPath("runc"); err != nil {
 		runc.Level, runc.Detail, runc.Fix = checkFail, "runc not found in PATH", "apt-get install runc"
@@ -260,7 +260,7 @@ func checkContainerd(ctx context.Context, e doctorEnv) []checkResult {
 	case needContainer:
 		ctd.Level, ctd.Detail = checkFail, err.Error()
 		ctd.Fix = "apt-get install containerd runc, run as root, or set --containerd-address; --runtime host runs tasks without containers"
-	case e.cfg.Runtime == "host":
+	case e.cfg.Runtime == host.ID:
 		ctd.Level, ctd.Detail = checkWarn, "not usable, and --runtime host does not need it: "+err.Error()
 		ctd.Fix = "apt-get install containerd runc to run tasks in containers"
 	default:

@@ -44,15 +44,16 @@ func newImageCmd() *cobra.Command {
 		Use:   "image",
 		Short: "Import, list, remove and pull the images tasks run from",
 		Long: `Manage the container images of the box. They live in containerd's "kfp-box" namespace,
-under the box's containerd (--containerd-address, the system socket, or the child containerd
-under <data-dir>/containerd). Import works without a registry: 'docker save IMAGE > img.tar'
+under the box's containerd (--containerd-address, that is runtime.containerd.address in the
+configuration file, the system socket, or the child containerd under <data-dir>/containerd). Import works without a registry: 'docker save IMAGE > img.tar'
 or an OCI layout tarball on any machine, then 'kfp-box image import img.tar'.
 
 Where the commands act:
   - with --local, --data-dir or --containerd-address: on this machine's containerd directly
     (these win over --server);
   - with --server URL (or KFPBOX_SERVER): through that box's API, from any machine; import
-    uploads the tarball with a progress bar;
+    uploads the tarball with a progress bar, and pull shows the box's byte progress as it
+    fetches from the registry;
   - otherwise through the box answering at the default address when one runs (the command
     says so on stderr), else on this machine's containerd.
 A box running with the host runtime keeps no images and answers so.`,
@@ -96,6 +97,15 @@ func imageAPI(cmd *cobra.Command) *apiClient {
 	return newAPIClient(cmd)
 }
 
+// containerdSettings is cfg's runtime.containerd section (its defaults when the backend
+// registered none, which cannot happen in the kfp-box binary).
+func containerdSettings(cfg appliance.Config) *containerd.Settings {
+	if s, ok := cfg.Section("runtime", containerd.ID).(*containerd.Settings); ok {
+		return s
+	}
+	return containerd.NewSettings()
+}
+
 // imagePath is an image route below the API prefix.
 func imagePath(full string) string { return strings.TrimPrefix(full, client.APIPrefix) }
 
@@ -112,7 +122,8 @@ func withContainerd(cmd *cobra.Command, fn func(ctx context.Context, c *ctdclien
 		ctx = context.Background()
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	c, d, err := containerd.Connect(startCtx, containerd.ConnectOptions{Address: cfg.ContainerdAddress, DataDir: cfg.DataDir})
+	ctd := containerdSettings(cfg)
+	c, d, err := containerd.Connect(startCtx, containerd.ConnectOptions{Address: ctd.Address, Namespace: ctd.Namespace, DataDir: cfg.DataDir})
 	cancel()
 	if err != nil {
 		return fmt.Errorf("%w (run 'kfp-box doctor' for what is missing)", err)
@@ -279,13 +290,20 @@ func newImagePullCmd() *cobra.Command {
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "pulling %s on the box at %s\n", args[0], c.base)
 				body, _ := json.Marshal(map[string]string{"ref": args[0]})
-				var out struct {
-					Name string `json:"name"`
-				}
-				if err := c.wrap(c.kfp.UploadStream(cmd.Context(), imagePath(api.ImagePullPath), nil, "application/json", bytes.NewReader(body), &out)); err != nil {
+				bar := &progressBar{w: cmd.ErrOrStderr(), ref: args[0]}
+				name, err := func() (string, error) {
+					resp, err := c.kfp.PostStream(cmd.Context(), imagePath(api.ImagePullPath), "application/json", api.PullStreamType, bytes.NewReader(body))
+					if err != nil {
+						return "", c.wrap(err)
+					}
+					defer resp.Body.Close()
+					return readPullStream(resp, bar.update)
+				}()
+				bar.finish()
+				if err != nil {
 					return apiExit(fmt.Errorf("%w; without a registry, import the image: docker save %s > img.tar, then kfp-box image import img.tar", err, args[0]))
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "pulled %s\n", out.Name)
+				fmt.Fprintf(cmd.OutOrStdout(), "pulled %s\n", name)
 				return nil
 			}
 			return withContainerd(cmd, func(ctx context.Context, c *ctdclient.Client) error {
@@ -299,6 +317,44 @@ func newImagePullCmd() *cobra.Command {
 				return nil
 			})
 		},
+	}
+}
+
+// readPullStream reads the box's answer to a streamed images:pull, calling progress for each
+// progress line, and returns the pulled image's name or the box's error (as an apiError with
+// the status the same failure has without streaming). A box that answers with one JSON
+// object (one that predates streaming) gives the name alone.
+func readPullStream(resp *http.Response, progress func(done, total int64)) (string, error) {
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), api.PullStreamType) {
+		var out struct {
+			Name string `json:"name"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&out); err != nil || out.Name == "" {
+			return "", fmt.Errorf("bad answer to images:pull (%v)", err)
+		}
+		return out.Name, nil
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev api.PullEvent
+		if err := dec.Decode(&ev); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", fmt.Errorf("the box's pull stream ended without a result: %w", err)
+		}
+		switch {
+		case ev.Error != nil:
+			status := ev.Error.Status
+			if status == 0 {
+				status = http.StatusInternalServerError
+			}
+			return "", &apiError{Status: status, Message: ev.Error.Message}
+		case ev.Name != "":
+			return ev.Name, nil
+		case ev.Progress != nil && progress != nil:
+			progress(ev.Progress.Done, ev.Progress.Total)
+		}
 	}
 }
 

@@ -48,6 +48,9 @@ $DATA/tls. See docs/security.md.`,
 				return err
 			}
 			logger := newLogger(cfg, cmd.ErrOrStderr())
+			for _, w := range cfg.Warnings {
+				logger.Warn("configuration: " + w)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			box, err := appliance.New(ctx, cfg, logger)

@@ -233,6 +233,18 @@ func (c *Client) UploadStream(ctx context.Context, path string, q url.Values, co
 	return c.sendWith(c.stream, req, out)
 }
 
+// PostStream posts body without a deadline, accepting the media type accept, and returns
+// the 200 answer for the caller to read and close (progress streams).
+func (c *Client) PostStream(ctx context.Context, path, contentType, accept string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL(path), body)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v: %w", c.base, err, ErrUsage)
+	}
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("Accept", accept)
+	return c.doStream(req)
+}
+
 // Stream sends a GET without a deadline and returns the 200 answer for the caller to read
 // and close (logs, downloads).
 func (c *Client) Stream(ctx context.Context, path string) (*http.Response, error) {
@@ -240,6 +252,11 @@ func (c *Client) Stream(ctx context.Context, path string) (*http.Response, error
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v: %w", c.base, err, ErrUsage)
 	}
+	return c.doStream(req)
+}
+
+// doStream sends req with the streaming client and returns a 200 answer unread.
+func (c *Client) doStream(req *http.Request) (*http.Response, error) {
 	if err := c.authorize(req); err != nil {
 		return nil, err
 	}

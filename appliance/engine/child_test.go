@@ -44,11 +44,9 @@ func childMain() bool {
 	if err != nil {
 		return fail(err)
 	}
-	cfg := map[string]string{}
-	if sh := os.Getenv(childShimEnv); sh != "" {
-		cfg[host.ConfigShim] = sh
-	}
-	rt, err := runtime.Open(ctx, host.ID, runtime.Options{DataDir: dir, Config: cfg})
+	hs := host.NewSettings()
+	hs.Shim = os.Getenv(childShimEnv)
+	rt, err := runtime.Open(ctx, host.ID, runtime.Options{DataDir: dir}, hs)
 	if err != nil {
 		return fail(err)
 	}

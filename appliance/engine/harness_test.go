@@ -133,11 +133,9 @@ func requireHost(t testing.TB) {
 
 func openHostRuntime(t testing.TB, dir string) runtime.Runtime {
 	t.Helper()
-	cfg := map[string]string{}
-	if sh := testShim(); sh != "" {
-		cfg[host.ConfigShim] = sh
-	}
-	rt, err := runtime.Open(context.Background(), host.ID, runtime.Options{DataDir: dir, Logger: testLogger(), Config: cfg})
+	s := host.NewSettings()
+	s.Shim = testShim()
+	rt, err := runtime.Open(context.Background(), host.ID, runtime.Options{DataDir: dir, Logger: testLogger()}, s)
 	if err != nil {
 		t.Fatalf("open host runtime: %v", err)
 	}

@@ -8,8 +8,8 @@ import (
 
 func TestRegistry(t *testing.T) {
 	r := New[func() string]("widget")
-	r.Register("b", func() string { return "bee" })
-	r.Register("a", func() string { return "ay" })
+	r.Register("b", nil, func() string { return "bee" })
+	r.Register("a", nil, func() string { return "ay" })
 	if f, ok := r.Lookup("a"); !ok || f() != "ay" {
 		t.Fatalf("lookup a: %v", ok)
 	}
@@ -29,7 +29,7 @@ func TestRegistry(t *testing.T) {
 					t.Fatalf("registering %q did not panic", id)
 				}
 			}()
-			r.Register(id, func() string { return "" })
+			r.Register(id, nil, func() string { return "" })
 		})
 	}
 }

@@ -97,20 +97,6 @@ type Runtime struct {
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
-func init() {
-	runtime.Register(ID, func(ctx context.Context, opts runtime.Options) (runtime.Runtime, error) {
-		return New(ctx, Config{
-			Address:      opts.Config["address"],
-			DataDir:      opts.DataDir,
-			Namespace:    opts.Config["namespace"],
-			Snapshotter:  opts.Config["snapshotter"],
-			LoggerBinary: opts.Config["logger"],
-			InitBinary:   opts.Config["init"],
-			Logger:       opts.Logger,
-		})
-	})
-}
-
 func (c *Config) setDefaults() {
 	if c.Namespace == "" {
 		c.Namespace = DefaultNamespace

@@ -19,12 +19,10 @@ import (
 // benchShimEnv names another shim binary for the benchmarks, for example bin/kfp-box.
 const benchShimEnv = "KFPBOX_BENCH_SHIM"
 
-func benchOptions(dir string) runtime.Options {
-	opts := runtime.Options{DataDir: dir}
-	if shim := os.Getenv(benchShimEnv); shim != "" {
-		opts.Config = map[string]string{ConfigShim: shim}
-	}
-	return opts
+func benchOptions(dir string) (runtime.Options, *Settings) {
+	s := NewSettings()
+	s.Shim = os.Getenv(benchShimEnv)
+	return runtime.Options{DataDir: dir}, s
 }
 
 // BenchmarkHostTask compares one task start+wait+delete of `true` through the host
@@ -77,7 +75,8 @@ func BenchmarkHostTask(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
-			r, err := Open(ctx, benchOptions(dir))
+			opts, s := benchOptions(dir)
+			r, err := Open(ctx, opts, s)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 func TestHiddenDataDir(t *testing.T) {
 	requireNamespaces(t)
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

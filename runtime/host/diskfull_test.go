@@ -61,7 +61,7 @@ func fill(t *testing.T, dir string) {
 func TestFullDiskStart(t *testing.T) {
 	requireNamespaces(t)
 	data := smallFS(t, 4<<20)
-	r1, err := Open(testCtx(t), runtime.Options{DataDir: data})
+	r1, err := Open(testCtx(t), runtime.Options{DataDir: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestFullDiskStart(t *testing.T) {
 	waitFor(t, "the first shim to exit", func() bool { return processGone(pid) })
 
 	fill(t, data)
-	r2, err := Open(testCtx(t), runtime.Options{DataDir: data})
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: data}, nil)
 	if err != nil {
 		t.Fatalf("open on a full disk: %v", err)
 	}
@@ -98,7 +98,7 @@ func TestFullDiskExitRecorded(t *testing.T) {
 	requireNamespaces(t)
 	data := smallFS(t, 4<<20)
 	ctl := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: data})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestFullDiskExitRecorded(t *testing.T) {
 		}
 	}
 	// A later kfp-box reads the same exits.
-	r2, err := Open(testCtx(t), runtime.Options{DataDir: data})
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: data}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,18 +22,26 @@ import (
 // ID is the backend's registered id.
 const ID = "host"
 
-// Config keys read from runtime.Options.Config.
-const (
-	// ConfigShim overrides the shim executable (default: this process's own binary). The
-	// binary must call ShimMain at the start of main.
-	ConfigShim = "shim"
-	// ConfigMountNamespaces set to "false" runs shims without a private mount namespace even
-	// as root (tasks with mounts are then refused), as happens anyway without root.
-	ConfigMountNamespaces = "mount_namespaces"
-)
+// Settings is the host backend's configuration section (runtime.host in the configuration
+// file). Its tags are the documentation `kfp-box config schema` prints.
+type Settings struct {
+	Shim            string `json:"shim" doc:"executable re-run as the task shim; empty: kfp-box's own binary (a replacement must call host.ShimMain first)"`
+	MountNamespaces bool   `json:"mount_namespaces" doc:"give each task a private mount namespace when running as root (false: as without root, tasks with mounts are refused)"`
+}
+
+// NewSettings returns the section with its defaults.
+func NewSettings() *Settings { return &Settings{MountNamespaces: true} }
+
+// Validate checks the section's values.
+func (s *Settings) Validate() error {
+	if s.Shim != "" && !filepath.IsAbs(s.Shim) {
+		return fmt.Errorf("shim %q: want an absolute path", s.Shim)
+	}
+	return nil
+}
 
 func init() {
-	runtime.Register(ID, New)
+	runtime.Register(ID, NewSettings, New)
 	// A shim is this same binary re-executed. Running it here, from this package's init,
 	// skips the initialization of every package initialized after this one (in kfp-box,
 	// most of the tens of milliseconds and megabytes its dependencies spend at start-up).
@@ -64,13 +72,17 @@ type Runtime struct {
 	closed   bool
 }
 
-// New opens the host backend on opts.DataDir. It is the runtime.Factory registered as "host".
-func New(ctx context.Context, opts runtime.Options) (runtime.Runtime, error) {
-	return Open(ctx, opts)
+// New opens the host backend on opts.DataDir with section s (nil: NewSettings()). It is
+// the factory registered as "host".
+func New(ctx context.Context, opts runtime.Options, s *Settings) (runtime.Runtime, error) {
+	return Open(ctx, opts, s)
 }
 
 // Open is New with the concrete type.
-func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
+func Open(_ context.Context, opts runtime.Options, s *Settings) (*Runtime, error) {
+	if s == nil {
+		s = NewSettings()
+	}
 	if opts.DataDir == "" {
 		return nil, fmt.Errorf("host runtime: no data dir: %w", runtime.ErrInvalid)
 	}
@@ -78,7 +90,7 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	shim := opts.Config[ConfigShim]
+	shim := s.Shim
 	if shim == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -100,7 +112,7 @@ func Open(_ context.Context, opts runtime.Options) (*Runtime, error) {
 	r := &Runtime{log: log, dir: dir, shimDir: shimDir, shim: shim, ident: ident,
 		tasks: map[string]*task{}, starting: map[string]bool{}}
 	switch err := Available(); {
-	case opts.Config[ConfigMountNamespaces] == "false":
+	case !s.MountNamespaces:
 		log.Info("host runtime without private mount namespaces (configured): tasks with mounts are refused")
 	case err != nil:
 		log.Warn("host runtime without private mount namespaces: tasks with mounts are refused", "reason", err)

@@ -48,7 +48,7 @@ func runStarter(job string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	r, err := Open(context.Background(), runtime.Options{DataDir: j.DataDir})
+	r, err := Open(context.Background(), runtime.Options{DataDir: j.DataDir}, nil)
 	if err == nil {
 		_, err = r.Start(context.Background(), j.Spec)
 	}
@@ -64,7 +64,7 @@ func openHost(t *testing.T) runtime.Runtime {
 	rt, err := runtime.Open(context.Background(), ID, runtime.Options{
 		DataDir: runtimetest.DataDir(t),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}, nil)
 	if err != nil {
 		t.Fatalf("open host runtime: %v", err)
 	}
@@ -141,7 +141,7 @@ func TestTaskSurvivesKfpBoxExit(t *testing.T) {
 		t.Fatalf("starter: %v: %s", err, out)
 	}
 
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dataDir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dataDir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestTaskSurvivesKfpBoxExit(t *testing.T) {
 func TestShimDied(t *testing.T) {
 	requireNamespaces(t)
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestShimDied(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A fresh Runtime, so Wait goes through the pidfd path, not the status pipe.
-	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestShimDied(t *testing.T) {
 
 func TestStartErrors(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestStartErrors(t *testing.T) {
 }
 
 func TestOpenNeedsDataDir(t *testing.T) {
-	if _, err := New(context.Background(), runtime.Options{}); !errors.Is(err, runtime.ErrInvalid) {
+	if _, err := New(context.Background(), runtime.Options{}, nil); !errors.Is(err, runtime.ErrInvalid) {
 		t.Errorf("open without a data dir: %v, want ErrInvalid", err)
 	}
 }
@@ -291,7 +291,7 @@ func TestCgroupLimitsApplied(t *testing.T) {
 	}
 	layout, _ := detectCgroups("/sys/fs/cgroup")
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestCgroupLimitsApplied(t *testing.T) {
 // TestWithoutNamespaces runs the backend as it runs without root: no mount namespace.
 func TestWithoutNamespaces(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestWithoutNamespaces(t *testing.T) {
 func TestRootCopyIsComplete(t *testing.T) {
 	requireNamespaces(t)
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func readLog(t *testing.T, path string) string {
 // context's error, leave no state and no process behind.
 func TestStartCanceled(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestHostMountsReachTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestHostMountsReachTask(t *testing.T) {
 func TestMountLayouts(t *testing.T) {
 	requireNamespaces(t)
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,7 +567,7 @@ func TestMountLayouts(t *testing.T) {
 // TestOpenChecksShim points the runtime at a binary that is not a shim.
 func TestOpenChecksShim(t *testing.T) {
 	for _, shim := range []string{"/bin/true", "/nonexistent/kfp-box"} {
-		_, err := Open(testCtx(t), runtime.Options{DataDir: t.TempDir(), Config: map[string]string{ConfigShim: shim}})
+		_, err := Open(testCtx(t), runtime.Options{DataDir: t.TempDir()}, &Settings{Shim: shim, MountNamespaces: true})
 		if !errors.Is(err, runtime.ErrUnavailable) {
 			t.Errorf("open with shim %s: %v, want ErrUnavailable", shim, err)
 		}
@@ -589,7 +589,7 @@ func TestStrayDescriptorsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}) // its spare inherits stray
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil) // its spare inherits stray
 	if err != nil {
 		t.Fatal(err)
 	}

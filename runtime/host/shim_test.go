@@ -51,7 +51,7 @@ func startWait(t *testing.T, r *Runtime, spec runtime.TaskSpec, wantCode int) {
 // Runtime while a task runs, and exits once no Runtime is attached and no task runs.
 func TestShimLifetime(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestShimLifetime(t *testing.T) {
 // TestShimRestartedAfterDeath kills the shim between tasks: the next Start makes a new one.
 func TestShimRestartedAfterDeath(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestShimOfOtherBinaryRetired(t *testing.T) {
 	oldBin := filepath.Join(t.TempDir(), "kfp-box-old")
 	copyFile(t, exe, oldBin)
 
-	r1, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigShim: oldBin}})
+	r1, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{Shim: oldBin, MountNamespaces: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestShimOfOtherBinaryRetired(t *testing.T) {
 	}
 	r1.Close() // the old kfp-box stops
 
-	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func copyFile(t *testing.T, src, dst string) {
 // TestLongDataDir runs a task with a data dir whose shim socket path exceeds sun_path.
 func TestLongDataDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestLongDataDir(t *testing.T) {
 // own tasks directory, and answer an unknown request with an error.
 func TestShimRefusesBadRequests(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestConcurrentStartsKeepTheirCgroups(t *testing.T) {
 		t.Skip(why)
 	}
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestConcurrentStartsKeepTheirCgroups(t *testing.T) {
 // written) so that the same id starts afresh.
 func TestStartOfDeadClientDropped(t *testing.T) {
 	dir := t.TempDir()
-	r, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +362,7 @@ func TestStartOfDeadClientDropped(t *testing.T) {
 	}
 
 	// A restarted kfp-box (a fresh Runtime) finds the spec and no task.
-	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir, Config: map[string]string{ConfigMountNamespaces: "false"}})
+	r2, err := Open(testCtx(t), runtime.Options{DataDir: dir}, &Settings{MountNamespaces: false})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,7 +129,7 @@ type Factory func(ctx context.Context, opts Options) (Store, error)
 var backends = registry.New[Factory]("kv backend")
 
 // Register makes a backend available under id; call it from init.
-func Register(id string, f Factory) { backends.Register(id, f) }
+func Register(id string, f Factory) { backends.Register(id, nil, f) }
 
 // Open opens the backend registered under id.
 func Open(ctx context.Context, id string, opts Options) (Store, error) {
