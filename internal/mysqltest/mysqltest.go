@@ -12,9 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/kfp-box/kfp-box/internal/dbtemp"
 	"github.com/kfp-box/kfp-box/internal/testmaterial"
 )
 
@@ -57,26 +56,14 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A short directory: the unix socket path must stay under 108 bytes.
-	dir, err := os.MkdirTemp("", "kfpbox-my-")
+	dir, account, err := dbtemp.Dir("kfpbox-my-", "mysql", "mariadb-server")
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{dir: dir, done: make(chan error, 1)}
 	var asUser []string
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("mysql")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root and there is no mysql user to run MariaDB as (install Debian's mariadb-server package: make deps)")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		asUser = []string{"--user=mysql"}
+	if account != "" {
+		asUser = []string{"--user=" + account}
 	}
 	data := filepath.Join(dir, "data")
 	install := exec.CommandContext(ctx, installDB, append([]string{"--no-defaults", "--datadir=" + data,

@@ -11,13 +11,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kfp-box/kfp-box/internal/dbtemp"
 )
 
 // Server is a running cluster.
@@ -58,26 +59,11 @@ func Start(ctx context.Context) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A short directory: the unix socket path must stay under 108 bytes.
-	dir, err := os.MkdirTemp("", "kfpbox-pg-")
+	dir, account, err := dbtemp.Dir("kfpbox-pg-", "postgres", "postgresql")
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dir: dir, data: filepath.Join(dir, "data"), pgCtl: filepath.Join(bin, "pg_ctl")}
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("running as root and there is no postgres user to run PostgreSQL as (install Debian's postgresql package: make deps)")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		s.asUser = "postgres"
-	}
+	s := &Server{dir: dir, data: filepath.Join(dir, "data"), pgCtl: filepath.Join(bin, "pg_ctl"), asUser: account}
 	if err := s.run(ctx, filepath.Join(bin, "initdb"), "-D", s.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
