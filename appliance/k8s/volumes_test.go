@@ -46,6 +46,51 @@ func kubectlFor(t *testing.T, url string) (bin string, args func(...string) []st
 	return bin, args, run
 }
 
+// kubectlWatch runs kubectl with a watch until the test ends and returns its lines.
+func kubectlWatch(t *testing.T, bin string, args ...string) <-chan string {
+	t.Helper()
+	watch := exec.Command(bin, args...)
+	wout, _ := watch.StdoutPipe()
+	watch.Stderr = watch.Stdout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
+	lines := make(chan string, 256)
+	go func() {
+		sc := bufio.NewScanner(wout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	return lines
+}
+
+// waitLines reads lines until one has until in it, then checks that all of want were seen.
+func waitLines(t *testing.T, lines <-chan string, what, until string, want ...string) {
+	t.Helper()
+	var seen []string
+	timeout := time.After(20 * time.Second)
+	for !strings.Contains(strings.Join(seen, "\n"), until) {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("%s ended:\n%s", what, strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+		case <-timeout:
+			t.Fatalf("%s saw:\n%s", what, strings.Join(seen, "\n"))
+		}
+	}
+	all := strings.Join(seen, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Fatalf("%s lacks %q:\n%s", what, w, all)
+		}
+	}
+}
+
 func mustRun(t *testing.T, run func(...string) (string, error), a ...string) string {
 	t.Helper()
 	out, err := run(a...)
@@ -96,21 +141,7 @@ func TestKubectlPVC(t *testing.T) {
 	manifest := filepath.Join(t.TempDir(), "pvc.yaml")
 	os.WriteFile(manifest, []byte(pvcYAML), 0o644)
 
-	watch := exec.Command(bin, args("get", "pvc", "-w", "--output-watch-events")...)
-	wout, _ := watch.StdoutPipe()
-	watch.Stderr = watch.Stdout
-	if err := watch.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { watch.Process.Kill(); watch.Wait() })
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(wout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines := kubectlWatch(t, bin, args("get", "pvc", "-w", "--output-watch-events")...)
 
 	if out := mustRun(t, k, "apply", "-f", manifest); !strings.Contains(out, "created") {
 		t.Fatalf("apply: %s", out)
@@ -185,25 +216,7 @@ func TestKubectlPVC(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("claim directory after delete: %v", err)
 	}
-	var seen []string
-	timeout := time.After(20 * time.Second)
-	for !strings.Contains(strings.Join(seen, "\n"), "DELETED") {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("kubectl get pvc -w ended:\n%s", strings.Join(seen, "\n"))
-			}
-			seen = append(seen, l)
-		case <-timeout:
-			t.Fatalf("kubectl get pvc -w saw:\n%s", strings.Join(seen, "\n"))
-		}
-	}
-	all := strings.Join(seen, "\n")
-	for _, want := range []string{"ADDED", "MODIFIED", "Terminating", "DELETED", "shared-data"} {
-		if !strings.Contains(all, want) {
-			t.Fatalf("kubectl get pvc -w lacks %q:\n%s", want, all)
-		}
-	}
+	waitLines(t, lines, "kubectl get pvc -w", "DELETED", "ADDED", "MODIFIED", "Terminating", "DELETED", "shared-data")
 	// An unheld claim is deleted at once, and a missing one cannot be mounted.
 	mustRun(t, k, "apply", "-f", manifest)
 	mustRun(t, k, "delete", "pvc", "shared-data")
@@ -218,8 +231,9 @@ func TestKubectlPVC(t *testing.T) {
 // namespace and default cannot be deleted.
 func TestKubectlNamespaces(t *testing.T) {
 	s, vols, url := volumeStore(t)
-	_, _, k := kubectlFor(t, url)
+	bin, args, k := kubectlFor(t, url)
 	ctx := context.Background()
+	lines := kubectlWatch(t, bin, args("get", "namespaces", "-w", "--output-watch-events")...)
 	mustRun(t, k, "create", "namespace", "team-a")
 	if out := mustRun(t, k, "get", "namespaces"); !strings.Contains(out, "team-a") || !strings.Contains(out, "kubeflow") || !strings.Contains(out, "default") || !strings.Contains(out, "Active") {
 		t.Fatalf("kubectl get namespaces:\n%s", out)
@@ -266,6 +280,7 @@ func TestKubectlNamespaces(t *testing.T) {
 	if _, err := s.Get(ctx, "namespaces", "", "team-c"); !errors.Is(err, k8s.ErrNotFound) {
 		t.Fatalf("empty namespace after delete: %v", err)
 	}
+	waitLines(t, lines, "kubectl get namespaces -w", "DELETED", "ADDED", "kubeflow", "Terminating", "DELETED", "team-a")
 	for _, ns := range []string{"kubeflow", "default"} {
 		out, err := k("delete", "namespace", ns)
 		if err == nil || !strings.Contains(out, "Forbidden") && !strings.Contains(out, "forbidden") || !strings.Contains(out, "cannot be deleted") {
