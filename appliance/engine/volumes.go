@@ -10,11 +10,11 @@ import "context"
 // claim.
 type Volumes interface {
 	// ResolveVolume returns the directory of claim name, or why a task cannot mount it
-	// (no such claim, it is being deleted, it is full, the name is not valid).
+	// (no such claim, it is being deleted, the name is not valid).
 	ResolveVolume(ctx context.Context, name string) (string, error)
 	// AcquireVolumes records holder (a task attempt's runtime id) as using the claims
-	// until ReleaseVolumes(holder). It fails, acquiring none, when a claim is gone or is
-	// being deleted.
+	// until ReleaseVolumes(holder). It fails, acquiring none, when a claim is gone, is
+	// being deleted, or already uses all the storage it requests.
 	AcquireVolumes(ctx context.Context, holder string, names []string) error
 	// ReleaseVolumes ends holder's use of its claims; a claim deleted while in use goes
 	// when its last holder releases it.

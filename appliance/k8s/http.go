@@ -163,11 +163,11 @@ func (s *Store) writeList(c *gin.Context, resource string, items []*Object, rev 
 	if items == nil {
 		items = []*Object{}
 	}
-	s.withUsage(items...)
 	if wantsTable(c) && hasTable(resource) {
 		c.JSON(http.StatusOK, objectTable(resource, items, rev, c.Query("includeObject")))
 		return
 	}
+	s.withUsage(items...)
 	c.JSON(http.StatusOK, gin.H{"kind": kinds[resource] + "List", "apiVersion": "v1",
 		"metadata": gin.H{"resourceVersion": strconv.FormatInt(rev, 10)}, "items": items})
 }

@@ -326,8 +326,7 @@ func (s *Store) removePVC(ctx context.Context, ns, name string) (*Object, error)
 
 // ResolveVolume returns the directory of claim name in the runs' namespace for a task to
 // mount, or why it cannot: the claim does not exist (on Kubernetes its pod would stay
-// Pending; here the task fails saying so), it is being deleted, or it already uses all the
-// storage it requested.
+// Pending; here the task fails saying so) or it is being deleted.
 func (s *Store) ResolveVolume(ctx context.Context, name string) (string, error) {
 	ns := s.ns
 	if err := ValidName(name); err != nil {
@@ -346,21 +345,28 @@ func (s *Store) ResolveVolume(ctx context.Context, name string) (string, error) 
 	if o.Metadata.DeletionTimestamp != "" {
 		return "", fmt.Errorf("persistentvolumeclaim %q in namespace %q is being deleted", name, ns)
 	}
-	_, want, err := ParseClaimSpec(o.Spec)
-	if err != nil {
-		return "", err
-	}
-	dir := s.volumeDir(ns, name)
-	if used := usage(dir); used >= want {
-		return "", fmt.Errorf("persistentvolumeclaim %q is full: its directory uses %d bytes of the %d it requests (grow spec.resources.requests.storage or free space)", name, used, want)
-	}
-	return dir, nil
+	return s.volumeDir(ns, name), nil
 }
 
 // AcquireVolumes records holder (a task attempt) as using claims of the runs' namespace
-// until ReleaseVolumes(holder); none is acquired when one is gone or being deleted.
+// until ReleaseVolumes(holder); none is acquired when one is gone, is being deleted, or
+// already uses all the storage it requests (its directory is measured here, as the task
+// starts, not while the run is planned).
 func (s *Store) AcquireVolumes(ctx context.Context, holder string, names []string) error {
 	ns := s.ns
+	for _, name := range names {
+		o, err := s.Get(ctx, "persistentvolumeclaims", ns, name)
+		if err != nil {
+			return fmt.Errorf("persistentvolumeclaim %q: %w", name, err)
+		}
+		_, want, err := ParseClaimSpec(o.Spec)
+		if err != nil {
+			return err
+		}
+		if used := usageUpTo(s.volumeDir(ns, name), want); used >= want {
+			return fmt.Errorf("persistentvolumeclaim %q is full: its directory uses at least %d bytes of the %d it requests (grow spec.resources.requests.storage or free space)", name, used, want)
+		}
+	}
 	s.vols.mu.Lock()
 	defer s.vols.mu.Unlock()
 	// A delete decides under the same lock, so a claim read here stays until released.
@@ -444,7 +450,7 @@ func cutKey(k string) (ns, name string, ok bool) {
 	return "", k, false
 }
 
-// VolumeHolders are the holders of claim name in the runs' namespace, sorted.
+// VolumeHolders are the holders of claim ns/name, sorted.
 func (s *Store) VolumeHolders(ns, name string) []string {
 	s.vols.mu.Lock()
 	defer s.vols.mu.Unlock()
@@ -518,9 +524,15 @@ func (s *Store) DeleteVolume(ctx context.Context, name string) error {
 }
 
 // usage is the disk space a directory's files take, in bytes (0 when it cannot be read).
-func usage(dir string) int64 {
+func usage(dir string) int64 { return usageUpTo(dir, -1) }
+
+// usageUpTo is usage, stopping once it reaches limit (limit < 0: no limit).
+func usageUpTo(dir string, limit int64) int64 {
 	var n int64
 	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if limit >= 0 && n >= limit {
+			return filepath.SkipAll
+		}
 		if err != nil {
 			return nil
 		}

@@ -401,8 +401,8 @@ func TestOpenVolumesMigrates(t *testing.T) {
 }
 
 // TestVolumeEngineSide: CreateVolume (kfp-kubernetes CreatePVC) makes a claim and is
-// idempotent for its run only; names are checked by the one check; quota is reported and a
-// full claim is refused; DeleteVolume of a missing claim is not an error.
+// idempotent for its run only; names are checked by the one check; a task cannot start on a
+// claim that uses all it requests; DeleteVolume of a missing claim is not an error.
 func TestVolumeEngineSide(t *testing.T) {
 	s, vols, _ := volumeStore(t)
 	ctx := context.Background()
@@ -439,8 +439,11 @@ func TestVolumeEngineSide(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "big"), bytes.Repeat([]byte("x"), 64<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ResolveVolume(ctx, "run-abc-my-pvc"); err == nil || !strings.Contains(err.Error(), "is full") {
-		t.Fatalf("ResolveVolume of a full claim: %v", err)
+	if err := s.AcquireVolumes(ctx, "task-full", []string{"run-abc-my-pvc"}); err == nil || !strings.Contains(err.Error(), "is full") {
+		t.Fatalf("AcquireVolumes of a full claim: %v", err)
+	}
+	if h := s.VolumeHolders("kubeflow", "run-abc-my-pvc"); len(h) != 0 {
+		t.Fatalf("a refused acquire holds the claim: %v", h)
 	}
 	if err := s.DeleteVolume(ctx, "run-abc-my-pvc"); err != nil {
 		t.Fatal(err)
