@@ -15,6 +15,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/kfp-box/kfp-box/appliance/engine"
 	"github.com/kfp-box/kfp-box/appliance/k8s"
 )
@@ -238,6 +243,10 @@ func TestKubectlNamespaces(t *testing.T) {
 	if out := mustRun(t, k, "get", "namespaces"); !strings.Contains(out, "team-a") || !strings.Contains(out, "kubeflow") || !strings.Contains(out, "default") || !strings.Contains(out, "Active") {
 		t.Fatalf("kubectl get namespaces:\n%s", out)
 	}
+	mustRun(t, k, "label", "namespace", "team-a", "team=vision")
+	if out := mustRun(t, k, "get", "namespace", "team-a", "-o", "jsonpath={.metadata.labels.team} {.status.phase}"); out != "vision Active" {
+		t.Fatalf("labelled namespace: %q", out)
+	}
 	mustRun(t, k, "-n", "team-a", "create", "secret", "generic", "s1", "--from-literal=a=b")
 	mustRun(t, k, "-n", "team-a", "create", "configmap", "c1", "--from-literal=a=b")
 	manifest := filepath.Join(t.TempDir(), "pvc.yaml")
@@ -450,6 +459,39 @@ func TestVolumeEngineSide(t *testing.T) {
 	}
 	if err := s.DeleteVolume(ctx, "run-abc-my-pvc"); err != nil {
 		t.Fatalf("DeleteVolume of a missing claim: %v", err)
+	}
+}
+
+// TestDecodeProtobufClaimAndNamespace: claims and namespaces in Kubernetes' protobuf
+// envelope (what kubectl may send for built-in types) decode to the objects the box keeps.
+func TestDecodeProtobufClaimAndNamespace(t *testing.T) {
+	envelope := func(kind string, raw []byte) []byte {
+		u := kruntime.Unknown{TypeMeta: kruntime.TypeMeta{APIVersion: "v1", Kind: kind}, Raw: raw}
+		b, err := u.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte("k8s\x00"), b...)
+	}
+	pvc := corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: map[string]string{"a": "b"}},
+		Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("2Gi")}}}}
+	raw, _ := pvc.Marshal()
+	o, err := k8s.DecodeBody("application/vnd.kubernetes.protobuf", envelope("PersistentVolumeClaim", raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, n, err := k8s.ParseClaimSpec(o.Spec)
+	if err != nil || o.Kind != "PersistentVolumeClaim" || o.Metadata.Name != "data" || o.Metadata.Labels["a"] != "b" || n != 2<<30 || spec.AccessModes[0] != corev1.ReadWriteOnce {
+		t.Fatalf("decoded claim %+v spec %s: %v", o, o.Spec, err)
+	}
+	ns := corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}}
+	raw, _ = ns.Marshal()
+	if o, err = k8s.DecodeBody("application/vnd.kubernetes.protobuf", envelope("Namespace", raw)); err != nil || o.Kind != "Namespace" || o.Metadata.Name != "team-a" {
+		t.Fatalf("decoded namespace %+v: %v", o, err)
+	}
+	if _, err := k8s.DecodeBody("application/vnd.kubernetes.protobuf", envelope("PersistentVolumeClaim", []byte{0xff, 0x01})); !errors.Is(err, k8s.ErrInvalid) {
+		t.Fatalf("garbage claim: %v", err)
 	}
 }
 
