@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kfp-box/kfp-box/runtime"
 	"github.com/kfp-box/kfp-box/storage/meta"
 )
 
@@ -162,4 +164,55 @@ func TestVolumesMissingClaim(t *testing.T) {
 	if r.State != meta.RunFailed || use == nil || !strings.Contains(use.Error, `persistentvolumeclaim "nope" not found`) {
 		t.Fatalf("run %s:\n  %s", r.State, states(h.tasks(id)))
 	}
+}
+
+// TestRestartHoldsVolumesAgain: a task re-adopted after a restart holds its claims again,
+// so a claim deleted meanwhile waits for it, and goes when it ends.
+func TestRestartHoldsVolumesAgain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	release := make(chan struct{})
+	rt := &fakeRuntime{}
+	rt.RunFn = func(ctx context.Context, _ runtime.TaskSpec) runtime.ExitStatus {
+		<-release
+		return runtime.ExitStatus{}
+	}
+	vols := filepath.Join(dir, "volumes")
+	h1 := newHarness(t, harnessOpts{dir: dir, rt: rt, volumes: newFakeVolumes(vols, "claim-a")})
+	id := h1.submit(loadPipelineBytes(t, []byte(volumePipeline("claim-a", false))), nil)
+	var runtimeID string
+	waitFor(t, 10*time.Second, "the task to run", func() bool {
+		x := h1.tasks(id)["use"]
+		if x != nil && x.State == meta.ExecRunning {
+			runtimeID = x.RuntimeTaskID
+			return true
+		}
+		return false
+	})
+	if err := h1.engine.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.kv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v2 := newFakeVolumes(vols, "claim-a")
+	h2 := newHarness(t, harnessOpts{dir: dir, rt: rt, volumes: v2})
+	waitFor(t, 10*time.Second, "the re-adopted task to hold claim-a", func() bool {
+		v2.mu.Lock()
+		defer v2.mu.Unlock()
+		return v2.holders["claim-a"][runtimeID]
+	})
+	if err := v2.DeleteVolume(context.Background(), "claim-a"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, term := v2.exists("claim-a"); !ok || !term {
+		t.Fatalf("claim held by a re-adopted task after delete: exists %v, terminating %v", ok, term)
+	}
+	close(release)
+	r := h2.waitRun(id, 10*time.Second)
+	h2.check(id, r, expectation{state: "SUCCEEDED", tasks: map[string]string{"use": "SUCCEEDED"}})
+	waitFor(t, 10*time.Second, "claim-a to go after its task ended", func() bool {
+		ok, _ := v2.exists("claim-a")
+		return !ok
+	})
 }
