@@ -167,12 +167,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	c.LogPath = ts.LogPath
 	c.RetryAt = time.Time{}
 	setExecState(c, meta.ExecQueued, "", now)
-	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel}
-	if k8s != nil {
-		for _, m := range k8s.PVCMount {
-			req.volumes = append(req.volumes, e.pvcName(rs, x, m))
-		}
-	}
+	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel, volumes: e.taskVolumes(rs, x)}
 	if e.cfg.Python != nil && pyenv.ParseCommand(argv).UsesPython {
 		req.pythonDir = filepath.Join(e.workDir(c), "pyenv")
 	}
@@ -324,11 +319,7 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	if k8s == nil {
 		return env, mounts, nil
 	}
-	env, mounts, err := e.platformEnvMounts(ctx, rs, x, k8s, podName, env, mounts)
-	if err != nil {
-		return nil, nil, err
-	}
-	return env, mounts, nil
+	return e.platformEnvMounts(ctx, rs, x, k8s, podName, env, mounts)
 }
 
 // commandText is the container's command and args, unresolved, NUL-separated: what the

@@ -327,7 +327,8 @@ func subPath(dir, sub string) (string, error) {
 	return filepath.Join(dir, sub), nil
 }
 
-// taskVolumes are the claims a container task mounts (for re-adopting its use of them).
+// taskVolumes are the claims a container task mounts: held while it runs, and again when
+// it is re-adopted after a restart.
 func (e *Engine) taskVolumes(rs *runState, x *meta.Execution) []string {
 	_, comp := e.taskOf(rs, x)
 	if comp == nil {
