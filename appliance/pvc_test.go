@@ -76,6 +76,10 @@ func TestKubectlPVCAcrossRuns(t *testing.T) {
 	reader := b.upload(filepath.Join(testdata, "pvc_read.yaml"), "pvc-read")
 	id := b.startRunWith(reader, map[string]any{"pvc_name": "shared-data"})
 	eventually(t, k, func(out string) bool { return strings.Contains(out, "Running") }, "get", "pods", "-l", "pipeline/runid="+id)
+	pod := strings.TrimPrefix(strings.TrimSpace(must(t, k, "get", "pods", "-l", "pipeline/runid="+id, "-o", "name")), "pod/")
+	if out := must(t, k, "describe", "pvc", "shared-data"); pod == "" || !strings.Contains(out, "Used By:") || !strings.Contains(out, pod) {
+		t.Fatalf("kubectl describe pvc does not name the running pod %s:\n%s", pod, out)
+	}
 	if out := must(t, k, "delete", "pvc", "shared-data", "--wait=false"); !strings.Contains(out, "deleted") {
 		t.Fatalf("kubectl delete pvc: %s", out)
 	}
