@@ -172,6 +172,17 @@ func (a *Appliance) setupStore(ctx context.Context) error {
 	a.meta = m
 	a.k8s = k8s.NewStore(store)
 	a.k8s.SetNamespace(a.cfg.Namespace)
+	if err := a.k8s.EnsureNamespaces(ctx); err != nil {
+		return err
+	}
+	skipped, err := a.k8s.OpenVolumes(ctx, filepath.Join(a.cfg.DataDir, "volumes"))
+	if err != nil {
+		return fmt.Errorf("volumes: %w", err)
+	}
+	if len(skipped) > 0 {
+		a.logger.Warn("volumes whose names cannot name a PersistentVolumeClaim were moved to the runs' namespace without one",
+			"dir", filepath.Join(a.cfg.DataDir, "volumes", a.cfg.Namespace), "names", skipped)
+	}
 	wctx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	if err := a.k8s.StartWatch(wctx); err != nil {
 		stopWatch()

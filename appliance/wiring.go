@@ -159,6 +159,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		Remote:              a.remote,
 		Secrets:             a.k8s,
 		ConfigMaps:          a.k8s,
+		Volumes:             a.k8s,
 		TaskUser:            a.taskUser,
 		Hide:                []string{a.cfg.DataDir},
 		RunToken:            a.runTokenFor(),
@@ -176,6 +177,11 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 	a.engine = e
 	a.onStop("engine", e.Stop)
 	a.k8s.ServePods(k8s.PodSource{Meta: a.meta, Delete: e.DeletePod})
+	// Claims deleted while in use by tasks that ended while the box was down go now that
+	// the engine has taken back the tasks still running.
+	if err := a.k8s.CollectVolumes(ctx); err != nil {
+		a.logger.Warn("collect deleted volumes", "err", err)
+	}
 	return nil
 }
 

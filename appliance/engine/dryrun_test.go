@@ -146,6 +146,11 @@ func (anySecret) Secret(context.Context, string) (map[string][]byte, error) {
 	return map[string][]byte{"username": []byte("user1"), "password": []byte("psw1")}, nil
 }
 
+// fixtureClaim is the claim pvc_mount.yaml mounts: its pvc_name parameter, which
+// fixtureParams gives every required string, names a claim that must exist before the
+// run, as a KFP user makes it with kubectl.
+const fixtureClaim = "abcdefghijklmnopqrst"
+
 // kfpTestSecrets are the secrets KFP's e2e suite creates before each test.
 var kfpTestSecrets = mapSecrets{
 	"test-secret-1": {"username": []byte("user1")},

@@ -115,6 +115,9 @@ type Config struct {
 	Secrets SecretStore
 	// ConfigMaps provides Kubernetes-style configmaps (nil: tasks using them fail).
 	ConfigMaps ConfigMapStore
+	// Volumes provides PersistentVolumeClaims (nil: tasks mounting claims, CreatePVC and
+	// DeletePVC fail).
+	Volumes Volumes
 	// TaskUser runs tasks whose platform spec names no runAsUser/runAsGroup as this user
 	// (the host runtime's --host-user); nil leaves the runtime's default (the image's user
 	// in a container, kfp-box's own user on the host). See confine.

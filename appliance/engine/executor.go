@@ -46,6 +46,8 @@ type startReq struct {
 	deadline time.Duration
 	// pythonDir is where the task's own Python environment goes ("" when it gets none).
 	pythonDir string
+	// volumes are the claims the task mounts: held from its start until it exits.
+	volumes []string
 }
 
 // objectPath is the host file behind an object URI: DataDir/objects/<bucket>/<key>.
@@ -100,7 +102,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 		return fail(fmt.Errorf("executor %q is not a container or importer (resolver and custom jobs are not supported)", comp.ExecutorLabel))
 	}
 	if strings.HasPrefix(ex.Container.Image, "argostub/") {
-		return e.volumeOp(rs, x, ex.Container.Image, now)
+		return e.volumeOp(ctx, rs, x, ex.Container.Image, now)
 	}
 	tio, err := e.taskIO(ctx, rs, x, comp)
 	if err != nil {
@@ -165,7 +167,7 @@ func (e *Engine) prepare(ctx context.Context, rs *runState, x *meta.Execution) p
 	c.LogPath = ts.LogPath
 	c.RetryAt = time.Time{}
 	setExecState(c, meta.ExecQueued, "", now)
-	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel}
+	req := &startReq{x: c, spec: ts, gpus: gpus, accel: accel, volumes: e.taskVolumes(rs, x)}
 	if e.cfg.Python != nil && pyenv.ParseCommand(argv).UsesPython {
 		req.pythonDir = filepath.Join(e.workDir(c), "pyenv")
 	}
@@ -317,98 +319,13 @@ func (e *Engine) taskEnvMounts(ctx context.Context, rs *runState, x *meta.Execut
 	if k8s == nil {
 		return env, mounts, nil
 	}
-	for _, f := range k8s.FieldPathAsEnv {
-		env = append(env, f.Name+"="+fieldPath(f.FieldPath, podName, k8s))
-	}
-	for _, src := range k8sSources(k8s) {
-		name := e.platformParam(rs, x, src.nameParam, src.name)
-		data, err := e.k8sData(ctx, src.kind, name)
-		if err != nil {
-			if src.optional {
-				continue
-			}
-			return nil, nil, err
-		}
-		for _, ke := range src.keyToEnv {
-			v, ok := data[ke[0]]
-			if !ok && !src.optional {
-				return nil, nil, fmt.Errorf("%s %q has no key %q", src.kind, name, ke[0])
-			}
-			env = append(env, ke[1]+"="+string(v))
-		}
-		if src.mountPath == "" {
-			continue
-		}
-		dirMode, fileMode := os.FileMode(0o755), os.FileMode(0o644)
-		if src.kind == "secret" {
-			dirMode, fileMode = 0o700, 0o600
-		}
-		dir := filepath.Join(e.workDir(x), src.kind+"s", name)
-		if err := os.MkdirAll(dir, dirMode); err != nil {
-			return nil, nil, err
-		}
-		for k, v := range data {
-			if err := os.WriteFile(filepath.Join(dir, filepath.Base(k)), v, fileMode); err != nil {
-				return nil, nil, err
-			}
-		}
-		mounts = append(mounts, runtime.Mount{Source: dir, Target: src.mountPath, ReadOnly: true})
-	}
-	for _, m := range k8s.EmptyDirMounts {
-		dir := filepath.Join(e.workDir(x), "emptydir", m.VolumeName)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, err
-		}
-		mounts = append(mounts, runtime.Mount{Source: dir, Target: m.MountPath})
-	}
-	for _, m := range k8s.PVCMount {
-		name := e.pvcName(rs, x, m)
-		if name == "" || strings.ContainsAny(name, "/\\") || name == ".." {
-			return nil, nil, fmt.Errorf("volume name %q is not valid", name)
-		}
-		dir := filepath.Join(e.cfg.DataDir, "volumes", name)
-		if err := os.MkdirAll(filepath.Join(dir, m.SubPath), 0o755); err != nil {
-			return nil, nil, err
-		}
-		mounts = append(mounts, runtime.Mount{Source: filepath.Join(dir, m.SubPath), Target: m.MountPath})
-	}
-	return env, mounts, nil
+	return e.platformEnvMounts(ctx, rs, x, k8s, podName, env, mounts)
 }
 
 // commandText is the container's command and args, unresolved, NUL-separated: what the
 // checks for placeholders and paths look at.
 func commandText(ctr *spec.ContainerSpec) string {
 	return strings.Join(append(append([]string{}, ctr.Command...), ctr.Args...), "\x00")
-}
-
-// pvcName resolves the volume name of a kfp-kubernetes PVC mount.
-func (e *Engine) pvcName(rs *runState, x *meta.Execution, m spec.PVCMount) string {
-	name := m.Constant
-	switch {
-	case m.PVCNameParameter != nil:
-		name = e.platformParam(rs, x, m.PVCNameParameter, name)
-	case m.ComponentInputParameter != "":
-		name = e.parentInput(rs, x, m.ComponentInputParameter, name)
-	case m.TaskOutputParameter != nil:
-		name = e.siblingOutput(rs, x, m.TaskOutputParameter, name)
-	}
-	return name
-}
-
-// pvcNames are the volumes a task mounts, for its cache key as KFP computes it: the PVC
-// mounts' names and, for a task using the run's workspace, that run's workspace (so such
-// a task is reused within its run only, as on KFP, where the workspace PVC is per run).
-func (e *Engine) pvcNames(rs *runState, x *meta.Execution, ctr *spec.ContainerSpec, k8s *spec.KubernetesExecutorConfig) []string {
-	var names []string
-	if k8s != nil {
-		for _, m := range k8s.PVCMount {
-			names = append(names, e.pvcName(rs, x, m))
-		}
-	}
-	if usesWorkspace(rs, commandText(ctr), x) {
-		names = append(names, "kfp-workspace-"+x.RunID)
-	}
-	return names
 }
 
 // usesWorkspace reports whether a task gets the run's workspace at /kfp-workspace: the
@@ -428,154 +345,6 @@ func usesWorkspace(rs *runState, cmdText string, x *meta.Execution) bool {
 		}
 	}
 	return false
-}
-
-// platformParam resolves a platform *Parameter field (secret, config map and volume
-// names) as the driver does: constants, the parent DAG's inputs, or a sibling's output.
-func (e *Engine) platformParam(rs *runState, x *meta.Execution, p *spec.InputParameterSpec, literal string) string {
-	if p == nil {
-		return literal
-	}
-	switch {
-	case p.RuntimeValue != nil:
-		if v := p.RuntimeValue.ConstantValue(); v != nil {
-			return formatParam(v)
-		}
-	case p.ComponentInputParameter != "":
-		return e.parentInput(rs, x, p.ComponentInputParameter, literal)
-	case p.TaskOutputParameter != nil:
-		return e.siblingOutput(rs, x, p.TaskOutputParameter, literal)
-	}
-	return literal
-}
-
-// parentInput is an input parameter of x's parent DAG (else of x itself).
-func (e *Engine) parentInput(rs *runState, x *meta.Execution, name, literal string) string {
-	if parent := rs.execs[x.ParentID]; parent != nil {
-		if v, ok := parent.Inputs.Parameters[name]; ok && v != nil {
-			return formatParam(v)
-		}
-	}
-	if v, ok := x.Inputs.Parameters[name]; ok && v != nil {
-		return formatParam(v)
-	}
-	return literal
-}
-
-// siblingOutput is an output parameter of a task of the same DAG as x.
-func (e *Engine) siblingOutput(rs *runState, x *meta.Execution, ref *spec.TaskOutputParameterSpec, literal string) string {
-	for _, y := range rs.execs {
-		if y.ParentID == x.ParentID && y.TaskKey == ref.ProducerTask && y.Kind != meta.KindIteration {
-			if v, ok := y.Outputs.Parameters[ref.OutputParameterKey]; ok {
-				return formatParam(v)
-			}
-		}
-	}
-	return literal
-}
-
-func (e *Engine) secret(ctx context.Context, name string) (map[string][]byte, error) {
-	if e.cfg.Secrets == nil {
-		return nil, fmt.Errorf("secret %q: secrets are not configured on this kfp-box", name)
-	}
-	d, err := e.cfg.Secrets.Secret(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("secret %q: %w", name, err)
-	}
-	return d, nil
-}
-
-func (e *Engine) configMap(ctx context.Context, name string) (map[string]string, error) {
-	if e.cfg.ConfigMaps == nil {
-		return nil, fmt.Errorf("configmap %q: configmaps are not configured on this kfp-box", name)
-	}
-	d, err := e.cfg.ConfigMaps.ConfigMap(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("configmap %q: %w", name, err)
-	}
-	return d, nil
-}
-
-// k8sSource is one secret or configmap a task reads, as environment variables or files.
-type k8sSource struct {
-	kind      string // "secret" or "configmap"
-	name      string
-	nameParam *spec.InputParameterSpec
-	optional  bool
-	keyToEnv  [][2]string // key, env var
-	mountPath string      // "" when not mounted as files
-}
-
-// k8sSources lists the secrets and configmaps of a kfp-kubernetes executor config.
-func k8sSources(k *spec.KubernetesExecutorConfig) []k8sSource {
-	var out []k8sSource
-	for _, s := range k.SecretAsEnv {
-		src := k8sSource{kind: "secret", name: s.SecretName, nameParam: s.SecretNameParameter, optional: s.Optional}
-		for _, ke := range s.KeyToEnv {
-			src.keyToEnv = append(src.keyToEnv, [2]string{ke.SecretKey, ke.EnvVar})
-		}
-		out = append(out, src)
-	}
-	for _, s := range k.SecretAsVolume {
-		out = append(out, k8sSource{kind: "secret", name: s.SecretName, nameParam: s.SecretNameParameter, optional: s.Optional, mountPath: s.MountPath})
-	}
-	for _, c := range k.ConfigMapAsEnv {
-		src := k8sSource{kind: "configmap", name: c.ConfigMapName, nameParam: c.ConfigMapNameParameter, optional: c.Optional}
-		for _, ke := range c.KeyToEnv {
-			src.keyToEnv = append(src.keyToEnv, [2]string{ke.ConfigMapKey, ke.EnvVar})
-		}
-		out = append(out, src)
-	}
-	for _, c := range k.ConfigMapAsVolume {
-		out = append(out, k8sSource{kind: "configmap", name: c.ConfigMapName, nameParam: c.ConfigMapNameParameter, optional: c.Optional, mountPath: c.MountPath})
-	}
-	return out
-}
-
-// k8sData returns a secret's or a configmap's data.
-func (e *Engine) k8sData(ctx context.Context, kind, name string) (map[string][]byte, error) {
-	if kind == "secret" {
-		return e.secret(ctx, name)
-	}
-	d, err := e.configMap(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string][]byte, len(d))
-	for k, v := range d {
-		out[k] = []byte(v)
-	}
-	return out, nil
-}
-
-// fieldPath emulates the Kubernetes downward API for fieldPathAsEnv.
-func fieldPath(fp, podName string, k8s *spec.KubernetesExecutorConfig) string {
-	switch fp {
-	case "metadata.name":
-		return podName
-	case "metadata.namespace":
-		return "kubeflow"
-	case "spec.nodeName":
-		h, _ := os.Hostname()
-		return h
-	case "status.podIP", "status.hostIP":
-		return "127.0.0.1"
-	}
-	get := func(prefix string, m map[string]string) (string, bool) {
-		if k, ok := strings.CutPrefix(fp, prefix+"['"); ok {
-			return m[strings.TrimSuffix(k, "']")], true
-		}
-		return "", false
-	}
-	if k8s.PodMetadata != nil {
-		if v, ok := get("metadata.labels", k8s.PodMetadata.Labels); ok {
-			return v
-		}
-		if v, ok := get("metadata.annotations", k8s.PodMetadata.Annotations); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // applyResources maps a container's resources to runtime limits and returns the GPU count
@@ -721,6 +490,17 @@ func (e *Engine) startTask(rs *runState, s *startReq) {
 				e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStartFailed, err: err})
 			}
 			return
+		}
+		if len(s.volumes) > 0 {
+			// The task holds its claims from its start until it exits: a claim deleted
+			// meanwhile stays, Terminating, until then.
+			if err := e.cfg.Volumes.AcquireVolumes(ctx, s.spec.ID, s.volumes); err != nil {
+				if ctx.Err() == nil {
+					e.post(runID, taskEvent{execID: execID, attempt: attempt, kind: evStartFailed, err: err})
+				}
+				return
+			}
+			defer e.cfg.Volumes.ReleaseVolumes(s.spec.ID)
 		}
 		t, err := e.cfg.Runtime.Start(ctx, s.spec)
 		if err != nil {
@@ -1062,42 +842,6 @@ func (e *Engine) runImporter(ctx context.Context, rs *runState, x *meta.Executio
 	c.Outputs = meta.IO{Artifacts: map[string][]meta.ArtifactRef{"artifact": {ref}}}
 	setExecState(c, meta.ExecSucceeded, "", now)
 	return prepared{exec: c, artifacts: arts}
-}
-
-// volumeOp performs kfp-kubernetes' CreatePVC and DeletePVC, which KFP's driver runs
-// without a container: a PVC is a directory DataDir/volumes/<name> on the box.
-func (e *Engine) volumeOp(rs *runState, x *meta.Execution, image string, now time.Time) prepared {
-	c := cloneExec(x)
-	p := x.Inputs.Parameters
-	switch {
-	case strings.HasPrefix(image, "argostub/createpvc"):
-		name := formatParam(p["pvc_name"])
-		if name == "" {
-			name = rs.info.ResourceName + formatParam(p["pvc_name_suffix"])
-		}
-		if name == "" || strings.ContainsAny(name, "/\\") || name == "." || name == ".." {
-			setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: volume name %q is not valid", x.TaskName, name), now)
-			return prepared{exec: c}
-		}
-		if err := os.MkdirAll(filepath.Join(e.cfg.DataDir, "volumes", name), 0o755); err != nil {
-			setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: %v", x.TaskName, err), now)
-			return prepared{exec: c}
-		}
-		c.Outputs = meta.IO{Parameters: map[string]any{"name": name}}
-	case strings.HasPrefix(image, "argostub/deletepvc"):
-		name := formatParam(p["pvc_name"])
-		if name != "" && !strings.ContainsAny(name, "/\\") && name != "." && name != ".." {
-			if err := os.RemoveAll(filepath.Join(e.cfg.DataDir, "volumes", name)); err != nil {
-				setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: %v", x.TaskName, err), now)
-				return prepared{exec: c}
-			}
-		}
-	default:
-		setExecState(c, meta.ExecFailed, fmt.Sprintf("task %q: unknown driver operation %q", x.TaskName, image), now)
-		return prepared{exec: c}
-	}
-	setExecState(c, meta.ExecSucceeded, "", now)
-	return prepared{exec: c}
 }
 
 // logTail returns the last n lines of a task log, without timestamps, joined by " | ".

@@ -93,6 +93,7 @@ type harnessOpts struct {
 	cache       bool
 	maxParallel int
 	secrets     SecretStore
+	volumes     Volumes // nil: fake volumes holding fixtureClaim
 	gpus        GPUAllocator
 	noStart     bool
 	logLevel    slog.Level
@@ -164,8 +165,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	cfg := Config{
 		Logger: testLogger(), Meta: ms, Runtime: rt, DataDir: dir,
-		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets, GPUs: o.gpus,
+		MaxParallelTasks: o.maxParallel, CacheEnabled: o.cache, Secrets: o.secrets, GPUs: o.gpus, Volumes: o.volumes,
 		MaxCacheStaleness: o.staleness, KillGrace: 2 * time.Second,
+	}
+	if cfg.Volumes == nil {
+		cfg.Volumes = newFakeVolumes(filepath.Join(dir, "volumes"), fixtureClaim)
 	}
 	if o.packageIndex != "" {
 		cfg.PackageIndex = func(string) string { return o.packageIndex }

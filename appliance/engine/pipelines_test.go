@@ -138,9 +138,15 @@ func TestPipelineRetryAndIgnoreUpstreamFailure(t *testing.T) {
 	})
 }
 
+// cacheClaims are the claims cache.yaml's volume task mounts, made before its runs as a
+// user makes them.
+func cacheClaims(t *testing.T) Volumes {
+	return newFakeVolumes(filepath.Join(t.TempDir(), "volumes"), "vol-a", "vol-b")
+}
+
 func TestPipelineCache(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{cache: true})
+	h := newHarness(t, harnessOpts{cache: true, volumes: cacheClaims(t)})
 	p := testdataPipeline(t, "cache.yaml")
 	id1 := h.submit(p, nil)
 	h.check(id1, h.waitRun(id1, 20*time.Second), expectation{state: "SUCCEEDED",
@@ -184,6 +190,7 @@ func TestPipelineCacheSwitchAndStaleness(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.volumes = cacheClaims(t)
 			h := newHarness(t, tc.opts)
 			p := testdataPipeline(t, "cache.yaml")
 			id1 := h.submit(p, nil)

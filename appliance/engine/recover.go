@@ -34,6 +34,7 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 		case err == nil:
 			rs.handles[x.ID] = t
 			e.restoreGPUs(rs, x)
+			e.restoreVolumes(ctx, rs, x)
 			e.holdSlot(rs.id, x.RuntimeTaskID, false)
 			e.log.Info("re-adopted task", "run", rs.id, "task", x.TaskName, "runtime_id", x.RuntimeTaskID)
 			runID, execID, attempt := rs.id, x.ID, x.Attempt
@@ -41,6 +42,9 @@ func (e *Engine) adopt(ctx context.Context, rs *runState) error {
 			go func() {
 				defer e.tasks.Done()
 				e.wait(runID, execID, attempt, t, x)
+				if e.cfg.Volumes != nil {
+					e.cfg.Volumes.ReleaseVolumes(x.RuntimeTaskID)
+				}
 			}()
 		case errors.Is(err, runtime.ErrNotFound) && x.State == meta.ExecQueued:
 			c := cloneExec(x)
@@ -71,4 +75,15 @@ func (e *Engine) restoreGPUs(rs *runState, x *meta.Execution) {
 	e.mu.Lock()
 	rs.leases[x.ID] = l
 	e.mu.Unlock()
+}
+
+// restoreVolumes records a re-adopted task as holding the claims it mounts again.
+func (e *Engine) restoreVolumes(ctx context.Context, rs *runState, x *meta.Execution) {
+	names := e.taskVolumes(rs, x)
+	if len(names) == 0 || e.cfg.Volumes == nil {
+		return
+	}
+	if err := e.cfg.Volumes.AcquireVolumes(ctx, x.RuntimeTaskID, names); err != nil {
+		e.log.Warn("re-adopted task's claims could not be held again", "run", rs.id, "task", x.TaskName, "claims", names, "err", err)
+	}
 }

@@ -31,14 +31,19 @@ func (s *Store) Routes(g gin.IRouter) {
 	})
 	g.GET("/openapi/v3/api/v1", func(c *gin.Context) {
 		schemas, paths := gin.H{}, gin.H{}
-		for _, r := range []struct{ resource, kind string }{{"secrets", "Secret"}, {"configmaps", "ConfigMap"}, {"pods", "Pod"}} {
+		for _, r := range []struct{ resource, kind string }{{"secrets", "Secret"}, {"configmaps", "ConfigMap"}, {"pods", "Pod"},
+			{"persistentvolumeclaims", "PersistentVolumeClaim"}, {"namespaces", "Namespace"}} {
 			gvk := gin.H{"group": "", "kind": r.kind, "version": "v1"}
 			schemas["io.k8s.api.core.v1."+r.kind] = gin.H{"type": "object", "x-kubernetes-preserve-unknown-fields": true,
 				"x-kubernetes-group-version-kind": []gin.H{gvk}}
+			path := "/api/v1/namespaces/{namespace}/" + r.resource + "/{name}"
+			if r.resource == "namespaces" {
+				path = "/api/v1/namespaces/{name}"
+			}
 			if r.resource != "pods" {
 				// fieldValidation is taken (kubectl then validates on the server's side,
 				// where names and keys are checked; unknown fields are dropped, not refused).
-				paths["/api/v1/namespaces/{namespace}/"+r.resource+"/{name}"] = gin.H{"patch": gin.H{
+				paths[path] = gin.H{"patch": gin.H{
 					"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
 					"parameters": []gin.H{{"name": "fieldValidation", "in": "query", "schema": gin.H{"type": "string"}}},
 					"responses":  gin.H{"200": gin.H{"description": "OK"}},
@@ -54,7 +59,8 @@ func (s *Store) Routes(g gin.IRouter) {
 	g.GET("/api/v1", func(c *gin.Context) {
 		verbs := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
 		c.JSON(http.StatusOK, gin.H{"kind": "APIResourceList", "groupVersion": "v1", "resources": []gin.H{
-			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": []string{"get", "list"}, "shortNames": []string{"ns"}},
+			{"name": "namespaces", "singularName": "namespace", "namespaced": false, "kind": "Namespace", "verbs": verbs, "shortNames": []string{"ns"}},
+			{"name": "persistentvolumeclaims", "singularName": "persistentvolumeclaim", "namespaced": true, "kind": "PersistentVolumeClaim", "verbs": verbs, "shortNames": []string{"pvc"}},
 			{"name": "secrets", "singularName": "secret", "namespaced": true, "kind": "Secret", "verbs": verbs},
 			{"name": "configmaps", "singularName": "configmap", "namespaced": true, "kind": "ConfigMap", "verbs": verbs, "shortNames": []string{"cm"}},
 			{"name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod", "verbs": []string{"delete", "get", "list", "watch"}, "shortNames": []string{"po"}, "categories": []string{"all"}},
@@ -62,14 +68,21 @@ func (s *Store) Routes(g gin.IRouter) {
 			{"name": "events", "singularName": "event", "namespaced": true, "kind": "Event", "verbs": []string{"list"}, "shortNames": []string{"ev"}},
 		}})
 	})
-	g.GET("/api/v1/namespaces", func(c *gin.Context) {
-		var items []any
-		for _, ns := range s.namespaces() {
-			items = append(items, namespace(ns))
+	// Namespaces go through the same handlers as namespaced objects, as resource
+	// "namespaces" named by the path's {ns}.
+	asNamespace := func(h gin.HandlerFunc) gin.HandlerFunc {
+		return func(c *gin.Context) {
+			name := c.Param("ns")
+			c.Params = append(c.Params[:0:0], gin.Param{Key: "resource", Value: "namespaces"}, gin.Param{Key: "ns", Value: ""}, gin.Param{Key: "name", Value: name})
+			h(c)
 		}
-		c.JSON(http.StatusOK, gin.H{"kind": "NamespaceList", "apiVersion": "v1", "metadata": gin.H{}, "items": items})
-	})
-	g.GET("/api/v1/namespaces/:ns", func(c *gin.Context) { c.JSON(http.StatusOK, namespace(c.Param("ns"))) })
+	}
+	g.GET("/api/v1/namespaces", func(c *gin.Context) { s.listAll(c, "namespaces") })
+	g.POST("/api/v1/namespaces", asNamespace(s.create))
+	g.GET("/api/v1/namespaces/:ns", asNamespace(s.get))
+	g.PUT("/api/v1/namespaces/:ns", asNamespace(s.update))
+	g.PATCH("/api/v1/namespaces/:ns", asNamespace(s.patchHTTP))
+	g.DELETE("/api/v1/namespaces/:ns", asNamespace(s.remove))
 	g.GET("/api/v1/namespaces/:ns/:resource", s.list)
 	g.POST("/api/v1/namespaces/:ns/:resource", s.create)
 	g.GET("/api/v1/namespaces/:ns/:resource/:name", s.get)
@@ -81,10 +94,7 @@ func (s *Store) Routes(g gin.IRouter) {
 	g.GET("/api/v1/events", s.events)
 	g.GET("/api/v1/secrets", func(c *gin.Context) { s.listAll(c, "secrets") })
 	g.GET("/api/v1/configmaps", func(c *gin.Context) { s.listAll(c, "configmaps") })
-}
-
-func namespace(name string) gin.H {
-	return gin.H{"kind": "Namespace", "apiVersion": "v1", "metadata": gin.H{"name": name}, "status": gin.H{"phase": "Active"}}
+	g.GET("/api/v1/persistentvolumeclaims", func(c *gin.Context) { s.listAll(c, "persistentvolumeclaims") })
 }
 
 // status writes a Kubernetes Status failure.
@@ -99,6 +109,8 @@ func status(c *gin.Context, err error) {
 		code, reason = http.StatusConflict, "Conflict"
 	case errors.Is(err, ErrInvalid):
 		code, reason = http.StatusUnprocessableEntity, "Invalid"
+	case errors.Is(err, ErrForbidden):
+		code, reason = http.StatusForbidden, "Forbidden"
 	}
 	c.AbortWithStatusJSON(code, gin.H{"kind": "Status", "apiVersion": "v1", "metadata": gin.H{},
 		"status": "Failure", "message": err.Error(), "reason": reason, "code": code})
@@ -122,7 +134,7 @@ func (s *Store) list(c *gin.Context) {
 		status(c, err)
 		return
 	}
-	writeList(c, c.Param("resource"), items, rev)
+	s.writeList(c, c.Param("resource"), items, rev)
 }
 
 // subresource serves GET .../{resource}/{name}/{sub}: pods/log.
@@ -144,13 +156,18 @@ func (s *Store) listAll(c *gin.Context, resource string) {
 		status(c, err)
 		return
 	}
-	writeList(c, resource, items, rev)
+	s.writeList(c, resource, items, rev)
 }
 
-func writeList(c *gin.Context, resource string, items []*Object, rev int64) {
+func (s *Store) writeList(c *gin.Context, resource string, items []*Object, rev int64) {
 	if items == nil {
 		items = []*Object{}
 	}
+	if wantsTable(c) && hasTable(resource) {
+		c.JSON(http.StatusOK, objectTable(resource, items, rev, c.Query("includeObject")))
+		return
+	}
+	s.withUsage(items...)
 	c.JSON(http.StatusOK, gin.H{"kind": kinds[resource] + "List", "apiVersion": "v1",
 		"metadata": gin.H{"resourceVersion": strconv.FormatInt(rev, 10)}, "items": items})
 }
@@ -187,6 +204,11 @@ func (s *Store) get(c *gin.Context) {
 	o, err := s.Get(c.Request.Context(), c.Param("resource"), c.Param("ns"), c.Param("name"))
 	if err != nil {
 		status(c, err)
+		return
+	}
+	s.withUsage(o)
+	if wantsTable(c) && hasTable(c.Param("resource")) {
+		c.JSON(http.StatusOK, objectTable(c.Param("resource"), []*Object{o}, 0, c.Query("includeObject")))
 		return
 	}
 	c.JSON(http.StatusOK, o)

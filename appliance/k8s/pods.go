@@ -308,10 +308,50 @@ func (p *pods) pod(ns string, x *meta.Execution, byID map[string]*meta.Execution
 			d := int64(k8s.ActiveDeadlineSecs)
 			pod.Spec.ActiveDeadlineSeconds = &d
 		}
+		// Claims the task mounts, where their names can be read from the records this view
+		// has (constants and DAG inputs), so `kubectl describe pvc` lists the pods using one.
+		for i, m := range k8s.PVCMount {
+			claim := claimName(m, x, byID)
+			if claim == "" {
+				continue
+			}
+			vol := fmt.Sprintf("pvc-%d", i)
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: vol, MountPath: m.MountPath, SubPath: m.SubPath})
+		}
 	}
 	pod.Spec.Containers = []corev1.Container{c}
 	pod.Status = p.status(x, c, a)
 	return pod
+}
+
+// claimName is the claim a PVC mount names when it is a constant or an input of the task's
+// DAG ("" when it is another task's output, which this view does not read).
+func claimName(m spec.PVCMount, x *meta.Execution, byID map[string]*meta.Execution) string {
+	input := m.ComponentInputParameter
+	if p := m.PVCNameParameter; p != nil {
+		if p.RuntimeValue != nil {
+			if v, ok := p.RuntimeValue.ConstantValue().(string); ok {
+				return v
+			}
+		}
+		if p.ComponentInputParameter != "" {
+			input = p.ComponentInputParameter
+		}
+	}
+	if input == "" {
+		return m.Constant
+	}
+	if parent := byID[x.ParentID]; parent != nil {
+		if v, ok := parent.Inputs.Parameters[input].(string); ok {
+			return v
+		}
+	}
+	if v, ok := x.Inputs.Parameters[input].(string); ok {
+		return v
+	}
+	return m.Constant
 }
 
 // uidOf is a stable UID for a pod name.

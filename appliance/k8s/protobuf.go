@@ -2,6 +2,7 @@ package k8s
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -52,6 +53,29 @@ func decodeProtobuf(body []byte) (*Object, error) {
 		for k, v := range c.BinaryData {
 			o.Data[k] = v
 		}
+		return o, nil
+	case "PersistentVolumeClaim", "Namespace":
+		// Read with the API's own types and taken as JSON, the form the box keeps.
+		var v interface {
+			Unmarshal([]byte) error
+		}
+		if env.Kind == "Namespace" {
+			v = &corev1.Namespace{}
+		} else {
+			v = &corev1.PersistentVolumeClaim{}
+		}
+		if err := v.Unmarshal(env.Raw); err != nil {
+			return nil, fmt.Errorf("protobuf %s: %v: %w", env.Kind, err, ErrInvalid)
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("protobuf %s: %v: %w", env.Kind, err, ErrInvalid)
+		}
+		o, err := DecodeBody("application/json", b)
+		if err != nil {
+			return nil, err
+		}
+		o.APIVersion, o.Kind = "v1", env.Kind
 		return o, nil
 	}
 	return nil, fmt.Errorf("protobuf kind %q is not served: %w", env.Kind, ErrInvalid)

@@ -22,7 +22,11 @@ var (
 	ErrAlreadyExists = errors.New("already exists")
 	ErrInvalid       = errors.New("invalid")
 	ErrConflict      = errors.New("conflict")
+	ErrForbidden     = errors.New("forbidden")
 )
+
+func isNotFound(err error) bool      { return errors.Is(err, ErrNotFound) }
+func isAlreadyExists(err error) bool { return errors.Is(err, ErrAlreadyExists) }
 
 // DefaultNamespace is where KFP tasks look for secrets and configmaps unless the box is
 // configured otherwise (SetNamespace): KFP's own namespace, where single-user KFP runs its
@@ -30,7 +34,8 @@ var (
 const DefaultNamespace = "kubeflow"
 
 // Resources served, with their kinds.
-var kinds = map[string]string{"secrets": "Secret", "configmaps": "ConfigMap"}
+var kinds = map[string]string{"secrets": "Secret", "configmaps": "ConfigMap",
+	"persistentvolumeclaims": "PersistentVolumeClaim", "namespaces": "Namespace"}
 
 // ObjectMeta is the subset of Kubernetes metadata the box keeps.
 type ObjectMeta struct {
@@ -42,10 +47,14 @@ type ObjectMeta struct {
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
 	// ManagedFields says which field manager owns which fields (apply.go).
-	ManagedFields []metav1.ManagedFieldsEntry `json:"managedFields,omitempty"`
+	ManagedFields     []metav1.ManagedFieldsEntry `json:"managedFields,omitempty"`
+	Finalizers        []string                    `json:"finalizers,omitempty"`
+	DeletionTimestamp string                      `json:"deletionTimestamp,omitempty"`
 }
 
-// Object is a Secret or a ConfigMap. Secret data is base64 on the wire ([]byte in Go).
+// Object is a Secret, a ConfigMap, a PersistentVolumeClaim or a Namespace. Secret data is
+// base64 on the wire ([]byte in Go); the spec and status of the others are kept as JSON
+// and read with the types of k8s.io/api where the box acts on them (volumes.go, namespace.go).
 type Object struct {
 	APIVersion string            `json:"apiVersion"`
 	Kind       string            `json:"kind"`
@@ -54,6 +63,8 @@ type Object struct {
 	Data       map[string][]byte `json:"-"`
 	StringData map[string]string `json:"-"`
 	Immutable  *bool             `json:"immutable,omitempty"`
+	Spec       json.RawMessage   `json:"spec,omitempty"`
+	Status     json.RawMessage   `json:"status,omitempty"`
 }
 
 type wireObject struct {
@@ -65,11 +76,13 @@ type wireObject struct {
 	BinaryData map[string]string `json:"binaryData,omitempty"`
 	StringData map[string]string `json:"stringData,omitempty"`
 	Immutable  *bool             `json:"immutable,omitempty"`
+	Spec       json.RawMessage   `json:"spec,omitempty"`
+	Status     json.RawMessage   `json:"status,omitempty"`
 }
 
 // MarshalJSON writes Secret data as base64 and ConfigMap data as plain strings.
 func (o Object) MarshalJSON() ([]byte, error) {
-	w := wireObject{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: o.Metadata, Type: o.Type, Immutable: o.Immutable}
+	w := wireObject{APIVersion: o.APIVersion, Kind: o.Kind, Metadata: o.Metadata, Type: o.Type, Immutable: o.Immutable, Spec: o.Spec, Status: o.Status}
 	if len(o.Data) > 0 {
 		w.Data = map[string]string{}
 		for k, v := range o.Data {
@@ -89,7 +102,8 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*o = Object{APIVersion: w.APIVersion, Kind: w.Kind, Metadata: w.Metadata, Type: w.Type, Immutable: w.Immutable, Data: map[string][]byte{}}
+	*o = Object{APIVersion: w.APIVersion, Kind: w.Kind, Metadata: w.Metadata, Type: w.Type, Immutable: w.Immutable, Data: map[string][]byte{},
+		Spec: w.Spec, Status: w.Status}
 	for k, v := range w.Data {
 		if w.Kind == "Secret" {
 			d, err := base64.StdEncoding.DecodeString(v)
@@ -114,7 +128,6 @@ func (o *Object) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$`)
 var keyRE = regexp.MustCompile(`^[-._a-zA-Z0-9]{1,253}$`)
 
 // Store keeps objects in the kv store.
@@ -125,6 +138,8 @@ type Store struct {
 
 	pods *pods    // nil until ServePods (pods.go)
 	hist *history // nil until StartWatch (watch.go)
+
+	vols volumes // the directories behind claims and who holds them (volumes.go)
 }
 
 // NewStore returns a store over s.
@@ -143,10 +158,14 @@ func checkResource(resource string) (string, error) {
 }
 
 func validate(o *Object) error {
-	if !nameRE.MatchString(o.Metadata.Name) {
-		return fmt.Errorf("metadata.name %q: must be a lowercase RFC 1123 subdomain: %w", o.Metadata.Name, ErrInvalid)
+	if err := ValidName(o.Metadata.Name); err != nil {
+		return fmt.Errorf("metadata.name %q: %v: %w", o.Metadata.Name, err, ErrInvalid)
 	}
-	if !nameRE.MatchString(o.Metadata.Namespace) {
+	if o.Kind == "Namespace" {
+		if !ValidNamespace(o.Metadata.Name) {
+			return fmt.Errorf("metadata.name %q: a namespace must be a lowercase RFC 1123 label (at most 63 characters): %w", o.Metadata.Name, ErrInvalid)
+		}
+	} else if !ValidNamespace(o.Metadata.Namespace) {
 		return fmt.Errorf("metadata.namespace %q: must be a lowercase RFC 1123 label: %w", o.Metadata.Namespace, ErrInvalid)
 	}
 	for k := range o.Data {
@@ -163,13 +182,20 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 	if err != nil {
 		return nil, err
 	}
-	if o.Metadata.Namespace == "" {
-		o.Metadata.Namespace = ns
-	}
-	if o.Metadata.Namespace != ns {
-		return nil, fmt.Errorf("metadata.namespace %q does not match the request's namespace %q: %w", o.Metadata.Namespace, ns, ErrInvalid)
+	if kind == "Namespace" {
+		ns, o.Metadata.Namespace = "", ""
+	} else {
+		if o.Metadata.Namespace == "" {
+			o.Metadata.Namespace = ns
+		}
+		if o.Metadata.Namespace != ns {
+			return nil, fmt.Errorf("metadata.namespace %q does not match the request's namespace %q: %w", o.Metadata.Namespace, ns, ErrInvalid)
+		}
 	}
 	o.APIVersion, o.Kind = "v1", kind
+	if kind == "Secret" || kind == "ConfigMap" {
+		o.Spec, o.Status = nil, nil // they have neither
+	}
 	if kind == "Secret" && o.Type == "" {
 		o.Type = "Opaque"
 	}
@@ -182,7 +208,37 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 	if err := s.manage(ctx, resource, nil, o); err != nil {
 		return nil, err
 	}
+	o.Metadata.DeletionTimestamp = ""
+	switch kind {
+	case "PersistentVolumeClaim":
+		undo, err := s.preparePVC(o)
+		if err != nil {
+			return nil, err
+		}
+		defer func() {
+			if undo != nil {
+				undo()
+			}
+		}()
+		created, err := s.createStored(ctx, resource, ns, o)
+		if err == nil {
+			undo = nil
+		}
+		return created, err
+	case "Namespace":
+		prepareNamespace(o)
+	}
+	return s.createStored(ctx, resource, ns, o)
+}
+
+// createStored writes a new object prepared by Create.
+func (s *Store) createStored(ctx context.Context, resource, ns string, o *Object) (*Object, error) {
 	rev, err := s.kv.Update(ctx, func(tx kv.Tx) error {
+		if resource != "namespaces" {
+			if err := s.namespaceOpen(tx, ns); err != nil {
+				return err
+			}
+		}
 		k := objKey(resource, ns, o.Metadata.Name)
 		if _, err := tx.Get(k); err == nil {
 			return fmt.Errorf("%s %q: %w", resource, o.Metadata.Name, ErrAlreadyExists)
@@ -215,10 +271,18 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 	if o.Metadata.Name != name {
 		return nil, fmt.Errorf("metadata.name %q does not match %q: %w", o.Metadata.Name, name, ErrInvalid)
 	}
-	if o.Metadata.Namespace == "" {
+	if kind == "Namespace" {
+		ns, o.Metadata.Namespace = "", ""
+	} else if o.Metadata.Namespace == "" {
 		o.Metadata.Namespace = ns
 	}
+	if o.Metadata.Namespace != ns {
+		return nil, fmt.Errorf("metadata.namespace %q does not match the request's namespace %q: %w", o.Metadata.Namespace, ns, ErrInvalid)
+	}
 	o.APIVersion, o.Kind = "v1", kind
+	if kind == "Secret" || kind == "ConfigMap" {
+		o.Spec, o.Status = nil, nil
+	}
 	if err := validate(o); err != nil {
 		return nil, err
 	}
@@ -240,8 +304,18 @@ func (s *Store) Update(ctx context.Context, resource, ns, name string, o *Object
 			return fmt.Errorf("%s %q is immutable: %w", resource, name, ErrInvalid)
 		}
 		o.Metadata.UID, o.Metadata.CreationTimestamp = old.Metadata.UID, old.Metadata.CreationTimestamp
+		// Deletion is the server's to record, as are the status of claims and namespaces.
+		o.Metadata.DeletionTimestamp = old.Metadata.DeletionTimestamp
 		if kind == "Secret" && o.Type == "" {
 			o.Type = old.Type
+		}
+		switch kind {
+		case "PersistentVolumeClaim":
+			if err := updatePVC(&old, o); err != nil {
+				return err
+			}
+		case "Namespace":
+			o.Spec, o.Status = old.Spec, old.Status
 		}
 		o.Metadata.ResourceVersion = ""
 		if err := s.manage(ctx, resource, &old, o); err != nil {
@@ -281,6 +355,9 @@ func (s *Store) Get(ctx context.Context, resource, ns, name string) (*Object, er
 	if _, err := checkResource(resource); err != nil {
 		return nil, err
 	}
+	if resource == "namespaces" {
+		return s.getNamespace(ctx, name)
+	}
 	var o Object
 	err := s.kv.View(ctx, func(tx kv.Tx) error {
 		b, mod, err := tx.GetRevision(objKey(resource, ns, name))
@@ -300,6 +377,9 @@ func (s *Store) List(ctx context.Context, resource, ns string) ([]*Object, int64
 	if _, err := checkResource(resource); err != nil {
 		return nil, 0, err
 	}
+	if resource == "namespaces" {
+		ns = ""
+	}
 	prefix := "/k8s/" + resource + "/"
 	if ns != "" {
 		prefix += ns + "/"
@@ -317,14 +397,30 @@ func (s *Store) List(ctx context.Context, resource, ns string) ([]*Object, int64
 			return nil
 		})
 	})
+	if err == nil && resource == "namespaces" {
+		out = s.withBuiltinNamespaces(out, rev)
+	}
 	return out, rev, err
 }
 
-// Delete removes an object and returns it.
+// Delete removes an object and returns it. A claim in use by a running task and a namespace
+// with objects in it are marked for deletion and returned; they go when nothing holds them
+// (volumes.go, namespace.go).
 func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object, error) {
 	if _, err := checkResource(resource); err != nil {
 		return nil, err
 	}
+	switch resource {
+	case "persistentvolumeclaims":
+		return s.deletePVC(ctx, ns, name)
+	case "namespaces":
+		return s.deleteNamespace(ctx, name)
+	}
+	return s.deleteStored(ctx, resource, ns, name)
+}
+
+// deleteStored removes an object from the store and returns it.
+func (s *Store) deleteStored(ctx context.Context, resource, ns, name string) (*Object, error) {
 	var o Object
 	_, err := s.kv.Update(ctx, func(tx kv.Tx) error {
 		k := objKey(resource, ns, name)

@@ -294,7 +294,8 @@ func gone(c *gin.Context, err error) {
 		"status": "Failure", "message": err.Error(), "reason": "Expired", "code": http.StatusGone})
 }
 
-// watchObjects serves ?watch=1 for Secrets and ConfigMaps of ns ("" = every namespace).
+// watchObjects serves ?watch=1 for Secrets, ConfigMaps, PersistentVolumeClaims of ns ("" =
+// every namespace) and Namespaces.
 func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 	if _, err := checkResource(resource); err != nil {
 		status(c, err)
@@ -321,7 +322,7 @@ func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 	}
 	defer cancel()
 	prefix := "/k8s/" + resource + "/"
-	if ns != "" {
+	if ns != "" && resource != "namespaces" {
 		prefix += ns + "/"
 	}
 	events, _, err := s.hist.subscribe(ctx, from, false, prefix)
@@ -339,9 +340,20 @@ func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 			return
 		}
 	}
+	table := wantsTable(c) && hasTable(resource)
+	include := c.Query("includeObject")
 	w := startStream(c)
+	send := func(typ string, o *Object) error {
+		if !match(o) {
+			return nil
+		}
+		if table {
+			return w.send(typ, objectTable(resource, []*Object{o}, 0, include))
+		}
+		return w.send(typ, o)
+	}
 	for _, o := range items {
-		if match(o) && w.send("ADDED", o) != nil {
+		if send("ADDED", o) != nil {
 			return
 		}
 	}
@@ -359,7 +371,7 @@ func (s *Store) watchObjects(c *gin.Context, resource, ns string) {
 		}
 		// Stored objects carry no resourceVersion: it is the revision of the write (ADR 009).
 		o.Metadata.ResourceVersion = strconv.FormatInt(ev.Revision, 10)
-		if match(&o) && w.send(typ, &o) != nil {
+		if send(typ, &o) != nil {
 			return
 		}
 	}
