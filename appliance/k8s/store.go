@@ -221,8 +221,8 @@ func (s *Store) Create(ctx context.Context, resource, ns string, o *Object) (*Ob
 			}
 		}()
 		created, err := s.createStored(ctx, resource, ns, o)
-		if err == nil {
-			undo = nil
+		if err == nil && !isDryRun(ctx) {
+			undo = nil // a dry run keeps no directory
 		}
 		return created, err
 	case "Namespace":
@@ -409,6 +409,11 @@ func (s *Store) List(ctx context.Context, resource, ns string) ([]*Object, int64
 func (s *Store) Delete(ctx context.Context, resource, ns, name string) (*Object, error) {
 	if _, err := checkResource(resource); err != nil {
 		return nil, err
+	}
+	if isDryRun(ctx) {
+		// A dry run reads what would go and keeps everything: a claim's directory and a
+		// namespace's objects included.
+		return s.deleteStored(ctx, resource, ns, name)
 	}
 	switch resource {
 	case "persistentvolumeclaims":

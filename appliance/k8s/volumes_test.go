@@ -534,3 +534,47 @@ func FuzzParseStorage(f *testing.F) {
 		}
 	})
 }
+
+// TestKubectlDryRunClaimsAndNamespaces: --dry-run=server on a claim or a namespace stores,
+// makes and deletes nothing: no directory for a claim not created, the directory and the
+// files of a claim not deleted, the objects of a namespace not deleted.
+func TestKubectlDryRunClaimsAndNamespaces(t *testing.T) {
+	s, vols, url := volumeStore(t)
+	_, _, k := kubectlFor(t, url)
+	ctx := context.Background()
+	manifest := filepath.Join(t.TempDir(), "pvc.yaml")
+	if err := os.WriteFile(manifest, []byte(pvcYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(vols, "kubeflow", "shared-data")
+
+	mustRun(t, k, "apply", "-f", manifest, "--dry-run=server")
+	if _, err := s.Get(ctx, "persistentvolumeclaims", "kubeflow", "shared-data"); !errors.Is(err, k8s.ErrNotFound) {
+		t.Fatalf("a dry-run apply stored the claim: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a dry-run apply made the claim's directory: %v", err)
+	}
+
+	mustRun(t, k, "apply", "-f", manifest)
+	if err := os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, k, "delete", "pvc", "shared-data", "--dry-run=server")
+	if o, err := s.Get(ctx, "persistentvolumeclaims", "kubeflow", "shared-data"); err != nil || o.Metadata.DeletionTimestamp != "" {
+		t.Fatalf("a dry-run delete touched the claim: %+v %v", o, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "keep.txt")); err != nil || string(b) != "data" {
+		t.Fatalf("a dry-run delete removed the claim's files: %q %v", b, err)
+	}
+
+	mustRun(t, k, "create", "namespace", "team-a")
+	mustRun(t, k, "-n", "team-a", "create", "configmap", "cfg", "--from-literal=a=b")
+	mustRun(t, k, "delete", "namespace", "team-a", "--dry-run=server")
+	if o, err := s.Get(ctx, "namespaces", "", "team-a"); err != nil || o.Metadata.DeletionTimestamp != "" {
+		t.Fatalf("a dry-run delete touched the namespace: %+v %v", o, err)
+	}
+	if _, err := s.Get(ctx, "configmaps", "team-a", "cfg"); err != nil {
+		t.Fatalf("a dry-run namespace delete removed its objects: %v", err)
+	}
+}
