@@ -578,3 +578,41 @@ func TestKubectlDryRunClaimsAndNamespaces(t *testing.T) {
 		t.Fatalf("a dry-run namespace delete removed its objects: %v", err)
 	}
 }
+
+// TestKubectlServerSideApplyClaim: a claim and a namespace take server-side apply like the
+// other kinds: created by it, owned by the applying manager, and a grown request applies.
+func TestKubectlServerSideApplyClaim(t *testing.T) {
+	s, vols, url := volumeStore(t)
+	_, _, k := kubectlFor(t, url)
+	ctx := context.Background()
+	manifest := filepath.Join(t.TempDir(), "pvc.yaml")
+	if err := os.WriteFile(manifest, []byte(pvcYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, k, "apply", "--server-side", "--field-manager=team", "-f", manifest)
+	o, err := s.Get(ctx, "persistentvolumeclaims", "kubeflow", "shared-data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms := managers(o); len(ms) != 1 || ms[0] != "team/Apply" {
+		t.Fatalf("claim's managers after a server-side apply: %v", ms)
+	}
+	if _, err := os.Stat(filepath.Join(vols, "kubeflow", "shared-data")); err != nil {
+		t.Fatalf("claim directory: %v", err)
+	}
+	if err := os.WriteFile(manifest, []byte(strings.Replace(pvcYAML, "5Gi", "8Gi", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, k, "apply", "--server-side", "--field-manager=team", "-f", manifest)
+	if out := mustRun(t, k, "get", "pvc", "shared-data", "-o", "jsonpath={.status.capacity.storage}"); out != "8Gi" {
+		t.Fatalf("capacity after a server-side apply grew the request: %q", out)
+	}
+	ns := filepath.Join(t.TempDir(), "ns.yaml")
+	if err := os.WriteFile(ns, []byte("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-b\n  labels:\n    team: b\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, k, "apply", "--server-side", "-f", ns)
+	if out := mustRun(t, k, "get", "namespace", "team-b", "-o", "jsonpath={.metadata.labels.team} {.status.phase}"); out != "b Active" {
+		t.Fatalf("namespace made by a server-side apply: %q", out)
+	}
+}
