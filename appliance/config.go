@@ -152,7 +152,7 @@ var helps = map[string]string{
 	"package_url_hosts":  "hosts (name or name:port, comma-separated) whose package_url may be a loopback or private address",
 	"host_python":        "Python interpreter of host-runtime tasks (each task gets a venv of its own)",
 	"pypi_upstream":      "PEP 503 index (mirror, devpi, PyPI) that wheelhouse misses are fetched from and kept",
-	"namespace":          "Kubernetes namespace runs execute in: where tasks' secrets and configmaps are looked up and their pods are listed",
+	"namespace":          "Kubernetes namespace runs execute in: where tasks' secrets, configmaps and persistentvolumeclaims are looked up and their pods are listed",
 }
 
 func fields() []field {

@@ -160,6 +160,7 @@ func (a *Appliance) setupEngine(ctx context.Context) error {
 		Secrets:             a.k8s,
 		ConfigMaps:          a.k8s,
 		Volumes:             a.k8s,
+		Namespace:           a.cfg.Namespace,
 		TaskUser:            a.taskUser,
 		Hide:                []string{a.cfg.DataDir},
 		RunToken:            a.runTokenFor(),

@@ -115,6 +115,9 @@ type Config struct {
 	Secrets SecretStore
 	// ConfigMaps provides Kubernetes-style configmaps (nil: tasks using them fail).
 	ConfigMaps ConfigMapStore
+	// Namespace is the Kubernetes namespace runs execute in, what a task's downward-API
+	// metadata.namespace reads (default "kubeflow", as on single-user KFP).
+	Namespace string
 	// Volumes provides PersistentVolumeClaims (nil: tasks mounting claims, CreatePVC and
 	// DeletePVC fail).
 	Volumes Volumes

@@ -23,7 +23,7 @@ import (
 // platformEnvMounts adds a task's kfp-kubernetes environment and mounts to env and mounts.
 func (e *Engine) platformEnvMounts(ctx context.Context, rs *runState, x *meta.Execution, k8s *spec.KubernetesExecutorConfig, podName string, env []string, mounts []runtime.Mount) ([]string, []runtime.Mount, error) {
 	for _, f := range k8s.FieldPathAsEnv {
-		env = append(env, f.Name+"="+fieldPath(f.FieldPath, podName, k8s))
+		env = append(env, f.Name+"="+fieldPath(f.FieldPath, podName, e.namespace(), k8s))
 	}
 	for _, src := range k8sSources(k8s) {
 		name := e.platformParam(rs, x, src.nameParam, src.name)
@@ -236,12 +236,12 @@ func (e *Engine) k8sData(ctx context.Context, kind, name string) (map[string][]b
 }
 
 // fieldPath emulates the Kubernetes downward API for fieldPathAsEnv.
-func fieldPath(fp, podName string, k8s *spec.KubernetesExecutorConfig) string {
+func fieldPath(fp, podName, namespace string, k8s *spec.KubernetesExecutorConfig) string {
 	switch fp {
 	case "metadata.name":
 		return podName
 	case "metadata.namespace":
-		return "kubeflow"
+		return namespace
 	case "spec.nodeName":
 		h, _ := os.Hostname()
 		return h
@@ -343,4 +343,12 @@ func (e *Engine) taskVolumes(rs *runState, x *meta.Execution) []string {
 		names = append(names, e.pvcName(rs, x, m))
 	}
 	return names
+}
+
+// namespace is the runs' namespace (Config.Namespace, default "kubeflow").
+func (e *Engine) namespace() string {
+	if e.cfg.Namespace == "" {
+		return "kubeflow"
+	}
+	return e.cfg.Namespace
 }
