@@ -6,15 +6,25 @@ cd "$(dirname "$0")/.."
 t=${1:-10s}
 n=0
 start=$SECONDS
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+tmp=$(mktemp -d)
+log=$tmp/log
+trap 'rm -rf "$tmp"' EXIT
+cache=$(go env GOCACHE)/fuzz
 for dir in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do
+  # One instrumented test binary per package, built once for all its targets (go test -fuzz
+  # would link it again for each); run from the package's directory, where its seed corpus
+  # and any failing input live. From that directory too because packaging/ is a Go module
+  # of its own.
+  bin=$tmp/fuzz.test
+  if ! (cd "$dir" && go test -c -fuzz . -o "$bin" .) > "$log" 2>&1; then
+    cat "$log"; echo "fuzz: building ${dir#./}'s fuzz tests failed"; exit 1
+  fi
+  corpus=$cache/$(cd "$dir" && go list .)
   for f in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
     echo "== fuzz ${dir#./} $f ($t)"
     ok=0
     for try in 1 2; do
-      # From the package's directory: packaging/ is a Go module of its own.
-      if (cd "$dir" && go test . -run '^$' -fuzz "^$f\$" -fuzztime "$t") > "$log" 2>&1; then ok=1; break; fi
+      if (cd "$dir" && "$bin" -test.run '^$' -test.fuzz "^$f\$" -test.fuzztime "$t" -test.fuzzcachedir "$corpus") > "$log" 2>&1; then ok=1; break; fi
       # Go's fuzzing coordinator sometimes reports its own time limit ("context deadline
       # exceeded") as a failure without any failing input. A real finding always writes
       # "Failing input written to ...": that fails at once; the engine's timeout is retried once.
