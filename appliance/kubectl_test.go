@@ -316,10 +316,14 @@ func TestKubectlPods(t *testing.T) {
 	}
 
 	// The watch saw the running pod, its deletion and the retry's pod to its completion.
+	// Whether the retry's pod is seen Running depends on speed: an attempt that ends within
+	// the engine's launch pass has its start and its end in one write, so one event (as a
+	// kubelet that reports a short container's start and end together; a fast retry may even
+	// appear completed). Its appearance and its completion are always seen.
 	_ = watch.Process.Signal(os.Interrupt)
 	_ = watch.Wait()
 	wout := watchOut.String()
-	for _, re := range []string{`(?m)^ADDED\s+` + pod0 + `\s+1/1\s+Running`, `(?m)^DELETED\s+` + pod0 + `\s`, `(?m)^(ADDED|MODIFIED)\s+` + pod1 + `\s+1/1\s+Running`, `(?m)^MODIFIED\s+` + pod1 + `\s+0/1\s+Completed`} {
+	for _, re := range []string{`(?m)^ADDED\s+` + pod0 + `\s+1/1\s+Running`, `(?m)^DELETED\s+` + pod0 + `\s`, `(?m)^ADDED\s+` + pod1 + `\s`, `(?m)^(ADDED|MODIFIED)\s+` + pod1 + `\s+0/1\s+Completed`} {
 		if !regexp.MustCompile(re).MatchString(wout) {
 			t.Errorf("kubectl get pods -w --output-watch-events lacks %s:\n%s", re, wout)
 		}
