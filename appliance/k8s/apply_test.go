@@ -15,24 +15,11 @@ import (
 	"github.com/kfp-box/kfp-box/appliance/k8s"
 )
 
-// kubectlRunner runs the real kubectl against a subset served at url.
+// kubectlRunner runs the real kubectl against a subset served at url (kubectlFor), with a
+// variant that fails the test on a non-zero exit.
 func kubectlRunner(t *testing.T, url string) (run func(args ...string) (string, error), must func(args ...string) string) {
 	t.Helper()
-	bin, err := exec.LookPath("kubectl")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubectl is not installed (scripts/ensure-deps.sh installs it); CI requires this test")
-		}
-		t.Skip("kubectl not installed; run scripts/ensure-deps.sh (CI=true turns this skip into a failure)")
-	}
-	dir := t.TempDir()
-	run = func(args ...string) (string, error) {
-		cmd := exec.Command(bin, append([]string{"--server", url, "--namespace", "kubeflow", "--cache-dir", dir}, args...)...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		return out.String(), err
-	}
+	_, _, run = kubectlFor(t, url)
 	must = func(args ...string) string {
 		t.Helper()
 		out, err := run(args...)
