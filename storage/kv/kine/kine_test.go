@@ -18,37 +18,27 @@ import (
 	"github.com/kfp-box/kfp-box/storage/kv/kvtest"
 )
 
-// TestConformancePostgres runs the kv suite against PostgreSQL; each store is its own
-// database, named after the suite's directory so that reopening finds the same data.
+// TestConformancePostgres runs the kv suite against PostgreSQL.
 func TestConformancePostgres(t *testing.T) {
-	pg := pgtest.Require(t)
-	kvtest.Run(t, func(t *testing.T, dir string) kv.Store {
-		sum := sha256.Sum256([]byte(dir))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		s, err := kine.Open(ctx, kine.Options{
-			Endpoint:        pg.DSN("kv_" + hex.EncodeToString(sum[:8])),
-			CompactInterval: -1, // the suite compacts on demand
-			PollInterval:    100 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	conformance(t, pgtest.Require(t).DSN)
 }
 
 // TestConformanceMySQL runs the kv suite against MariaDB (Debian's mariadb-server, through
-// kine's mysql driver); each store is its own database, named after the suite's directory.
+// kine's mysql driver).
 func TestConformanceMySQL(t *testing.T) {
-	my := mysqltest.Require(t)
+	conformance(t, mysqltest.Require(t).DSN)
+}
+
+// conformance runs the kv suite on the server dsn names databases of: each store is its own
+// database, named after the suite's directory so that reopening finds the same data.
+func conformance(t *testing.T, dsn func(db string) string) {
 	kvtest.Run(t, func(t *testing.T, dir string) kv.Store {
 		sum := sha256.Sum256([]byte(dir))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		s, err := kine.Open(ctx, kine.Options{
-			Endpoint:        my.DSN("kv_" + hex.EncodeToString(sum[:8])),
-			CompactInterval: -1,
+			Endpoint:        dsn("kv_" + hex.EncodeToString(sum[:8])),
+			CompactInterval: -1, // the suite compacts on demand
 			PollInterval:    100 * time.Millisecond,
 		})
 		if err != nil {
