@@ -106,21 +106,9 @@ func (s *Server) importImages(c *gin.Context) {
 		}
 	}
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(imageReadTimeout))
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		abort(c, fmt.Errorf("POST %s takes multipart/form-data with the tarball as \"uploadfile\": %v: %w", ImageImportPath, err, ErrInvalid))
+	part, ok := uploadPart(c, ImageImportPath, "image tarball")
+	if !ok {
 		return
-	}
-	var part io.Reader
-	for part == nil {
-		p, err := mr.NextPart()
-		if err != nil {
-			abort(c, fmt.Errorf("no multipart field \"uploadfile\" holding the image tarball: %w", ErrInvalid))
-			return
-		}
-		if p.FormName() == "uploadfile" {
-			part = p
-		}
 	}
 	lr := &io.LimitedReader{R: part, N: MaxImageBytes + 1}
 	names, err := is.ImportImages(c.Request.Context(), lr, name)

@@ -121,22 +121,9 @@ func (s *Server) importRun(c *gin.Context) {
 		return
 	}
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(importReadTimeout))
-	mr, err := c.Request.MultipartReader()
-	if err != nil {
-		abort(c, fmt.Errorf("POST %s takes multipart/form-data with the archive as \"uploadfile\": %v: %w", ImportPath, err, ErrInvalid))
+	part, ok := uploadPart(c, ImportPath, "archive")
+	if !ok {
 		return
-	}
-	var part io.Reader
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			abort(c, fmt.Errorf("no multipart field \"uploadfile\" holding the archive: %w", ErrInvalid))
-			return
-		}
-		if p.FormName() == "uploadfile" {
-			part = p
-			break
-		}
 	}
 	ctx := c.Request.Context()
 	im := &importer{s: s, artIDs: map[string]string{}, execIDs: map[string]string{}, uris: map[string]string{},
@@ -544,4 +531,24 @@ func (im *importer) experiment(ctx context.Context, nameOrID string) (string, er
 		return "", err
 	}
 	return e.ID, nil
+}
+
+// uploadPart returns the "uploadfile" field of a multipart/form-data request to path (the
+// SDK's and kfp-box's upload shape), or answers 400 naming what the field should hold.
+func uploadPart(c *gin.Context, path, what string) (io.Reader, bool) {
+	mr, err := c.Request.MultipartReader()
+	if err != nil {
+		abort(c, fmt.Errorf("POST %s takes multipart/form-data with the %s as \"uploadfile\": %v: %w", path, what, err, ErrInvalid))
+		return nil, false
+	}
+	for {
+		p, err := mr.NextPart()
+		if err != nil {
+			abort(c, fmt.Errorf("no multipart field \"uploadfile\" holding the %s: %w", what, ErrInvalid))
+			return nil, false
+		}
+		if p.FormName() == "uploadfile" {
+			return p, true
+		}
+	}
 }
