@@ -36,6 +36,14 @@ func benchStoreMySQL(b *testing.B) *Store {
 
 func benchStoreKine(b *testing.B, endpoint string) *Store {
 	b.Helper()
+	s := openKine(b, endpoint)
+	fillBench(b, s)
+	return s
+}
+
+// openKine opens a meta store on kine at endpoint, closed when the benchmark ends.
+func openKine(b *testing.B, endpoint string) *Store {
+	b.Helper()
 	ctx := context.Background()
 	kvs, err := kine.Open(ctx, kine.Options{Endpoint: endpoint})
 	if err != nil {
@@ -46,7 +54,6 @@ func benchStoreKine(b *testing.B, endpoint string) *Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	fillBench(b, s)
 	return s
 }
 
@@ -147,17 +154,7 @@ func BenchmarkCreateRunMySQL(b *testing.B) {
 }
 
 func benchCreateRunKine(b *testing.B, endpoint string) {
-	ctx := context.Background()
-	kvs, err := kine.Open(ctx, kine.Options{Endpoint: endpoint})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = kvs.Close() })
-	s, err := Open(ctx, kvs, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	benchCreateRun(b, s)
+	benchCreateRun(b, openKine(b, endpoint))
 }
 
 func benchCreateRun(b *testing.B, s *Store) {
